@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make demo` and `make test`. `make ui` opens the Dagster UI.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME ?= $(CURDIR)/.dagster
+# uv writes no bytecode by default and this machine sets PYTHONDONTWRITEBYTECODE: compile at install.
+export UV_COMPILE_BYTECODE := 1
+
+.PHONY: setup demo test test-fast ui bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/pip install --quiet uv
+	$(BIN)/uv sync --locked --inexact --compile-bytecode
+	@touch $@
+
+demo: setup  ## set up, then materialize every asset on the example logs and print a summary
+	$(BIN)/python -m hibayes_assets.demo
+
+test: setup  ## the whole test suite (unit, Dagster, a few slow ones)
+	$(BIN)/python -m pytest
+
+test-fast: setup  ## everything but the slow tests
+	$(BIN)/python -m pytest -m "not slow"
+
+ui: setup  ## the Dagster webserver and daemon on http://127.0.0.1:3000 (Ctrl-C stops both)
+	$(BIN)/python -m hibayes_assets.demo --prepare-only
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: setup  ## the benchmarks; results go in benchmarks/RESULTS.md
+	$(BIN)/python benchmarks/bench_ingest.py
+	$(BIN)/python benchmarks/bench_fit.py
+
+clean:  ## remove the local instance and warehouse (keeps .venv)
+	rm -rf .dagster .hibayes

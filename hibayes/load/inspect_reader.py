@@ -1,0 +1,335 @@
+"""Reading one Inspect log into warehouse rows with Inspect's own reader.
+
+Only the header and the sample summaries are read (`read_eval_log(header_only=True)` and
+`read_eval_log_sample_summaries`): they hold everything the tables need (scores, usage, timing,
+errors, metadata), and they are what `inspect_ai.analysis.samples_df` reads too, so a large log is
+never fully parsed. Nothing here raises for bad input: every problem becomes an error row that names
+the file and the field, and whatever could be read is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hibayes.load.scores import convert_score
+
+LOG_SUFFIXES = (".eval", ".json")
+
+
+@dataclass
+class LogRows:
+    """What one log contributes to each warehouse table."""
+
+    log_key: str
+    evals: pd.DataFrame
+    samples: pd.DataFrame
+    scores: pd.DataFrame
+    errors: pd.DataFrame
+    status: str  # the log's status, or "unreadable"
+    sha256: str
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        return {
+            "evals": self.evals,
+            "samples": self.samples,
+            "scores": self.scores,
+            "ingest_errors": self.errors,
+        }
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def log_key_for(path: Path, log_dir: Path) -> str:
+    """The partition key of a log: its path relative to the log dir, with forward slashes."""
+    try:
+        return path.resolve().relative_to(log_dir.resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
+def list_log_files(log_dir: Path) -> list[Path]:
+    """Candidate log files under `log_dir`, recursively, in a stable order.
+
+    `.json` files are candidates too: whether they are logs is decided when reading, so that a
+    stray `logs.json` gets a clear error row instead of being silently skipped.
+    """
+    if not log_dir.is_dir():
+        return []
+    return sorted(
+        p for p in log_dir.rglob("*") if p.is_file() and p.suffix in LOG_SUFFIXES and not _hidden(p, log_dir)
+    )
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def read_log(path: Path, log_key: str, scaffold_field: str = "scaffold") -> LogRows:
+    """Read `path` into rows for `evals`, `samples`, `scores` and `ingest_errors`."""
+    from inspect_ai.log import read_eval_log, read_eval_log_sample_summaries
+
+    started = datetime.now(timezone.utc)
+    errors: list[dict[str, Any]] = []
+
+    def error(field_name: str, message: str, sample_id: str | None = None, epoch: int | None = None) -> None:
+        errors.append(
+            {
+                "log_key": log_key,
+                "log_path": str(path),
+                "sample_id": sample_id,
+                "epoch": epoch,
+                "field": field_name,
+                "message": message,
+                "recorded_at": started.replace(tzinfo=None),
+            }
+        )
+
+    sha = file_sha256(path) if path.exists() else ""
+    if not path.exists():
+        error("file", f"{path}: file not found")
+        return _unreadable(log_key, sha, errors)
+
+    try:
+        header = read_eval_log(str(path), header_only=True)
+    except Exception as err:  # any failure of Inspect's reader means the file is not a usable log
+        error("file", f"{path.name}: not a readable Inspect log ({_describe(err)})")
+        return _unreadable(log_key, sha, errors)
+
+    spec = header.eval
+    status = header.status
+    if status != "success":
+        detail = f": {header.error.message}" if header.error and header.error.message else ""
+        error("status", f"{path.name}: log status is '{status}', expected 'success'{detail}")
+
+    try:
+        summaries = read_eval_log_sample_summaries(str(path))
+    except Exception as err:
+        error("samples", f"{path.name}: sample summaries could not be read ({_describe(err)})")
+        summaries = []
+
+    scaffold = _scaffold(spec, header.plan, scaffold_field)
+    model = spec.model
+    task = spec.task
+    dataset = spec.dataset.name if spec.dataset else None
+    sample_rows: list[dict[str, Any]] = []
+    score_rows: list[dict[str, Any]] = []
+    for summary in summaries:
+        sample_id = str(summary.id)
+        usage = _sum_usage(summary.model_usage)
+        first_value: float | None = None
+        for rank, (scorer, score) in enumerate((summary.scores or {}).items()):
+            converted = convert_score(score.value)
+            if rank == 0:
+                first_value = converted.value
+            if converted.is_problem:
+                error(
+                    f"score.{scorer}",
+                    f"{path.name}: sample {sample_id} epoch {summary.epoch}: score value "
+                    f"{converted.raw_json} of scorer '{scorer}' is not numeric (expected a number, "
+                    "bool, numeric string or one of C/I/P/N)",
+                    sample_id,
+                    summary.epoch,
+                )
+            score_rows.append(
+                {
+                    "log_key": log_key,
+                    "eval_id": spec.eval_id,
+                    "sample_uuid": summary.uuid,
+                    "sample_id": sample_id,
+                    "epoch": summary.epoch,
+                    "model": model,
+                    "task": task,
+                    "dataset": dataset,
+                    "scorer": scorer,
+                    "scorer_rank": rank,
+                    "value": converted.value,
+                    "raw_value": converted.raw_json,
+                    "value_type": converted.kind,
+                    "answer": _text_or_none(score.answer),
+                    "reason": _text_or_none(getattr(score, "reason", None)),
+                }
+            )
+        sample_error = summary.error or None
+        if sample_error:
+            error(
+                "sample.error",
+                f"{path.name}: sample {sample_id} epoch {summary.epoch} errored: {sample_error}",
+                sample_id,
+                summary.epoch,
+            )
+        sample_rows.append(
+            {
+                "log_key": log_key,
+                "eval_id": spec.eval_id,
+                "sample_uuid": summary.uuid,
+                "sample_id": sample_id,
+                "epoch": summary.epoch,
+                "model": model,
+                "task": task,
+                "dataset": dataset,
+                "scaffold": scaffold,
+                "input": _input_text(summary.input),
+                "target": _target_text(summary.target),
+                **usage,
+                "total_time": summary.total_time,
+                "working_time": summary.working_time,
+                "message_count": summary.message_count,
+                "error": sample_error,
+                "has_error": bool(sample_error),
+                "limit_type": summary.limit,
+                "score": first_value,
+                "metadata": _json(summary.metadata),
+            }
+        )
+
+    stat = path.stat()
+    eval_row = {
+        "log_key": log_key,
+        "log_path": str(path),
+        "sha256": sha,
+        "size_bytes": stat.st_size,
+        "mtime": stat.st_mtime,
+        "eval_id": spec.eval_id,
+        "run_id": spec.run_id,
+        "eval_set_id": spec.eval_set_id,
+        "task": task,
+        "task_id": spec.task_id,
+        "dataset": dataset,
+        "model": model,
+        "solver": _solver_chain(spec, header.plan),
+        "scaffold": scaffold,
+        "status": status,
+        "error_message": header.error.message if header.error else None,
+        "created": spec.created,
+        "started_at": header.stats.started_at if header.stats else None,
+        "completed_at": header.stats.completed_at if header.stats else None,
+        "epochs": spec.config.epochs if spec.config else None,
+        "total_samples": header.results.total_samples if header.results else None,
+        "completed_samples": header.results.completed_samples if header.results else None,
+        "n_samples": len(sample_rows),
+        "n_sample_errors": sum(row["has_error"] for row in sample_rows),
+        "scorers": _json(_scorer_names(header, score_rows)),
+        "metadata": _json(spec.metadata),
+        "task_args": _json(spec.task_args),
+        "inspect_version": (spec.packages or {}).get("inspect_ai"),
+        "ingested_at": started.replace(tzinfo=None),
+    }
+    seconds = (datetime.now(timezone.utc) - started).total_seconds()
+    return LogRows(
+        log_key=log_key,
+        evals=pd.DataFrame([eval_row]),
+        samples=pd.DataFrame(sample_rows),
+        scores=pd.DataFrame(score_rows),
+        errors=pd.DataFrame(errors),
+        status=status,
+        sha256=sha,
+        seconds=seconds,
+    )
+
+
+def _unreadable(log_key: str, sha: str, errors: list[dict[str, Any]]) -> LogRows:
+    empty = pd.DataFrame()
+    return LogRows(log_key, empty, empty, empty, pd.DataFrame(errors), "unreadable", sha)
+
+
+def _describe(err: Exception) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{type(err).__name__}: {text[:300]}" if text else type(err).__name__
+
+
+def _sum_usage(model_usage: dict[str, Any] | None) -> dict[str, Any]:
+    totals = {
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "total_tokens": 0,
+        "cache_read_tokens": 0,
+        "cache_write_tokens": 0,
+        "reasoning_tokens": 0,
+    }
+    cost: float | None = None
+    if not model_usage:
+        return {**{k: None for k in totals}, "total_cost": None}
+    for usage in model_usage.values():
+        totals["input_tokens"] += usage.input_tokens or 0
+        totals["output_tokens"] += usage.output_tokens or 0
+        totals["total_tokens"] += usage.total_tokens or 0
+        totals["cache_read_tokens"] += usage.input_tokens_cache_read or 0
+        totals["cache_write_tokens"] += usage.input_tokens_cache_write or 0
+        totals["reasoning_tokens"] += usage.reasoning_tokens or 0
+        if usage.total_cost is not None:
+            cost = (cost or 0.0) + usage.total_cost
+    return {**totals, "total_cost": cost}
+
+
+def _scaffold(spec: Any, plan: Any, scaffold_field: str) -> str | None:
+    """The agent scaffold: a metadata field of the eval (or its task), else the solver chain."""
+    for source in (spec.metadata, getattr(spec, "task_attribs", None)):
+        if isinstance(source, dict) and source.get(scaffold_field):
+            return str(source[scaffold_field])
+    return _solver_chain(spec, plan)
+
+
+def _solver_chain(spec: Any, plan: Any) -> str | None:
+    if spec.solver:
+        return str(spec.solver)
+    steps = getattr(plan, "steps", None) or []
+    names = [step.solver for step in steps if getattr(step, "solver", None)]
+    return ",".join(names) if names else None
+
+
+def _scorer_names(header: Any, score_rows: list[dict[str, Any]]) -> list[str]:
+    if header.results and header.results.scores:
+        return [score.name for score in header.results.scores]
+    return list(dict.fromkeys(row["scorer"] for row in score_rows))
+
+
+def _input_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    parts = []
+    for message in value:
+        text = getattr(message, "text", None)
+        parts.append(text if text is not None else str(getattr(message, "content", "")))
+    return "\n".join(parts)
+
+
+def _target_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(list(value))
+
+
+def _text_or_none(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _json(value: Any) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, default=str, allow_nan=True, sort_keys=False)
+
+
+def scan_logs(log_dir: Path) -> dict[str, str]:
+    """Each candidate log's partition key with a cheap change signature (mtime and size)."""
+    found = {}
+    for path in list_log_files(log_dir):
+        stat = path.stat()
+        found[log_key_for(path, log_dir)] = f"{stat.st_mtime_ns}:{stat.st_size}"
+    return found

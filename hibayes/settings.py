@@ -1,0 +1,72 @@
+"""Where things live, read from the environment (and a `.env` file in the working directory).
+
+The variable names are a public contract: scripts and deployments set them.
+
+- HIBAYES_LOG_DIR        the folder of Inspect logs that the sensor watches (default `logs/`)
+- HIBAYES_ANALYSES_DIR   the folder of analysis YAML files (default `analyses/`)
+- HIBAYES_HOME           warehouse.duckdb, fits/, artifacts/, caches (default `.hibayes/`)
+- DAGSTER_HOME           the Dagster instance (default `.dagster/`)
+- HIBAYES_REFIT_CRON     the nightly refit schedule (default `0 2 * * *`)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+DEFAULT_REFIT_CRON = "0 2 * * *"
+
+
+@dataclass(frozen=True)
+class Settings:
+    log_dir: Path
+    analyses_dir: Path
+    home: Path
+    dagster_home: Path
+    refit_cron: str = DEFAULT_REFIT_CRON
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def fits_dir(self) -> Path:
+        return self.home / "fits"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "artifacts"
+
+    @property
+    def features_dir(self) -> Path:
+        return self.home / "features"
+
+    @property
+    def jax_cache_dir(self) -> Path:
+        return self.home / "cache" / "jax"
+
+    @property
+    def run_failures_path(self) -> Path:
+        return self.home / "run_failures.jsonl"
+
+
+def load_settings(base: Path | None = None) -> Settings:
+    """Read the settings; relative paths are taken against `base` (default: the working directory)."""
+    load_dotenv(override=False)
+    root = (base or Path.cwd()).resolve()
+
+    def path_of(var: str, default: str) -> Path:
+        value = os.environ.get(var) or default
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else root / path
+
+    return Settings(
+        log_dir=path_of("HIBAYES_LOG_DIR", "logs"),
+        analyses_dir=path_of("HIBAYES_ANALYSES_DIR", "analyses"),
+        home=path_of("HIBAYES_HOME", ".hibayes"),
+        dagster_home=path_of("DAGSTER_HOME", ".dagster"),
+        refit_cron=os.environ.get("HIBAYES_REFIT_CRON") or DEFAULT_REFIT_CRON,
+    )

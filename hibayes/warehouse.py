@@ -1,0 +1,200 @@
+"""The DuckDB warehouse: schema and idempotent, partition-scoped writes.
+
+This module is the one seam between the project and its storage. Everything that reads or writes
+DuckDB goes through `Warehouse`, so replacing the local file (MotherDuck, DuckLake, PostgreSQL)
+means changing this module only. Connections are opened per call and closed at once: DuckDB allows
+one writer process, and Dagster runs steps in several processes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+# One row per log file (a Dagster partition of `inspect_log`).
+EVALS_DDL = """
+CREATE TABLE IF NOT EXISTS evals (
+    log_key            VARCHAR PRIMARY KEY,  -- partition key: path relative to the log dir
+    log_path           VARCHAR,
+    sha256             VARCHAR,
+    size_bytes         BIGINT,
+    mtime              DOUBLE,
+    eval_id            VARCHAR,
+    run_id             VARCHAR,
+    eval_set_id        VARCHAR,
+    task               VARCHAR,
+    task_id            VARCHAR,
+    dataset            VARCHAR,
+    model              VARCHAR,               -- full model name, e.g. "openai/gpt-4o"
+    solver             VARCHAR,               -- the plan's solver chain, e.g. "generate" or "system_message,generate"
+    scaffold           VARCHAR,               -- agent scaffold: eval/task metadata "scaffold", else the solver
+    status             VARCHAR,               -- success | error | cancelled | started
+    error_message      VARCHAR,
+    created            VARCHAR,
+    started_at         VARCHAR,
+    completed_at       VARCHAR,
+    epochs             INTEGER,
+    total_samples      INTEGER,
+    completed_samples  INTEGER,
+    n_samples          INTEGER,               -- rows ingested into `samples`
+    n_sample_errors    INTEGER,               -- of which have `error` set
+    scorers            VARCHAR,               -- JSON list of scorer names, in log order
+    metadata           VARCHAR,               -- JSON
+    task_args          VARCHAR,               -- JSON
+    inspect_version    VARCHAR,
+    ingested_at        TIMESTAMP
+)
+"""
+
+# One row per sample x epoch.
+SAMPLES_DDL = """
+CREATE TABLE IF NOT EXISTS samples (
+    log_key            VARCHAR,
+    eval_id            VARCHAR,
+    sample_uuid        VARCHAR,
+    sample_id          VARCHAR,               -- dataset id, as text
+    epoch              INTEGER,
+    model              VARCHAR,
+    task               VARCHAR,
+    dataset            VARCHAR,
+    scaffold           VARCHAR,
+    input              VARCHAR,               -- the prompt as text (as Inspect's summaries keep it)
+    target             VARCHAR,
+    input_tokens       BIGINT,
+    output_tokens      BIGINT,
+    total_tokens       BIGINT,
+    cache_read_tokens  BIGINT,
+    cache_write_tokens BIGINT,
+    reasoning_tokens   BIGINT,
+    total_cost         DOUBLE,                -- as logged by Inspect, NULL when it did not price the call
+    total_time         DOUBLE,                -- seconds
+    working_time       DOUBLE,                -- seconds
+    message_count      INTEGER,
+    error              VARCHAR,               -- NULL when the sample ran cleanly
+    has_error          BOOLEAN,
+    limit_type         VARCHAR,
+    score              DOUBLE,                -- numeric value of the first scorer (NULL if not numeric)
+    metadata           VARCHAR                -- JSON
+)
+"""
+
+# One row per sample x epoch x scorer.
+SCORES_DDL = """
+CREATE TABLE IF NOT EXISTS scores (
+    log_key            VARCHAR,
+    eval_id            VARCHAR,
+    sample_uuid        VARCHAR,
+    sample_id          VARCHAR,
+    epoch              INTEGER,
+    model              VARCHAR,
+    task               VARCHAR,
+    dataset            VARCHAR,
+    scorer             VARCHAR,
+    scorer_rank        INTEGER,               -- 0 for the sample's first scorer
+    value              DOUBLE,                -- numeric value, NULL when the raw value has none
+    raw_value          VARCHAR,               -- JSON of the value as logged
+    value_type         VARCHAR,               -- letter | number | bool | string | dict | list | nan | null
+    answer             VARCHAR,
+    reason             VARCHAR
+)
+"""
+
+INGEST_ERRORS_DDL = """
+CREATE TABLE IF NOT EXISTS ingest_errors (
+    log_key            VARCHAR,
+    log_path           VARCHAR,
+    sample_id          VARCHAR,               -- NULL for errors about the whole log
+    epoch              INTEGER,
+    field              VARCHAR,               -- what was wrong: file, header, status, sample.error, score.<scorer>, ...
+    message            VARCHAR,
+    recorded_at        TIMESTAMP
+)
+"""
+
+INGEST_TABLES = ("evals", "samples", "scores", "ingest_errors")
+ALL_DDL = (EVALS_DDL, SAMPLES_DDL, SCORES_DDL, INGEST_ERRORS_DDL)
+
+
+class Warehouse:
+    """A DuckDB file with short-lived connections and partition-scoped replace writes."""
+
+    def __init__(self, database: str | Path, connect_retries: int = 8):
+        self.database = str(database)
+        self.connect_retries = connect_retries
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Open the file, retrying while another process holds DuckDB's single-writer lock."""
+        if read_only and not Path(self.database).exists():
+            read_only = False  # DuckDB cannot open a missing file read-only; create it empty instead.
+        if not read_only:
+            Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        delay = 0.1
+        for attempt in range(self.connect_retries + 1):
+            try:
+                conn = duckdb.connect(self.database, read_only=read_only)
+                break
+            except duckdb.IOException as err:
+                if "lock" not in str(err).lower() or attempt == self.connect_retries:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        try:
+            if not read_only:
+                for ddl in ALL_DDL:
+                    conn.execute(ddl)
+            yield conn
+        finally:
+            conn.close()
+
+    def replace_partition(
+        self, key_column: str, key: str, frames: Mapping[str, pd.DataFrame]
+    ) -> dict[str, int]:
+        """Delete `key`'s rows from each table and insert the new ones, in one transaction.
+
+        Re-running with the same input leaves the tables exactly as they were: this is what makes
+        every partition write idempotent.
+        """
+        counts: dict[str, int] = {}
+        with self.connect() as conn:
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                for table, frame in frames.items():
+                    conn.execute(f"DELETE FROM {table} WHERE {key_column} = ?", [key])
+                    if len(frame):
+                        columns = _table_columns(conn, table)
+                        aligned = frame.reindex(columns=columns)
+                        conn.register("incoming", aligned)
+                        conn.execute(f"INSERT INTO {table} SELECT * FROM incoming")
+                        conn.unregister("incoming")
+                    counts[table] = len(frame)
+                conn.execute("COMMIT")
+            except Exception:
+                conn.execute("ROLLBACK")
+                raise
+        return counts
+
+    def replace_table(self, table: str, frame: pd.DataFrame) -> int:
+        """Create or replace a whole table (used for per-analysis tables)."""
+        with self.connect() as conn:
+            conn.register("incoming", frame)
+            conn.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM incoming')
+            conn.unregister("incoming")
+        return len(frame)
+
+    def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        with self.connect() as conn:
+            return conn.execute(sql, params or []).df()
+
+    def count_rows(self, tables: tuple[str, ...] = INGEST_TABLES) -> dict[str, int]:
+        with self.connect() as conn:
+            return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+def _table_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [row[0] for row in conn.execute(f"DESCRIBE {table}").fetchall()]

@@ -1,0 +1,257 @@
+"""Analysis group: one partition per analysis YAML; fits per analysis x model.
+
+analysis_data -> analysis_features -> model_fit (+ checks) -> analysis_report. The statistics live
+in `hibayes`; these assets load configs, move files and describe results.
+"""
+
+
+import re
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from hibayes.config import AnalysisConfig, ConfigError, load_analysis
+from hibayes_assets.checks import FIT_CHECK_SPECS, fit_check_results
+from hibayes_assets.metadata import embedded_png, markdown_table
+from hibayes_assets.partitions import analysis_partitions, fit_partitions
+from hibayes_assets.resources import ProjectPaths, WarehouseResource
+
+# Refresh when upstream changes, without waiting for upstream partitions that do not apply: a fit
+# grid cell whose model is not in the analysis is never materialized, and a log that failed to
+# ingest should not freeze every analysis.
+REFRESH = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
+
+
+def analysis_config(project: ProjectPaths, analysis: str) -> AnalysisConfig:
+    for suffix in (".yaml", ".yml"):
+        path = project.analyses_path / f"{analysis}{suffix}"
+        if path.exists():
+            return load_analysis(path)
+    raise dg.Failure(f"analysis '{analysis}': no {analysis}.yaml in {project.analyses_path}")
+
+
+def analysis_table(analysis: str) -> str:
+    return "analysis_data_" + re.sub(r"\W", "_", analysis)
+
+
+@dg.asset(
+    group_name="analysis",
+    partitions_def=analysis_partitions,
+    deps=[dg.AssetDep("eval_samples", partition_mapping=dg.AllPartitionMapping())],
+    kinds={"duckdb"},
+    pool="duckdb",
+    automation_condition=REFRESH,
+    description="The analysis dataframe (extractor columns) from the warehouse, as DuckDB table "
+    "`analysis_data_<analysis>`. Errored samples and incomplete logs are left out by default.",
+)
+def analysis_data(
+    context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    from hibayes.load.warehouse_extract import extract_analysis_data
+
+    started = time.perf_counter()
+    config = _config_or_fail(project, context.partition_key)
+    frame, report = extract_analysis_data(warehouse.get(), config)
+    if frame.empty:
+        raise dg.Failure(f"analysis '{config.name}': no usable samples in the warehouse ({report.as_metadata()})")
+    rows = warehouse.get().replace_table(analysis_table(config.name), frame)
+    if report.excluded_errored_samples:
+        context.log.warning(f"excluded {report.excluded_errored_samples} samples with errors from '{config.name}'")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "table": analysis_table(config.name),
+            "config_hash": config.digest(),
+            **report.as_metadata(),
+            "preview": dg.MetadataValue.md(markdown_table(frame, max_rows=10)),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    )
+
+
+@dg.asset(
+    group_name="analysis",
+    partitions_def=analysis_partitions,
+    deps=[analysis_data],
+    kinds={"numpy"},
+    pool="duckdb",
+    automation_condition=REFRESH,
+    description="Features, coords and dims after the analysis's processors (files under HIBAYES_HOME/features).",
+)
+def analysis_features(
+    context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    from hibayes.analysis import process_data, save_features
+
+    started = time.perf_counter()
+    config = _config_or_fail(project, context.partition_key)
+    data = warehouse.get().query(f'SELECT * FROM "{analysis_table(config.name)}"')
+    try:
+        state = process_data(config, data)
+    except (ValueError, KeyError) as err:
+        raise dg.Failure(f"{config.where}: processing failed: {err}") from None
+    stored = save_features(state, project.features_path(config.name))
+    shapes = {k: list(getattr(v, "shape", ())) for k, v in stored.features.items()}
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(state.processed_data),
+            "features": dg.MetadataValue.json(shapes),
+            "coords": dg.MetadataValue.json(stored.coords),
+            "data_hash": stored.digest,
+            "path": dg.MetadataValue.path(str(project.features_path(config.name))),
+            "processed_data": dg.MetadataValue.md(markdown_table(state.processed_data)),
+            "seconds": round(time.perf_counter() - started, 3),
+        },
+        data_version=dg.DataVersion(stored.digest),
+    )
+
+
+class RefitConfig(dg.Config):
+    force: bool = False  # refit even when data, config and library versions are unchanged
+
+
+# A multi-asset only to make every output optional (`can_subset`): a skipped grid cell then emits
+# neither a materialization nor check results.
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "model_fit",
+            group_name="analysis",
+            partitions_def=fit_partitions,
+            deps=[
+                dg.AssetDep(
+                    analysis_features,
+                    partition_mapping=dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="analysis"),
+                )
+            ],
+            kinds={"numpyro"},
+            automation_condition=dg.AutomationCondition.eager(),
+            description="A NumPyro NUTS fit of one model of one analysis, stored as NetCDF (ArviZ "
+            "InferenceData). Cells of the analysis x model grid whose model is not in the analysis are skipped.",
+        )
+    ],
+    check_specs=FIT_CHECK_SPECS,
+    partitions_def=fit_partitions,
+    pool="mcmc",
+    can_subset=True,
+)
+def model_fit(context: dg.AssetExecutionContext, config: RefitConfig, project: ProjectPaths):
+    from hibayes.analysis import fit_or_reuse, load_features, model_checks
+    from hibayes.model.platform import available_devices, enable_compilation_cache
+
+    keys = context.partition_key.keys_by_dimension
+    analysis, model_name = keys["analysis"], keys["model"]
+    settings = _config_or_fail(project, analysis)
+    if model_name not in settings.model_names:
+        context.log.info(f"model '{model_name}' is not part of analysis '{analysis}': nothing to fit")
+        return
+    spec = settings.model(model_name)
+    enable_compilation_cache(project.jax_cache_path)
+    features = load_features(project.features_path(analysis))
+    path = project.fit_path(analysis, model_name)
+    context.log.info(
+        f"fitting {model_name} on '{analysis}': {spec.fit.chains} chains x ({spec.fit.warmup} warmup + "
+        f"{spec.fit.samples} draws) on {available_devices()} host devices"
+    )
+    outcome = fit_or_reuse(spec, features, path, settings.platform.chain_method, force=config.force)
+    checks = model_checks(settings, outcome.model_state, ["r_hat", "ess_bulk", "divergences"])
+    context.log.info(
+        ("reused the stored fit" if outcome.reused else f"fitted in {outcome.seconds:.1f}s")
+        + "; "
+        + ", ".join(f"{c.name} {c.status}" for c in checks)
+    )
+    yield dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "input_hash": outcome.input_hash,
+            "reused_stored_fit": outcome.reused,
+            "chains": spec.fit.chains,
+            "draws_per_chain": spec.fit.samples,
+            "chain_method": outcome.chain_method,
+            "fit_seconds": round(outcome.seconds, 2),
+            **{f"diag/{c.name}": c.value for c in checks if c.value is not None},
+        },
+        data_version=dg.DataVersion(outcome.input_hash),
+    )
+    yield from fit_check_results(checks)
+
+
+@dg.asset(
+    group_name="analysis",
+    partitions_def=analysis_partitions,
+    deps=[
+        dg.AssetDep(
+            "model_fit",
+            partition_mapping=dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="analysis"),
+        )
+    ],
+    kinds={"matplotlib"},
+    automation_condition=REFRESH & dg.AutomationCondition.all_deps_blocking_checks_passed(),
+    description="Every communicator's output for the analysis: forest plot and summary table (PNG/CSV "
+    "under HIBAYES_HOME/artifacts), previewed here.",
+)
+def analysis_report(context: dg.AssetExecutionContext, project: ProjectPaths) -> dg.MaterializeResult:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from hibayes import idata as idata_api
+    from hibayes.analysis import communicate, load_features
+    from hibayes.analysis_state import AnalysisState, ModelAnalysisState
+    from hibayes.model import MODELS
+
+    started = time.perf_counter()
+    config = _config_or_fail(project, context.partition_key)
+    features = load_features(project.features_path(config.name))
+    state = AnalysisState(data=_processed(project, config.name), features=features.features, coords=features.coords, dims=features.dims)
+    missing = []
+    for spec in config.models:
+        path = project.fit_path(config.name, spec.model_name)
+        if not path.exists():
+            missing.append(spec.model_name)
+            continue
+        state.models.append(
+            ModelAnalysisState(
+                spec.model_name, MODELS.build(spec.name, spec.kwargs), spec, features.features,
+                features.coords, features.dims, inference_data=idata_api.load(path), is_fitted=True,
+            )
+        )
+    if not state.models:
+        raise dg.Failure(f"analysis '{config.name}': no fitted models yet (missing: {', '.join(missing)})")
+    results = communicate(config, state)
+    out_dir = project.artifacts_path(config.name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metadata: dict[str, dg.RawMetadataValue] = {"communicators": dg.MetadataValue.json(results)}
+    written = []
+    for name, fig in state.plots.items():
+        path = out_dir / f"{name}.png"
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        written.append(path)
+        metadata[f"plot/{name}"] = embedded_png(fig, name)
+    for name, table in state.tables.items():
+        path = out_dir / f"{name}.csv"
+        table.to_csv(path, index=False)
+        written.append(path)
+        metadata[f"table/{name}"] = dg.MetadataValue.md(markdown_table(table, max_rows=40))
+    for stage, entry in state.logs:
+        context.log.warning(f"{stage}: {entry}")
+    if missing:
+        context.log.warning(f"no fit yet for: {', '.join(missing)}")
+    metadata["files"] = dg.MetadataValue.json([str(p) for p in written])
+    metadata["models"] = dg.MetadataValue.json([m.model_name for m in state.models])
+    metadata["seconds"] = round(time.perf_counter() - started, 3)
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _processed(project: ProjectPaths, analysis: str):
+    import pandas as pd
+
+    path = project.features_path(analysis) / "processed_data.parquet"
+    return pd.read_parquet(path) if Path(path).exists() else pd.DataFrame()
+
+
+def _config_or_fail(project: ProjectPaths, analysis: str) -> AnalysisConfig:
+    try:
+        return analysis_config(project, analysis)
+    except ConfigError as err:
+        raise dg.Failure(str(err)) from None

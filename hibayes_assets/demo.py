@@ -1,0 +1,192 @@
+"""`make demo`: materialize the whole asset graph headless into the local Dagster instance.
+
+    python -m hibayes_assets.demo [--force-refit]
+
+It fills HIBAYES_LOG_DIR and HIBAYES_ANALYSES_DIR from `examples/` when they are empty, registers
+the partitions the sensors would register, and materializes every asset in process, recording the
+runs in DAGSTER_HOME so `make ui` shows them. A second run reuses what is unchanged: logs whose
+content did not change are not re-ingested, and fits whose data, config and library versions did
+not change are loaded, not resampled.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hibayes.model.platform import configure_host_devices
+
+configure_host_devices()
+
+import dagster as dg  # noqa: E402
+
+from hibayes.config import ConfigError, list_analyses, load_analysis  # noqa: E402
+from hibayes.load.inspect_reader import file_sha256, list_log_files, log_key_for  # noqa: E402
+from hibayes.settings import Settings, load_settings  # noqa: E402
+from hibayes_assets.partitions import analysis_partitions, fit_key, log_partitions, model_partitions  # noqa: E402
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Dagster's per-event DEBUG lines would bury the demo's own progress lines.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+EXAMPLES = PROJECT_ROOT / "examples"
+
+
+def prepare(settings: Settings) -> None:
+    """The instance folder with the project's dagster.yaml, and example inputs in empty folders."""
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    instance_yaml = settings.dagster_home / "dagster.yaml"
+    if not instance_yaml.exists():
+        shutil.copy(PROJECT_ROOT / "dagster.yaml", instance_yaml)
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+    _fill_if_empty(settings.log_dir, EXAMPLES / "logs", "*.eval")
+    _fill_if_empty(settings.analyses_dir, EXAMPLES / "analyses", "*.yaml")
+
+
+def _fill_if_empty(target: Path, source: Path, pattern: str) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    if any(target.iterdir()):
+        return
+    copied = [shutil.copy(path, target / path.name) for path in sorted(source.glob(pattern))]
+    print(f"  {target} was empty: copied {len(copied)} example files from {source}")
+
+
+@dataclass
+class DemoSummary:
+    ingested: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    fits: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    reports: dict[str, list[str]] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    problem_logs: dict[str, str] = field(default_factory=dict)
+
+
+def run_demo(settings: Settings, force_refit: bool = False) -> DemoSummary:
+    from hibayes_assets.definitions import defs
+
+    instance = dg.DagsterInstance.get()
+    assets = list(defs.assets or [])
+    checks = list(defs.asset_checks or [])
+    resources = defs.resources
+    summary = DemoSummary()
+
+    def materialize(
+        selection: list[str], partition_key: str | dg.MultiPartitionKey, run_config: dict | None = None
+    ) -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            [*assets, *checks], selection=selection, partition_key=partition_key, instance=instance,
+            resources=resources, raise_on_error=False, tags={"hibayes/trigger": "make demo"},
+            run_config={**QUIET, **(run_config or {})},
+        )
+
+    logs = list_log_files(settings.log_dir)
+    keys = [log_key_for(path, settings.log_dir) for path in logs]
+    instance.add_dynamic_partitions(log_partitions.name, keys)
+    print(f"[1/4] ingest: {len(keys)} log files in {settings.log_dir}")
+    for path, key in zip(logs, keys):
+        if _ingested_sha(instance, key) == file_sha256(path):
+            summary.unchanged.append(key)
+            continue
+        result = materialize(["inspect_log", "eval_samples", "ingest_errors"], key)
+        if not result.success:
+            summary.failures.append(f"ingest of {key} failed")
+            continue
+        status = result.asset_materializations_for_node("eval_samples")[0].metadata["log_status"].value
+        summary.ingested.append(key)
+        if status != "success":
+            summary.problem_logs[key] = status
+        print(f"      {status:<10} {key}")
+    print(f"      {len(summary.ingested)} ingested, {len(summary.unchanged)} unchanged")
+
+    configs = []
+    for path in list_analyses(settings.analyses_dir):
+        try:
+            configs.append(load_analysis(path))
+        except ConfigError as err:
+            summary.failures.append(f"{path}: {err}")
+            print(f"      skipping analysis: {err}")
+    instance.add_dynamic_partitions(analysis_partitions.name, [c.name for c in configs])
+    instance.add_dynamic_partitions(model_partitions.name, sorted({m for c in configs for m in c.model_names}))
+    for config in configs:
+        print(f"[2/4] analysis '{config.name}': data and features")
+        result = materialize(["analysis_data", "analysis_features"], config.name)
+        if not result.success:
+            summary.failures.append(f"analysis '{config.name}': data/features failed")
+            continue
+        blocked = []
+        for model_name in config.model_names:
+            print(f"[3/4] fit {config.name} / {model_name} ...", flush=True)
+            started = time.perf_counter()
+            run_config = {"ops": {"model_fit": {"config": {"force": force_refit}}}}
+            result = materialize(["model_fit"], fit_key(config.name, model_name), run_config=run_config)
+            statuses = {
+                ev.check_name: ("pass" if ev.passed else "FAIL") for ev in result.get_asset_check_evaluations()
+            }
+            summary.fits.append((config.name, model_name, statuses))
+            print(f"      {time.perf_counter() - started:.1f}s  " + "  ".join(f"{k}={v}" for k, v in statuses.items()))
+            if not result.success:
+                summary.failures.append(f"fit {config.name}/{model_name} failed")
+            blocked += [f"{model_name}:{name}" for name, status in statuses.items() if status == "FAIL" and name != "check_ess_bulk"]
+        if blocked:
+            summary.failures.append(f"report '{config.name}' blocked by failed checks: {', '.join(blocked)}")
+            continue
+        print(f"[4/4] report '{config.name}'")
+        result = materialize(["analysis_report"], config.name)
+        if result.success:
+            files = result.asset_materializations_for_node("analysis_report")[0].metadata["files"].value
+            summary.reports[config.name] = files
+        else:
+            summary.failures.append(f"report '{config.name}' failed")
+    return summary
+
+
+def _ingested_sha(instance: dg.DagsterInstance, key: str) -> str | None:
+    event = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("eval_samples"), asset_partitions=[key]), limit=1
+    ).records
+    if not event:
+        return None
+    value = event[0].asset_materialization.metadata.get("sha256")
+    return value.value if value is not None else None
+
+
+def print_summary(settings: Settings, summary: DemoSummary, seconds: float) -> None:
+    from hibayes.warehouse import Warehouse
+
+    counts = Warehouse(settings.warehouse_path).count_rows()
+    print("\n== HiBayES demo summary ==")
+    n_logs = len(summary.ingested) + len(summary.unchanged)
+    print(f"logs:     {n_logs} in {settings.log_dir} ({len(summary.ingested)} read this run, {len(summary.unchanged)} unchanged)")
+    for key, status in summary.problem_logs.items():
+        print(f"            {key}: {status} (reason in table ingest_errors)")
+    print(f"samples:  {counts['samples']} rows, {counts['scores']} scores, {counts['ingest_errors']} ingest errors  ({settings.warehouse_path})")
+    for analysis, model_name, statuses in summary.fits:
+        print(f"fit:      {analysis}/{model_name}: " + ", ".join(f"{k.removeprefix('check_')} {v}" for k, v in statuses.items()))
+    for analysis, files in summary.reports.items():
+        print(f"report:   {analysis}:")
+        for path in files:
+            print(f"            {path}")
+    for failure in summary.failures:
+        print(f"PROBLEM:  {failure}")
+    print(f"took {seconds:.1f}s; Dagster instance in {settings.dagster_home}; `make ui` to browse it")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hibayes_assets.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--force-refit", action="store_true", help="resample every fit even when nothing changed")
+    parser.add_argument("--prepare-only", action="store_true", help="only set up the instance folder and example inputs")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    settings = load_settings()
+    prepare(settings)
+    if args.prepare_only:
+        return 0
+    summary = run_demo(settings, force_refit=args.force_refit)
+    print_summary(settings, summary, time.perf_counter() - started)
+    return 1 if summary.failures and not summary.reports else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Resources, all in one place: the warehouse (the storage seam) and the project's folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from hibayes.settings import Settings, load_settings
+from hibayes.warehouse import Warehouse
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB warehouse. Swap this resource to move the tables elsewhere."""
+
+    database: str
+
+    def get(self) -> Warehouse:
+        return Warehouse(self.database)
+
+
+class ProjectPaths(dg.ConfigurableResource):
+    """Where logs, analyses and artifacts live (see hibayes.settings for the variables)."""
+
+    log_dir: str
+    analyses_dir: str
+    home: str
+
+    @property
+    def log_path(self) -> Path:
+        return Path(self.log_dir)
+
+    @property
+    def analyses_path(self) -> Path:
+        return Path(self.analyses_dir)
+
+    def fit_path(self, analysis: str, model: str) -> Path:
+        return Path(self.home) / "fits" / analysis / f"{model}.nc"
+
+    def features_path(self, analysis: str) -> Path:
+        return Path(self.home) / "features" / analysis
+
+    def artifacts_path(self, analysis: str) -> Path:
+        return Path(self.home) / "artifacts" / analysis
+
+    @property
+    def jax_cache_path(self) -> Path:
+        return Path(self.home) / "cache" / "jax"
+
+
+def build_resources(settings: Settings | None = None) -> dict[str, dg.ConfigurableResource]:
+    settings = settings or load_settings()
+    return {
+        "warehouse": WarehouseResource(database=str(settings.warehouse_path)),
+        "project": ProjectPaths(
+            log_dir=str(settings.log_dir), analyses_dir=str(settings.analyses_dir), home=str(settings.home)
+        ),
+    }

@@ -1,0 +1,64 @@
+"""A real Dagster instance (instance_for_test) over temporary copies of the example logs and an
+example analysis with small sampler settings."""
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from hibayes.settings import Settings
+from hibayes_assets.definitions import defs
+from hibayes_assets.resources import build_resources
+from tests.conftest import EXAMPLE_ANALYSES, PROJECT_ROOT, example_log_files
+
+# Enough logs for every model to appear in both scaffolds, few enough to ingest in seconds.
+N_LOGS = 8
+TEST_FIT = {"samples": 400, "warmup": 400, "chains": 4}
+
+
+@dataclass
+class Project:
+    root: Path
+    settings: Settings
+    instance: dg.DagsterInstance
+    resources: dict
+
+    def materialize(self, selection: list[str], partition_key, run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            [*defs.assets, *defs.asset_checks], selection=selection, partition_key=partition_key,
+            instance=self.instance, resources=self.resources, raise_on_error=False, run_config=run_config,
+        )
+
+    def add_logs(self, keys: list[str]) -> None:
+        self.instance.add_dynamic_partitions("inspect_logs", keys)
+
+    def ingest(self, key: str) -> dg.ExecuteInProcessResult:
+        return self.materialize(["inspect_log", "eval_samples", "ingest_errors"], key)
+
+
+def write_test_analysis(folder: Path) -> Path:
+    config = yaml.safe_load((EXAMPLE_ANALYSES / "model_comparison.yaml").read_text())
+    for entry in config["model"]["models"]:
+        entry["config"]["fit"].update(TEST_FIT)
+    config["check"]["checkers"] = [{"r_hat": {"threshold": 1.05}}, {"ess_bulk": {"threshold": 100}}, "divergences"]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model_comparison.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def project(tmp_path: Path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for path in example_log_files()[:N_LOGS]:
+        shutil.copy(path, logs / path.name)
+    write_test_analysis(tmp_path / "analyses")
+    settings = Settings(log_dir=logs, analyses_dir=tmp_path / "analyses", home=tmp_path / "home", dagster_home=tmp_path / "dh")
+    (tmp_path / "dh").mkdir()
+    overrides = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dh"), overrides=overrides) as instance:
+        yield Project(tmp_path, settings, instance, build_resources(settings))

@@ -1,0 +1,24 @@
+import dagster as dg
+
+from hibayes_assets.definitions import defs
+
+
+def test_definitions_load_and_name_the_graph():
+    dg.Definitions.validate_loadable(defs)
+    keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == {"inspect_log", "eval_samples", "ingest_errors", "analysis_data", "analysis_features", "model_fit", "analysis_report"}
+    checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
+    assert {"check_r_hat", "check_ess_bulk", "check_divergences", "check_log_readable"} <= checks
+
+
+def test_unattended_automation_is_on_by_default():
+    for name in ("new_inspect_logs", "analysis_configs", "record_run_failures", "keep_analyses_fresh"):
+        assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
+    assert defs.resolve_schedule_def("nightly_refit").default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_duckdb_and_mcmc_steps_are_pooled():
+    graph = defs.resolve_asset_graph()
+    for name in ("eval_samples", "analysis_data", "analysis_features"):
+        assert graph.get(dg.AssetKey(name)).pools == {"duckdb"}
+    assert graph.get(dg.AssetKey("model_fit")).pools == {"mcmc"}
