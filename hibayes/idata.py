@@ -96,4 +96,10 @@ def plot_forest(idata_by_model: dict[str, InferenceData], var_names: list[str], 
         hdi_prob=kwargs.pop("hdi_prob", 0.94),
         **kwargs,
     )
-    return np.ravel(axes)[0].figure
+    ax = np.ravel(axes)[0]
+    legend = ax.get_legend()
+    if legend is not None:
+        # ArviZ puts the model legend inside the axes, over the lowest rows; move it below them.
+        handles, labels = legend.legend_handles, [text.get_text() for text in legend.get_texts()]
+        ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=min(len(labels), 2), frameon=False)
+    return ax.figure

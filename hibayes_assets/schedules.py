@@ -6,7 +6,7 @@ import dagster as dg
 
 from hibayes.config import ConfigError, list_analyses, load_analysis
 from hibayes.settings import load_settings
-from hibayes_assets.partitions import fit_key, fit_partitions
+from hibayes_assets.partitions import analysis_partitions, fit_key, fit_partitions, model_partitions
 from hibayes_assets.resources import ProjectPaths
 
 refit_job = dg.define_asset_job(
@@ -18,16 +18,23 @@ refit_job = dg.define_asset_job(
 
 
 def refit_requests(context: dg.ScheduleEvaluationContext, project: ProjectPaths) -> list[dg.RunRequest]:
+    """One forced refit per model of each registered analysis (the analysis_configs sensor registers them)."""
+    tick = context.scheduled_execution_time.isoformat()
+    registered = set(context.instance.get_dynamic_partitions(analysis_partitions.name))
+    registered_models = set(context.instance.get_dynamic_partitions(model_partitions.name))
     requests = []
     for path in list_analyses(project.analyses_path):
+        if path.stem not in registered:
+            continue
         try:
             config = load_analysis(path)
         except ConfigError as err:
             context.log.error(f"skipping {path}: {err}")
             continue
-        for model_name in config.model_names:
+        for model_name in (m for m in config.model_names if m in registered_models):
             requests.append(
                 dg.RunRequest(
+                    run_key=f"{config.name}|{model_name}@{tick}",
                     partition_key=fit_key(config.name, model_name),
                     run_config={"ops": {"model_fit": {"config": {"force": True}}}},
                     tags={"hibayes/trigger": "nightly_refit"},

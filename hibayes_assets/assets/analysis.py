@@ -235,6 +235,10 @@ def analysis_report(context: dg.AssetExecutionContext, project: ProjectPaths) ->
         metadata[f"table/{name}"] = dg.MetadataValue.md(markdown_table(table, max_rows=40))
     for stage, entry in state.logs:
         context.log.warning(f"{stage}: {entry}")
+    failed = [name for name, status in results.items() if status == "error"]
+    if failed:
+        messages = "; ".join(entry for stage, entry in state.logs if stage == "communicate")
+        raise dg.Failure(f"analysis '{config.name}': communicator(s) {', '.join(failed)} failed: {messages}")
     if missing:
         context.log.warning(f"no fit yet for: {', '.join(missing)}")
     metadata["files"] = dg.MetadataValue.json([str(p) for p in written])

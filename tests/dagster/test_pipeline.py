@@ -43,6 +43,7 @@ def test_whole_graph_materializes_and_reruns_reuse(project):
     report = project.materialize(["analysis_report"], "model_comparison")
     assert report.success
     meta = report.asset_materializations_for_node("analysis_report")[0].metadata
+    assert set(meta["communicators"].value.values()) == {"pass"}
     files = meta["files"].value
     assert any(f.endswith(".png") for f in files) and any(f.endswith("summary.csv") for f in files)
     assert all((project.settings.home / "artifacts" / "model_comparison").joinpath(f.split("/")[-1]).exists() for f in files)
