@@ -1,0 +1,654 @@
+"""Stage 1: one row per run (benchmark x model x scaffold) with accuracy, cost and latency.
+
+Two sources produce the same ``run_metrics`` schema (`RUN_COLUMNS`):
+
+- `run_metrics_from_samples`: the warehouse ``samples`` table (one row per sample x epoch) and a
+  price table (`hibayes.hal.io.load_prices`);
+- `run_metrics_from_hal`: HAL's published metrics CSV (`hibayes.hal.io.read_hal_metrics_csv`),
+  which has no per-sample data.
+
+Definitions (samples source)
+----------------------------
+- **Accuracy** = mean over samples of the sample's mean numeric ``score`` over its scored epochs
+  (each sample weighs the same however many epochs it has). Samples with ``has_error`` are left
+  out of accuracy by default and counted in ``n_errors``; samples with no numeric score are left
+  out and counted in ``n_unscored``.
+- **Accuracy interval**: when every score lies in [0, 1], the equal-tailed interval of the
+  Beta(1 + k, 1 + n - k) posterior (uniform prior), with n = scored samples and k = sum of the
+  per-sample mean scores (fractional for partial credit) -- the same model the frontier
+  probabilities draw from (`hibayes.hal.uncertainty`). Otherwise a normal interval
+  mean +- z * sd / sqrt(n) over per-sample scores, and a warning row.
+- **Cost** = sum over all samples of the run, errored ones included (they were paid for), of
+  ``(input_tokens * input + output_tokens * output + cache_read_tokens * cache_read
+  + cache_write_tokens * cache_write) / 1e6`` with prices in USD per million tokens. Inspect's
+  ``input_tokens`` exclude cache reads and writes and its ``output_tokens`` include reasoning tokens,
+  so the four terms do not double count (this is Inspect's own ``compute_model_cost``). The whole
+  sample is priced at the run's ``model``. A NULL cache count is 0; a NULL, negative or
+  non-numeric input/output count makes the run's cost NaN (and an error row): a partial sum would
+  understate the cost. A model missing from the price table is never priced at zero: its cost is
+  NaN with an error row. A run whose cost is exactly 0 gets a warning row.
+- **Cost per task** = total cost / number of sample-epochs attempted.
+- **Latency** = mean (and median) over sample-epochs of ``working_time`` (configurable:
+  ``total_time``), in seconds, errored samples included; NULL values are skipped with a warning
+  row, negative values are skipped with an error row.
+- **Scaffold type**: see `classify_scaffold`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from hibayes.hal.errors import error_row, make_errors
+
+GENERALIST = "generalist"
+TASK_SPECIFIC = "task_specific"
+SCAFFOLD_TYPES = (GENERALIST, TASK_SPECIFIC)
+
+RUN_KEY: tuple[str, ...] = ("benchmark", "model", "scaffold")
+
+RUN_COLUMNS: tuple[str, ...] = (
+    "benchmark",
+    "model",
+    "scaffold",
+    "scaffold_type",
+    "run_id",
+    "source",
+    "n_samples",
+    "n_sample_epochs",
+    "n_errors",
+    "n_unscored",
+    "n_scored",
+    "accuracy",
+    "successes",
+    "accuracy_lo",
+    "accuracy_hi",
+    "interval_method",
+    "total_cost",
+    "cost_per_task",
+    "logged_total_cost",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "mean_latency",
+    "median_latency",
+    "latency_field",
+)
+
+REQUIRED_SAMPLE_COLUMNS: tuple[str, ...] = (
+    "model",
+    "task",
+    "scaffold",
+    "sample_id",
+    "epoch",
+    "score",
+    "has_error",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+)
+
+_INT_COLUMNS = ("n_samples", "n_sample_epochs", "n_errors", "n_unscored", "n_scored")
+_FLOAT_COLUMNS = (
+    "accuracy",
+    "successes",
+    "accuracy_lo",
+    "accuracy_hi",
+    "total_cost",
+    "cost_per_task",
+    "logged_total_cost",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "mean_latency",
+    "median_latency",
+)
+
+
+def classify_scaffold(name: Any, mapping: Mapping[str, str] | None = None) -> str:
+    """Scaffold type of a scaffold name: ``"generalist"`` or ``"task_specific"``.
+
+    Rule: an exact entry of `mapping` wins (values ``"generalist"``, ``"task_specific"`` or
+    ``"task-specific"``); otherwise a scaffold whose name contains ``generalist`` (any case) is
+    generalist -- e.g. ``generalist``, ``HAL Generalist Agent`` -- and every other scaffold,
+    including a missing one, is task-specific.
+    """
+    if mapping is not None and name in mapping:
+        value = str(mapping[name]).strip().lower().replace("-", "_").replace(" ", "_")
+        if value not in SCAFFOLD_TYPES:
+            raise ValueError(
+                f"scaffold_types[{name!r}] must be 'generalist' or 'task_specific', got {mapping[name]!r}"
+            )
+        return value
+    if isinstance(name, str) and GENERALIST in name.lower():
+        return GENERALIST
+    return TASK_SPECIFIC
+
+
+def classify_scaffolds(names: Iterable[Any], mapping: Mapping[str, str] | None = None) -> list[str]:
+    """`classify_scaffold` applied to each name."""
+    return [classify_scaffold(n, mapping) for n in names]
+
+
+def beta_interval(
+    successes: float | np.ndarray, n: float | np.ndarray, confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-tailed `confidence` interval of the Beta(1 + k, 1 + n - k) posterior of a proportion.
+
+    `successes` may be fractional (partial-credit scores). NaN where n is NaN. When k = 0 the lower
+    end is set to 0, and when k = n the upper end to 1 (the equal-tailed interval would otherwise
+    exclude the observed 0 % or 100 %; the same modification Brown, Cai and DasGupta make to the
+    Jeffreys interval).
+    """
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(n, dtype=float)
+    alpha = 1.0 - confidence
+    with np.errstate(invalid="ignore"):
+        lo = stats.beta.ppf(alpha / 2, 1.0 + k, 1.0 + n - k)
+        hi = stats.beta.ppf(1.0 - alpha / 2, 1.0 + k, 1.0 + n - k)
+    lo = np.where(k == 0, 0.0, lo)
+    hi = np.where(k == n, 1.0, hi)
+    return lo, hi
+
+
+def _finish_runs(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+    for column in _INT_COLUMNS:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
+    for column in _FLOAT_COLUMNS:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    return frame
+
+
+def _require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} lacks required column(s) {missing}")
+
+
+def _metadata_value(text: Any, key: str) -> Any:
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return None
+    try:
+        data = json.loads(text) if isinstance(text, str) else text
+    except (TypeError, ValueError):
+        return None
+    if isinstance(data, Mapping):
+        value = data.get(key)
+        return None if value is None else str(value)
+    return None
+
+
+def _price_lookup(prices: pd.DataFrame) -> dict[str, dict[str, float]]:
+    _require_columns(
+        prices,
+        ("model", "input_per_mtok", "output_per_mtok", "cache_read_per_mtok", "cache_write_per_mtok"),
+        "price table",
+    )
+    if prices["model"].duplicated().any():
+        dup = sorted(prices.loc[prices["model"].duplicated(), "model"].unique())
+        raise ValueError(f"price table: model listed more than once: {dup}")
+    return {
+        row.model: {
+            "input": float(row.input_per_mtok),
+            "output": float(row.output_per_mtok),
+            "cache_read": float(row.cache_read_per_mtok),
+            "cache_write": float(row.cache_write_per_mtok),
+        }
+        for row in prices.itertuples(index=False)
+    }
+
+
+def run_metrics_from_samples(
+    samples: pd.DataFrame,
+    prices: pd.DataFrame,
+    *,
+    evals: pd.DataFrame | None = None,
+    scaffold_types: Mapping[str, str] | None = None,
+    scaffold_field: str = "scaffold",
+    latency_field: str = "working_time",
+    exclude_errors: bool = True,
+    confidence: float = 0.95,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run metrics from the warehouse ``samples`` table; returns ``(run_metrics, errors)``.
+
+    Parameters
+    ----------
+    samples:
+        The ``samples`` table (one row per sample x epoch); needs `REQUIRED_SAMPLE_COLUMNS`, the
+        `latency_field` column, and optionally ``total_cost`` (Inspect's own price),
+        ``sample_uuid``, ``log_key``, ``error``, ``metadata``.
+    prices:
+        A price table from `hibayes.hal.io.load_prices`.
+    evals:
+        Optional ``evals`` table (``model``, ``task``, ``scaffold``): a run listed there with no
+        sample in `samples` still gets a row (``n_samples`` 0, NaN metrics) and an error row.
+    scaffold_types:
+        Optional scaffold name -> ``"generalist"`` / ``"task_specific"`` map (`classify_scaffold`).
+    scaffold_field:
+        ``"scaffold"`` (the warehouse column: eval/task metadata "scaffold", else the solver) or
+        ``"metadata.<key>"`` to read the scaffold from the sample metadata JSON; samples whose
+        metadata lacks the key fall back to the ``scaffold`` column (info row).
+    latency_field:
+        ``"working_time"`` or ``"total_time"`` (seconds).
+    exclude_errors:
+        Leave samples with ``has_error`` out of accuracy (default; they are still counted, priced
+        and timed).
+
+    Returns
+    -------
+    run_metrics:
+        One row per run, columns `RUN_COLUMNS`, sorted by benchmark, model, scaffold:
+        ``benchmark`` (the samples' ``task``), ``model``, ``scaffold``, ``scaffold_type``,
+        ``run_id`` (``benchmark|model|scaffold``), ``source`` (``"samples"``), ``n_samples``
+        (distinct samples), ``n_sample_epochs`` (rows), ``n_errors`` (rows with ``has_error``),
+        ``n_unscored`` (clean rows without a numeric score), ``n_scored`` (samples with at least one
+        usable score: the n of the interval), ``accuracy``, ``successes`` (k: sum of per-sample
+        mean scores), ``accuracy_lo`` / ``accuracy_hi`` (the `confidence` interval),
+        ``interval_method`` (``beta`` or ``normal``), ``total_cost`` (USD, from the price table),
+        ``cost_per_task`` (USD per sample-epoch), ``logged_total_cost`` (sum of Inspect's own
+        ``total_cost`` when every sample has one, else NaN), token sums, ``mean_latency`` /
+        ``median_latency`` (seconds) and ``latency_field``.
+    errors:
+        The errors table (`hibayes.hal.errors`), source ``run_metrics``.
+    """
+    if latency_field not in ("working_time", "total_time"):
+        raise ValueError(f"latency_field must be 'working_time' or 'total_time', got {latency_field!r}")
+    _require_columns(samples, (*REQUIRED_SAMPLE_COLUMNS, latency_field), "samples")
+    if not scaffold_field == "scaffold" and not scaffold_field.startswith("metadata."):
+        raise ValueError(f"scaffold_field must be 'scaffold' or 'metadata.<key>', got {scaffold_field!r}")
+    if scaffold_field != "scaffold":
+        _require_columns(samples, ("metadata",), f"samples (scaffold_field={scaffold_field!r})")
+    price_of = _price_lookup(prices)
+    rows_err: list[dict[str, Any]] = []
+    src = "run_metrics"
+
+    df = samples.copy()
+    df["_row"] = np.arange(len(df))
+
+    # -- scaffold ---------------------------------------------------------------------------
+    if scaffold_field.startswith("metadata."):
+        key = scaffold_field.split(".", 1)[1]
+        from_meta = df["metadata"].map(lambda t: _metadata_value(t, key))
+        fell_back = from_meta.isna() & df["scaffold"].notna()
+        if fell_back.any():
+            rows_err.append(
+                error_row(src, "info", scaffold_field,
+                          f"metadata has no {key!r}; scaffold column used instead",
+                          count=int(fell_back.sum()))
+            )
+        df["scaffold"] = from_meta.where(from_meta.notna(), df["scaffold"])
+    no_scaffold = df["scaffold"].isna()
+    if no_scaffold.any():
+        for (task, model), part in df[no_scaffold].groupby(["task", "model"], dropna=False):
+            rows_err.append(
+                error_row(src, "warning", "scaffold", "no scaffold recorded; grouped as 'unknown'",
+                          benchmark=task, model=model, count=len(part))
+            )
+        df.loc[no_scaffold, "scaffold"] = "unknown"
+
+    # -- rows that cannot be attributed to a run ------------------------------------------
+    no_key = df["model"].isna() | df["task"].isna()
+    if no_key.any():
+        rows_err.append(
+            error_row(src, "error", "model/task",
+                      "sample rows without a model or task cannot be attributed to a run; left out",
+                      count=int(no_key.sum()))
+        )
+        df = df[~no_key]
+
+    # -- numeric coercion -------------------------------------------------------------------
+    numeric = ["score", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+               latency_field]
+    if "total_cost" in df.columns:
+        numeric.append("total_cost")
+    for column in numeric:
+        coerced = pd.to_numeric(df[column], errors="coerce")
+        bad_text = coerced.isna() & df[column].notna()
+        if bad_text.any():
+            rows_err.append(
+                error_row(src, "error", column, "non-numeric values treated as missing",
+                          count=int(bad_text.sum()))
+            )
+        df[column] = coerced.astype(float)
+    has_error = df["has_error"].astype("boolean")
+    if "error" in df.columns:
+        has_error = has_error.fillna(df["error"].notna())
+    df["has_error"] = has_error.fillna(False).astype(bool)
+    sample_key = df["sample_id"].astype("object")
+    if "sample_uuid" in df.columns:
+        sample_key = sample_key.where(sample_key.notna(), df["sample_uuid"])
+    df["_sample"] = sample_key.where(sample_key.notna(), "row-" + df["_row"].astype(str))
+
+    rows: list[dict[str, Any]] = []
+    for (task, model, scaffold), part in df.groupby(["task", "model", "scaffold"], sort=True):
+        ctx = {"benchmark": task, "model": model, "scaffold": scaffold}
+        row, errs = _one_run(part, price_of, ctx, latency_field, exclude_errors, confidence)
+        row["scaffold_type"] = classify_scaffold(scaffold, scaffold_types)
+        rows.append(row)
+        rows_err.extend(errs)
+
+    if evals is not None:
+        _require_columns(evals, ("model", "task", "scaffold"), "evals")
+        seen = {(r["benchmark"], r["model"], r["scaffold"]) for r in rows}
+        for ev in evals[["task", "model", "scaffold"]].drop_duplicates().itertuples(index=False):
+            scaffold = ev.scaffold if isinstance(ev.scaffold, str) else "unknown"
+            key = (ev.task, ev.model, scaffold)
+            if key in seen or pd.isna(ev.task) or pd.isna(ev.model):
+                continue
+            seen.add(key)
+            rows.append(
+                {
+                    "benchmark": ev.task, "model": ev.model, "scaffold": scaffold,
+                    "scaffold_type": classify_scaffold(scaffold, scaffold_types),
+                    "run_id": f"{ev.task}|{ev.model}|{scaffold}", "source": "samples",
+                    "n_samples": 0, "n_sample_epochs": 0, "n_errors": 0, "n_unscored": 0,
+                    "n_scored": 0, "latency_field": latency_field,
+                }
+            )
+            rows_err.append(
+                error_row(src, "error", "samples",
+                          "run is in the evals table but has no samples; all metrics NaN",
+                          benchmark=ev.task, model=ev.model, scaffold=scaffold, count=0)
+            )
+    runs = _finish_runs(rows).sort_values(list(RUN_KEY), kind="stable").reset_index(drop=True)
+    return runs, make_errors(rows_err)
+
+
+def _one_run(
+    part: pd.DataFrame,
+    price_of: Mapping[str, Mapping[str, float]],
+    ctx: dict[str, Any],
+    latency_field: str,
+    exclude_errors: bool,
+    confidence: float,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    src = "run_metrics"
+    errs: list[dict[str, Any]] = []
+    row: dict[str, Any] = dict(ctx)
+    row["run_id"] = f"{ctx['benchmark']}|{ctx['model']}|{ctx['scaffold']}"
+    row["source"] = "samples"
+    row["latency_field"] = latency_field
+    n_rows = len(part)
+    row["n_sample_epochs"] = n_rows
+    row["n_samples"] = part["_sample"].nunique()
+    errored = part["has_error"].to_numpy(bool)
+    row["n_errors"] = int(errored.sum())
+    if errored.any():
+        what = "left out of accuracy" if exclude_errors else "kept in accuracy (exclude_errors=False)"
+        errs.append(error_row(src, "info", "has_error", f"samples with an error {what}; still priced and timed",
+                              count=int(errored.sum()), **ctx))
+    dup = part.duplicated(["_sample", "epoch"], keep=False)
+    if dup.any():
+        errs.append(error_row(src, "warning", "sample_id/epoch",
+                              "the same sample and epoch appears more than once (several logs?); all rows kept",
+                              count=int(dup.sum()), **ctx))
+
+    # -- accuracy ---------------------------------------------------------------------------
+    score = part["score"].to_numpy(float)
+    finite = np.isfinite(score)
+    unscored = ~finite & ~errored
+    row["n_unscored"] = int(unscored.sum())
+    if unscored.any():
+        errs.append(error_row(src, "warning", "score", "samples without a numeric score left out of accuracy",
+                              count=int(unscored.sum()), **ctx))
+    usable = finite & ~errored if exclude_errors else finite
+    per_sample = part.loc[usable, ["_sample", "score"]].groupby("_sample")["score"].mean()
+    n = len(per_sample)
+    row["n_scored"] = n
+    if n == 0:
+        errs.append(error_row(src, "error", "score", "run has no usable scored sample; accuracy is NaN",
+                              count=n_rows, **ctx))
+        row.update(accuracy=np.nan, successes=np.nan, accuracy_lo=np.nan, accuracy_hi=np.nan,
+                   interval_method=None)
+    else:
+        values = per_sample.to_numpy(float)
+        acc = float(values.mean())
+        row["accuracy"] = acc
+        if np.all((values >= 0) & (values <= 1)):
+            k = float(values.sum())
+            lo, hi = beta_interval(k, n, confidence)
+            row.update(successes=k, accuracy_lo=float(lo), accuracy_hi=float(hi), interval_method="beta")
+        else:
+            errs.append(error_row(src, "warning", "score",
+                                  "scores outside [0, 1]: normal interval used and no frontier probabilities",
+                                  count=int(((values < 0) | (values > 1)).sum()), **ctx))
+            z = stats.norm.ppf(0.5 + confidence / 2)
+            half = z * values.std(ddof=1) / math.sqrt(n) if n > 1 else np.nan
+            row.update(successes=np.nan, accuracy_lo=acc - half, accuracy_hi=acc + half,
+                       interval_method="normal")
+
+    # -- cost -------------------------------------------------------------------------------
+    tokens = {c: part[c].to_numpy(float) for c in
+              ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")}
+    for column, values in tokens.items():
+        row[column] = float(np.nansum(values)) if np.isfinite(values).any() else np.nan
+    cost_ok = True
+    for column in ("input_tokens", "output_tokens"):
+        values = tokens[column]
+        n_missing = int(np.isnan(values).sum())
+        n_negative = int((values < 0).sum())
+        if n_missing:
+            cost_ok = False
+            errs.append(error_row(src, "error", column, "missing token counts: run cost not computed (NaN)",
+                                  count=n_missing, **ctx))
+        if n_negative:
+            cost_ok = False
+            errs.append(error_row(src, "error", column, "negative token counts: run cost not computed (NaN)",
+                                  count=n_negative, **ctx))
+    for column in ("cache_read_tokens", "cache_write_tokens"):
+        values = tokens[column]
+        n_negative = int((values < 0).sum())
+        if n_negative:
+            cost_ok = False
+            errs.append(error_row(src, "error", column, "negative token counts: run cost not computed (NaN)",
+                                  count=n_negative, **ctx))
+        tokens[column] = np.nan_to_num(values, nan=0.0)
+    price = price_of.get(ctx["model"])
+    if price is None:
+        cost_ok = False
+        errs.append(error_row(src, "error", "prices",
+                              f"model {ctx['model']!r} is not in the price table; run not priced (cost NaN, "
+                              "never zero)", count=n_rows, **ctx))
+    if cost_ok:
+        total = float(
+            (tokens["input_tokens"] * price["input"]
+             + tokens["output_tokens"] * price["output"]
+             + tokens["cache_read_tokens"] * price["cache_read"]
+             + tokens["cache_write_tokens"] * price["cache_write"]).sum() / 1e6
+        )
+        row["total_cost"] = total
+        row["cost_per_task"] = total / n_rows
+        if total == 0:
+            errs.append(error_row(src, "warning", "total_cost",
+                                  "run cost is exactly 0: check the prices and token counts",
+                                  count=n_rows, **ctx))
+    else:
+        row["total_cost"] = np.nan
+        row["cost_per_task"] = np.nan
+    if "total_cost" in part.columns:
+        logged = part["total_cost"].to_numpy(float)
+        if (logged < 0).any():
+            errs.append(error_row(src, "error", "total_cost", "negative logged (Inspect) cost; logged_total_cost NaN",
+                                  count=int((logged < 0).sum()), **ctx))
+            row["logged_total_cost"] = np.nan
+        elif np.isfinite(logged).all():
+            row["logged_total_cost"] = float(logged.sum())
+        else:
+            row["logged_total_cost"] = np.nan
+    else:
+        row["logged_total_cost"] = np.nan
+
+    # -- latency ----------------------------------------------------------------------------
+    lat = part[latency_field].to_numpy(float)
+    n_nan = int(np.isnan(lat).sum())
+    n_neg = int((lat < 0).sum())
+    if n_nan:
+        errs.append(error_row(src, "warning", latency_field, "missing times skipped in the latency mean",
+                              count=n_nan, **ctx))
+    if n_neg:
+        errs.append(error_row(src, "error", latency_field, "negative times skipped in the latency mean",
+                              count=n_neg, **ctx))
+    good = lat[np.isfinite(lat) & (lat >= 0)]
+    if len(good):
+        row["mean_latency"] = float(good.mean())
+        row["median_latency"] = float(np.median(good))
+    else:
+        row["mean_latency"] = row["median_latency"] = np.nan
+        errs.append(error_row(src, "error", latency_field, "no usable time: latency NaN", count=n_rows, **ctx))
+    return row, errs
+
+
+def run_metrics_from_hal(
+    hal: pd.DataFrame,
+    *,
+    n_tasks: Mapping[str, int] | None = None,
+    scaffold_types: Mapping[str, str] | None = None,
+    confidence: float = 0.95,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run metrics from HAL's metrics CSV (`hibayes.hal.io.read_hal_metrics_csv`).
+
+    Each CSV row is one run, kept in file order (HAL's tie-breaking depends on it); ``run_id``
+    is HAL's run id. ``accuracy``, ``total_cost`` and ``mean_latency`` are taken as published
+    (``latency_field`` = ``hal_first_to_last_call``); ``median_latency`` is the median of
+    ``latencies_per_task`` when present.
+
+    The CSV has no per-task results, so n is unknown. `n_tasks` (benchmark -> number of tasks)
+    supplies it: ``n_scored`` = ``n_samples`` = n, ``successes`` = accuracy * n, a Beta interval
+    and ``cost_per_task`` = total_cost / n. Without it those columns are NA/NaN and one ``info`` row
+    per benchmark says the uncertainty was skipped and why.
+
+    Bad values get a row in the errors table (source ``hal_csv``): NaN or negative accuracy or
+    cost, accuracy above 1, negative latency (set to NaN, severity error); total cost exactly 0
+    (kept, warning: hal-harness prices unknown models at 0); several runs for one
+    (benchmark, model, scaffold) (kept, info: the per-scaffold win rate uses the first, as
+    hal-analysis does).
+    """
+    _require_columns(hal, ("benchmark_name", "agent_name_short", "model_name_short", "accuracy",
+                           "total_cost", "mean_latency"), "HAL metrics table")
+    src = "hal_csv"
+    errs: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    n_tasks = dict(n_tasks or {})
+    for benchmark in n_tasks:
+        value = n_tasks[benchmark]
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+            raise ValueError(f"n_tasks[{benchmark!r}] must be a positive integer, got {value!r}")
+    for i, rec in enumerate(hal.to_dict("records")):
+        ctx = {"benchmark": rec["benchmark_name"], "model": rec["model_name_short"],
+               "scaffold": rec["agent_name_short"]}
+        if any(pd.isna(v) for v in ctx.values()):
+            errs.append(error_row(src, "error", "benchmark_name/model_name_short/agent_name_short",
+                                  f"CSV row {i} lacks a benchmark, model or scaffold; left out", count=1))
+            continue
+        acc = pd.to_numeric(pd.Series([rec["accuracy"]]), errors="coerce").iloc[0]
+        cost = pd.to_numeric(pd.Series([rec["total_cost"]]), errors="coerce").iloc[0]
+        lat = pd.to_numeric(pd.Series([rec["mean_latency"]]), errors="coerce").iloc[0]
+        if not np.isfinite(acc) or acc < 0 or acc > 1:
+            errs.append(error_row(src, "error", "accuracy",
+                                  f"CSV row {i}: accuracy {rec['accuracy']!r} is not in [0, 1]; set to NaN",
+                                  count=1, **ctx))
+            acc = np.nan
+        if not np.isfinite(cost) or cost < 0:
+            errs.append(error_row(src, "error", "total_cost",
+                                  f"CSV row {i}: total_cost {rec['total_cost']!r} is missing or negative; set to NaN",
+                                  count=1, **ctx))
+            cost = np.nan
+        elif cost == 0:
+            errs.append(error_row(src, "warning", "total_cost",
+                                  f"CSV row {i}: total_cost is exactly 0 (hal-harness prices models missing "
+                                  "from its price dict at 0); kept", count=1, **ctx))
+        latencies = rec.get("latencies_per_task")
+        if not np.isfinite(lat) and isinstance(latencies, list) and latencies:
+            lat = float(np.mean(latencies))
+        if np.isfinite(lat) and lat < 0:
+            errs.append(error_row(src, "error", "mean_latency", f"CSV row {i}: negative mean latency; set to NaN",
+                                  count=1, **ctx))
+            lat = np.nan
+        elif not np.isfinite(lat):
+            errs.append(error_row(src, "warning", "mean_latency", f"CSV row {i}: no latency", count=1, **ctx))
+            lat = np.nan
+        median = float(np.median(latencies)) if isinstance(latencies, list) and latencies else np.nan
+        n = n_tasks.get(ctx["benchmark"])
+        row = {
+            **ctx,
+            "scaffold_type": classify_scaffold(ctx["scaffold"], scaffold_types),
+            "run_id": rec.get("run_id") if isinstance(rec.get("run_id"), str) else f"hal-row-{i}",
+            "source": "hal_csv",
+            "accuracy": acc,
+            "total_cost": cost,
+            "mean_latency": lat,
+            "median_latency": median,
+            "latency_field": "hal_first_to_last_call",
+            "interval_method": None,
+        }
+        if n is not None and np.isfinite(acc):
+            lo, hi = beta_interval(acc * n, n, confidence)
+            row.update(n_samples=n, n_scored=n, successes=acc * n, accuracy_lo=float(lo),
+                       accuracy_hi=float(hi), interval_method="beta",
+                       cost_per_task=cost / n if np.isfinite(cost) else np.nan)
+        rows.append(row)
+    runs = _finish_runs(rows)
+    missing_n = sorted(set(runs["benchmark"]) - set(n_tasks))
+    for benchmark in missing_n:
+        errs.append(error_row(src, "info", "n_tasks",
+                              "no task count for this benchmark (the HAL CSV has no per-task results): "
+                              "accuracy intervals and frontier probabilities skipped; pass n_tasks",
+                              benchmark=benchmark, count=int((runs["benchmark"] == benchmark).sum())))
+    dups = runs.groupby(list(RUN_KEY), sort=True).size()
+    for key, count in dups[dups > 1].items():
+        errs.append(error_row(src, "info", "run_id",
+                              f"{count} runs for this benchmark/model/scaffold: all kept; max-accuracy uses the "
+                              "best, the per-scaffold win rate the first (as hal-analysis does)",
+                              count=int(count), **dict(zip(RUN_KEY, key))))
+    return runs, make_errors(errs)
+
+
+def model_cost_latency(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cross-benchmark mean cost and latency per model (hal-analysis ``get_mean_cost``).
+
+    ``mean_cost`` = mean over benchmarks of (mean ``total_cost`` over the model's runs on that
+    benchmark); ``mean_latency`` likewise from ``mean_latency``. Runs whose value is NaN are left
+    out of the inner mean with a warning row; ``n_benchmarks_cost`` / ``n_benchmarks_latency``
+    count the benchmarks that contributed. Returns ``(table, errors)``; table columns
+    ``model, mean_cost, mean_latency, n_benchmarks_cost, n_benchmarks_latency``.
+    """
+    errs: list[dict[str, Any]] = []
+    out = []
+    for model, part in runs.groupby("model", sort=True):
+        rec: dict[str, Any] = {"model": model}
+        for column, name in (("total_cost", "mean_cost"), ("mean_latency", "mean_latency")):
+            missing = part[column].isna()
+            if missing.any():
+                errs.append(error_row("model_means", "warning", column,
+                                      f"runs with no {column} left out of the model's {name}",
+                                      model=model, count=int(missing.sum())))
+            per_bench = part[~missing].groupby("benchmark")[column].mean()
+            rec[name] = float(per_bench.mean()) if len(per_bench) else np.nan
+            rec[f"n_benchmarks_{'cost' if name == 'mean_cost' else 'latency'}"] = len(per_bench)
+        out.append(rec)
+    table = pd.DataFrame(out, columns=["model", "mean_cost", "mean_latency", "n_benchmarks_cost",
+                                       "n_benchmarks_latency"])
+    return table, make_errors(errs)
+
+
+__all__ = [
+    "GENERALIST",
+    "TASK_SPECIFIC",
+    "RUN_COLUMNS",
+    "beta_interval",
+    "classify_scaffold",
+    "classify_scaffolds",
+    "model_cost_latency",
+    "run_metrics_from_hal",
+    "run_metrics_from_samples",
+]
