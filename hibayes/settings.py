@@ -7,6 +7,8 @@ The variable names are a public contract: scripts and deployments set them.
 - HIBAYES_HOME           warehouse.duckdb, fits/, artifacts/, caches (default `.hibayes/`)
 - DAGSTER_HOME           the Dagster instance (default `.dagster/`)
 - HIBAYES_REFIT_CRON     the nightly refit schedule (default `0 2 * * *`)
+- HIBAYES_PRICES         USD per million tokens per model, for the HAL cost analysis (default `prices.yaml`)
+- HIBAYES_HAL_CSV        optional: HAL's published metrics CSV, used by the HAL assets instead of the logs
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class Settings:
     home: Path
     dagster_home: Path
     refit_cron: str = DEFAULT_REFIT_CRON
+    prices_path: Path | None = None
+    hal_csv: Path | None = None
 
     @property
     def warehouse_path(self) -> Path:
@@ -69,4 +73,6 @@ def load_settings(base: Path | None = None) -> Settings:
         home=path_of("HIBAYES_HOME", ".hibayes"),
         dagster_home=path_of("DAGSTER_HOME", ".dagster"),
         refit_cron=os.environ.get("HIBAYES_REFIT_CRON") or DEFAULT_REFIT_CRON,
+        prices_path=path_of("HIBAYES_PRICES", "prices.yaml"),
+        hal_csv=path_of("HIBAYES_HAL_CSV", "") if os.environ.get("HIBAYES_HAL_CSV") else None,
     )

@@ -179,6 +179,28 @@ class Warehouse:
                 raise
         return counts
 
+    def replace_rows(self, table: str, key_column: str, key: str, frame: pd.DataFrame) -> int:
+        """Replace the rows of `table` whose `key_column` equals `key` (creating the table from
+        `frame`'s columns on first use), in one transaction."""
+        frame = frame.assign(**{key_column: key})
+        with self.connect() as conn:
+            conn.register("incoming", frame)
+            conn.execute(f'CREATE TABLE IF NOT EXISTS "{table}" AS SELECT * FROM incoming LIMIT 0')
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                conn.execute(f'DELETE FROM "{table}" WHERE "{key_column}" = ?', [key])
+                conn.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM incoming')
+                conn.execute("COMMIT")
+            except Exception:
+                conn.execute("ROLLBACK")
+                raise
+            finally:
+                conn.unregister("incoming")
+        return len(frame)
+
+    def table(self, table: str) -> pd.DataFrame:
+        return self.query(f'SELECT * FROM "{table}"')
+
     def replace_table(self, table: str, frame: pd.DataFrame) -> int:
         """Create or replace a whole table (used for per-analysis tables)."""
         with self.connect() as conn:

@@ -15,7 +15,7 @@ import dagster as dg  # noqa: E402
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
-from hibayes_assets.assets import analysis, ingest  # noqa: E402
+from hibayes_assets.assets import analysis, hal, ingest  # noqa: E402
 from hibayes_assets.resources import build_resources  # noqa: E402
 from hibayes_assets.schedules import nightly_refit, refit_job  # noqa: E402
 from hibayes_assets.sensors import (  # noqa: E402
@@ -26,7 +26,7 @@ from hibayes_assets.sensors import (  # noqa: E402
 )
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingest, analysis]),
+    assets=dg.load_assets_from_modules([ingest, analysis, hal]),
     asset_checks=dg.load_asset_checks_from_modules([ingest, analysis]),
     jobs=[refit_job],
     schedules=[nightly_refit],

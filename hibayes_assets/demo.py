@@ -30,6 +30,7 @@ from hibayes_assets.partitions import analysis_partitions, fit_key, log_partitio
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Dagster's per-event DEBUG lines would bury the demo's own progress lines.
+HAL_ASSETS = ["run_metrics", "cost_frontier", "win_rates", "hal_report"]
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 EXAMPLES = PROJECT_ROOT / "examples"
 
@@ -43,6 +44,9 @@ def prepare(settings: Settings) -> None:
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
     _fill_if_empty(settings.log_dir, EXAMPLES / "logs", "*.eval")
     _fill_if_empty(settings.analyses_dir, EXAMPLES / "analyses", "*.yaml")
+    if settings.prices_path and not settings.prices_path.exists():
+        shutil.copy(EXAMPLES / "prices.yaml", settings.prices_path)
+        print(f"  no price table at {settings.prices_path}: copied the example one (mock models only)")
 
 
 def _fill_if_empty(target: Path, source: Path, pattern: str) -> None:
@@ -73,7 +77,7 @@ def run_demo(settings: Settings, force_refit: bool = False) -> DemoSummary:
     summary = DemoSummary()
 
     def materialize(
-        selection: list[str], partition_key: str | dg.MultiPartitionKey, run_config: dict | None = None
+        selection: list[str], partition_key: str | dg.MultiPartitionKey | None, run_config: dict | None = None
     ) -> dg.ExecuteInProcessResult:
         return dg.materialize(
             [*assets, *checks], selection=selection, partition_key=partition_key, instance=instance,
@@ -84,7 +88,7 @@ def run_demo(settings: Settings, force_refit: bool = False) -> DemoSummary:
     logs = list_log_files(settings.log_dir)
     keys = [log_key_for(path, settings.log_dir) for path in logs]
     instance.add_dynamic_partitions(log_partitions.name, keys)
-    print(f"[1/4] ingest: {len(keys)} log files in {settings.log_dir}")
+    print(f"[1/5] ingest: {len(keys)} log files in {settings.log_dir}")
     for path, key in zip(logs, keys):
         if _ingested_sha(instance, key) == file_sha256(path):
             summary.unchanged.append(key)
@@ -100,6 +104,13 @@ def run_demo(settings: Settings, force_refit: bool = False) -> DemoSummary:
         print(f"      {status:<10} {key}")
     print(f"      {len(summary.ingested)} ingested, {len(summary.unchanged)} unchanged")
 
+    print("[2/5] HAL: run metrics, cost and latency frontiers, win rates, report")
+    result = materialize(HAL_ASSETS, None)
+    if result.success:
+        summary.reports["hal"] = result.asset_materializations_for_node("hal_report")[0].metadata["files"].value
+    else:
+        summary.failures.append("HAL analysis failed (see the run in the UI)")
+
     configs = []
     for path in list_analyses(settings.analyses_dir):
         try:
@@ -110,14 +121,14 @@ def run_demo(settings: Settings, force_refit: bool = False) -> DemoSummary:
     instance.add_dynamic_partitions(analysis_partitions.name, [c.name for c in configs])
     instance.add_dynamic_partitions(model_partitions.name, sorted({m for c in configs for m in c.model_names}))
     for config in configs:
-        print(f"[2/4] analysis '{config.name}': data and features")
+        print(f"[3/5] analysis '{config.name}': data and features")
         result = materialize(["analysis_data", "analysis_features"], config.name)
         if not result.success:
             summary.failures.append(f"analysis '{config.name}': data/features failed")
             continue
         blocked = []
         for model_name in config.model_names:
-            print(f"[3/4] fit {config.name} / {model_name} ...", flush=True)
+            print(f"[4/5] fit {config.name} / {model_name} ...", flush=True)
             started = time.perf_counter()
             run_config = {"ops": {"model_fit": {"config": {"force": force_refit}}}}
             result = materialize(["model_fit"], fit_key(config.name, model_name), run_config=run_config)
@@ -132,7 +143,7 @@ def run_demo(settings: Settings, force_refit: bool = False) -> DemoSummary:
         if blocked:
             summary.failures.append(f"report '{config.name}' blocked by failed checks: {', '.join(blocked)}")
             continue
-        print(f"[4/4] report '{config.name}'")
+        print(f"[5/5] report '{config.name}'")
         result = materialize(["analysis_report"], config.name)
         if result.success:
             files = result.asset_materializations_for_node("analysis_report")[0].metadata["files"].value

@@ -25,6 +25,8 @@ class ProjectPaths(dg.ConfigurableResource):
     log_dir: str
     analyses_dir: str
     home: str
+    prices: str = "prices.yaml"
+    hal_csv: str = ""  # HAL's published metrics CSV; when set, the HAL assets read it instead of the logs
 
     @property
     def log_path(self) -> Path:
@@ -53,6 +55,10 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
     return {
         "warehouse": WarehouseResource(database=str(settings.warehouse_path)),
         "project": ProjectPaths(
-            log_dir=str(settings.log_dir), analyses_dir=str(settings.analyses_dir), home=str(settings.home)
+            log_dir=str(settings.log_dir),
+            analyses_dir=str(settings.analyses_dir),
+            home=str(settings.home),
+            prices=str(settings.prices_path or "prices.yaml"),
+            hal_csv=str(settings.hal_csv or ""),
         ),
     }

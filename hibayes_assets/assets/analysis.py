@@ -221,7 +221,7 @@ def analysis_report(context: dg.AssetExecutionContext, project: ProjectPaths) ->
     results = communicate(config, state)
     out_dir = project.artifacts_path(config.name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    metadata: dict[str, dg.RawMetadataValue] = {"communicators": dg.MetadataValue.json(results)}
+    metadata: dict[str, object] = {"communicators": dg.MetadataValue.json(results)}
     written = []
     for name, fig in state.plots.items():
         path = out_dir / f"{name}.png"

@@ -6,7 +6,11 @@ from hibayes_assets.definitions import defs
 def test_definitions_load_and_name_the_graph():
     dg.Definitions.validate_loadable(defs)
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"inspect_log", "eval_samples", "ingest_errors", "analysis_data", "analysis_features", "model_fit", "analysis_report"}
+    assert keys == {
+        "inspect_log", "eval_samples", "ingest_errors",
+        "analysis_data", "analysis_features", "model_fit", "analysis_report",
+        "run_metrics", "cost_frontier", "win_rates", "hal_report",
+    }
     checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
     assert {"check_r_hat", "check_ess_bulk", "check_divergences", "check_log_readable"} <= checks
 

@@ -96,6 +96,7 @@ def test_graph_served_and_a_new_log_flows_through_to_the_report(dagster_dev):
         ("inspect_log",): "ingest", ("eval_samples",): "ingest", ("ingest_errors",): "ingest",
         ("analysis_data",): "analysis", ("analysis_features",): "analysis", ("model_fit",): "analysis",
         ("analysis_report",): "analysis",
+        ("run_metrics",): "hal", ("cost_frontier",): "hal", ("win_rates",): "hal", ("hal_report",): "hal",
     }
     first_logs = {p.name for p in logs.iterdir()}
     _wait(lambda: _materialized_partitions(url, "eval_samples") >= first_logs, 240, "the sensor to ingest the first logs")

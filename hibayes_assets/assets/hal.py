@@ -1,0 +1,184 @@
+"""HAL group: accuracy, cost and latency per model x benchmark x scaffold; frontiers, win rates and
+the report. The statistics are in `hibayes.hal`; results go to DuckDB tables `hal_*` and PNGs under
+HIBAYES_HOME/artifacts/hal."""
+
+import time
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from hibayes_assets.assets.analysis import REFRESH
+from hibayes_assets.metadata import embedded_png, markdown_table
+from hibayes_assets.resources import ProjectPaths, WarehouseResource
+
+ERRORS_TABLE = "hal_errors"
+# How many errors of each stage to show in the UI; all of them are in the table.
+ERRORS_SHOWN = 15
+
+
+class RunMetricsConfig(dg.Config):
+    scaffold_field: str = "scaffold"  # or "metadata.<key>" to read it from sample metadata
+    latency_field: str = "working_time"  # or "total_time"
+    generalist_scaffolds: list[str] = []  # names to count as generalist; default: names containing "generalist"
+    include_errored_samples: bool = False
+
+
+def _record_errors(warehouse: WarehouseResource, stage: str, errors: pd.DataFrame) -> dict[str, object]:
+    from hibayes.hal import make_errors
+
+    frame = errors if len(errors) else make_errors()
+    warehouse.get().replace_rows(ERRORS_TABLE, "stage", stage, frame)
+    by_severity = frame["severity"].value_counts().to_dict() if len(frame) else {}
+    metadata: dict[str, object] = {f"errors/{k}": int(v) for k, v in by_severity.items()}
+    if len(frame):
+        metadata["errors"] = dg.MetadataValue.md(markdown_table(frame[["severity", "model", "benchmark", "field", "message"]], ERRORS_SHOWN))
+    return metadata
+
+
+@dg.asset(
+    group_name="hal",
+    deps=[dg.AssetDep("eval_samples", partition_mapping=dg.AllPartitionMapping())],
+    kinds={"duckdb"},
+    pool="duckdb",
+    automation_condition=REFRESH,
+    description="One row per run (benchmark x model x scaffold): accuracy with its 95% interval, total and "
+    "per-task cost from token usage x prices.yaml, mean latency. DuckDB table `hal_run_metrics`.",
+)
+def run_metrics(
+    context: dg.AssetExecutionContext, config: RunMetricsConfig, project: ProjectPaths, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    from hibayes.hal import load_prices, read_hal_metrics_csv, run_metrics_from_hal, run_metrics_from_samples
+
+    started = time.perf_counter()
+    scaffold_types = {name: "generalist" for name in config.generalist_scaffolds} or None
+    if project.hal_csv:
+        source = project.hal_csv
+        runs, errors = run_metrics_from_hal(read_hal_metrics_csv(project.hal_csv), scaffold_types=scaffold_types)
+    else:
+        source = "warehouse samples"
+        prices_path = Path(project.prices)
+        if not prices_path.exists():
+            raise dg.Failure(f"price table {prices_path} not found (set HIBAYES_PRICES); costs are never guessed")
+        samples = warehouse.get().table("samples")
+        runs, errors = run_metrics_from_samples(
+            samples,
+            load_prices(prices_path),
+            evals=warehouse.get().table("evals"),
+            scaffold_types=scaffold_types,
+            scaffold_field=config.scaffold_field,
+            latency_field=config.latency_field,
+            exclude_errors=not config.include_errored_samples,
+        )
+    rows = warehouse.get().replace_table("hal_run_metrics", runs)
+    shown = [c for c in ("benchmark", "model", "scaffold", "accuracy", "accuracy_low", "accuracy_high", "total_cost", "mean_latency") if c in runs.columns]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "source": source,
+            "benchmarks": int(runs["benchmark"].nunique()) if rows else 0,
+            "preview": dg.MetadataValue.md(markdown_table(runs[shown], 40)),
+            **_record_errors(warehouse, "run_metrics", errors),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    )
+
+
+@dg.asset(
+    group_name="hal",
+    deps=[run_metrics],
+    kinds={"duckdb"},
+    pool="duckdb",
+    automation_condition=REFRESH,
+    description="Per benchmark, for cost and for latency: the Pareto set (non-dominated runs), the convex-hull "
+    "frontier (what HAL calls 'Pareto'), every run's distance to each, and the probability that a run is on "
+    "each frontier given the sampling uncertainty of its accuracy. Tables `hal_cost_frontier`, `hal_latency_frontier`.",
+)
+def cost_frontier(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from hibayes.hal import concat_errors, cost_frontier as cost_frontier_of, frontier_probabilities, frontier_summary, latency_frontier
+
+    started = time.perf_counter()
+    runs = warehouse.get().table("hal_run_metrics")
+    metadata: dict[str, object] = {}
+    all_errors = []
+    for axis, compute in (("cost", cost_frontier_of), ("latency", latency_frontier)):
+        frontier, errors = compute(runs)
+        probabilities, prob_errors = frontier_probabilities(frontier, axis=axis)
+        warehouse.get().replace_table(f"hal_{axis}_frontier", probabilities)
+        all_errors += [errors, prob_errors]
+        metadata[f"{axis}/summary"] = dg.MetadataValue.md(markdown_table(frontier_summary(frontier), 40))
+        metadata[f"{axis}/pareto_set_runs"] = int(frontier["on_pareto_set"].sum())
+        metadata[f"{axis}/convex_frontier_runs"] = int(frontier["on_convex_frontier"].sum())
+    metadata.update(_record_errors(warehouse, "frontiers", concat_errors(*all_errors)))
+    metadata["seconds"] = round(time.perf_counter() - started, 3)
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(
+    group_name="hal",
+    deps=[run_metrics],
+    kinds={"duckdb"},
+    pool="duckdb",
+    automation_condition=REFRESH,
+    description="Per model: max-accuracy win rate (best scaffold per model per benchmark, pairwise within each "
+    "benchmark; a tie counts as a comparison but a win for neither, as in HAL's analysis), per-scaffold-type "
+    "win rates, and distance-to-frontier win rates using each benchmark's own distances. Tables "
+    "`hal_win_rates`, `hal_win_rate_groups`.",
+)
+def win_rates(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from hibayes.hal import win_rates as win_rates_of
+
+    started = time.perf_counter()
+    runs = warehouse.get().table("hal_run_metrics")
+    per_model, groups, errors = win_rates_of(runs)
+    warehouse.get().replace_table("hal_win_rates", per_model)
+    warehouse.get().replace_table("hal_win_rate_groups", groups)
+    max_accuracy = per_model[per_model["summary"] == "max_accuracy"].sort_values("win_rate_mean", ascending=False)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(per_model),
+            "max_accuracy_win_rates": dg.MetadataValue.md(markdown_table(max_accuracy, 40)),
+            **_record_errors(warehouse, "win_rates", errors),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    )
+
+
+@dg.asset(
+    group_name="hal",
+    deps=[cost_frontier, win_rates],
+    kinds={"matplotlib"},
+    pool="duckdb",
+    automation_condition=REFRESH,
+    description="Heatmaps (accuracy, latency, cost, win rate; generalist and task-specific), cost- and "
+    "latency-accuracy frontier plots with accuracy intervals and frontier probabilities, and win rate "
+    "against mean cost and latency. PNGs under HIBAYES_HOME/artifacts/hal.",
+)
+def hal_report(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hibayes.hal.plots import hal_report as figures_of, save_figure
+
+    started = time.perf_counter()
+    store = warehouse.get()
+    figures = figures_of(
+        store.table("hal_run_metrics"),
+        groups=store.table("hal_win_rate_groups"),
+        cost=store.table("hal_cost_frontier"),
+        latency=store.table("hal_latency_frontier"),
+        cost_probabilities=store.table("hal_cost_frontier"),
+        latency_probabilities=store.table("hal_latency_frontier"),
+    )
+    out_dir = Path(project.home) / "artifacts" / "hal"
+    metadata: dict[str, object] = {}
+    written = []
+    for name, fig in figures.items():
+        written.append(str(save_figure(fig, out_dir / f"{name}.png")))
+        metadata[f"plot/{name}"] = embedded_png(fig, name)
+        plt.close(fig)
+    metadata["files"] = dg.MetadataValue.json(written)
+    metadata["seconds"] = round(time.perf_counter() - started, 3)
+    return dg.MaterializeResult(metadata=metadata)
