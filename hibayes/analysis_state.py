@@ -45,6 +45,7 @@ class AnalysisState:
     features: Features = field(default_factory=dict)
     coords: Coords = field(default_factory=dict)
     dims: Dims = field(default_factory=dict)
+    test_features: Features = field(default_factory=dict)
     models: list[ModelAnalysisState] = field(default_factory=list)
     plots: dict[str, Any] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)

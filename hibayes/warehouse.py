@@ -160,19 +160,26 @@ class Warehouse:
         Re-running with the same input leaves the tables exactly as they were: this is what makes
         every partition write idempotent.
         """
-        counts: dict[str, int] = {}
+        return self.replace_partitions(key_column, {key: frames})[key]
+
+    def replace_partitions(
+        self, key_column: str, frames_by_key: Mapping[str, Mapping[str, pd.DataFrame]]
+    ) -> dict[str, dict[str, int]]:
+        """`replace_partition` for many keys over one connection and one transaction: opening the
+        file costs more than writing a small log's rows."""
+        counts: dict[str, dict[str, int]] = {}
         with self.connect() as conn:
             conn.execute("BEGIN TRANSACTION")
             try:
-                for table, frame in frames.items():
-                    conn.execute(f"DELETE FROM {table} WHERE {key_column} = ?", [key])
-                    if len(frame):
-                        columns = _table_columns(conn, table)
-                        aligned = frame.reindex(columns=columns)
-                        conn.register("incoming", aligned)
-                        conn.execute(f"INSERT INTO {table} SELECT * FROM incoming")
-                        conn.unregister("incoming")
-                    counts[table] = len(frame)
+                for key, frames in frames_by_key.items():
+                    counts[key] = {}
+                    for table, frame in frames.items():
+                        conn.execute(f"DELETE FROM {table} WHERE {key_column} = ?", [key])
+                        if len(frame):
+                            conn.register("incoming", frame)
+                            conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+                            conn.unregister("incoming")
+                        counts[key][table] = len(frame)
                 conn.execute("COMMIT")
             except Exception:
                 conn.execute("ROLLBACK")
@@ -216,7 +223,3 @@ class Warehouse:
     def count_rows(self, tables: tuple[str, ...] = INGEST_TABLES) -> dict[str, int]:
         with self.connect() as conn:
             return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
-
-
-def _table_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    return [row[0] for row in conn.execute(f"DESCRIBE {table}").fetchall()]
