@@ -26,10 +26,18 @@ import dagster as dg  # noqa: E402
 from hibayes.config import ConfigError, list_analyses, load_analysis  # noqa: E402
 from hibayes.load.inspect_reader import file_sha256, list_log_files, log_key_for  # noqa: E402
 from hibayes.settings import Settings, load_settings  # noqa: E402
-from hibayes_assets.partitions import analysis_partitions, fit_key, log_partitions, model_partitions  # noqa: E402
+from hibayes_assets.partitions import (  # noqa: E402
+    analysis_partitions,
+    contiguous_ranges,
+    fit_key,
+    log_partitions,
+    model_partitions,
+    range_tags,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Dagster's per-event DEBUG lines would bury the demo's own progress lines.
+INGEST_ASSETS = ["inspect_log", "eval_samples", "ingest_errors"]
 HAL_ASSETS = ["run_metrics", "cost_frontier", "win_rates", "hal_report"]
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 EXAMPLES = PROJECT_ROOT / "examples"
@@ -77,11 +85,14 @@ def run_demo(settings: Settings, force_refit: bool = False) -> DemoSummary:
     summary = DemoSummary()
 
     def materialize(
-        selection: list[str], partition_key: str | dg.MultiPartitionKey | None, run_config: dict | None = None
+        selection: list[str],
+        partition_key: str | dg.MultiPartitionKey | None,
+        run_config: dict | None = None,
+        tags: dict[str, str] | None = None,
     ) -> dg.ExecuteInProcessResult:
         return dg.materialize(
             [*assets, *checks], selection=selection, partition_key=partition_key, instance=instance,
-            resources=resources, raise_on_error=False, tags={"hibayes/trigger": "make demo"},
+            resources=resources, raise_on_error=False, tags={"hibayes/trigger": "make demo", **(tags or {})},
             run_config={**QUIET, **(run_config or {})},
         )
 
@@ -89,19 +100,21 @@ def run_demo(settings: Settings, force_refit: bool = False) -> DemoSummary:
     keys = [log_key_for(path, settings.log_dir) for path in logs]
     instance.add_dynamic_partitions(log_partitions.name, keys)
     print(f"[1/5] ingest: {len(keys)} log files in {settings.log_dir}")
-    for path, key in zip(logs, keys):
-        if _ingested_sha(instance, key) == file_sha256(path):
-            summary.unchanged.append(key)
-            continue
-        result = materialize(["inspect_log", "eval_samples", "ingest_errors"], key)
+    ingested = _ingested_shas(settings)
+    changed = {key for path, key in zip(logs, keys) if ingested.get(key) != file_sha256(path)}
+    summary.unchanged = [key for key in keys if key not in changed]
+    order = list(instance.get_dynamic_partitions(log_partitions.name))
+    for start, end in contiguous_ranges(order, changed):
+        result = materialize(INGEST_ASSETS, None, tags=range_tags(start, end))
+        span = order[order.index(start) : order.index(end) + 1]
         if not result.success:
-            summary.failures.append(f"ingest of {key} failed")
+            summary.failures.append(f"ingest of {start} .. {end} failed")
             continue
-        status = result.asset_materializations_for_node("eval_samples")[0].metadata["log_status"].value
-        summary.ingested.append(key)
+        summary.ingested += span
+    for key, status in _log_statuses(settings, summary.ingested).items():
         if status != "success":
+            print(f"      {status:<10} {key}")
             summary.problem_logs[key] = status
-        print(f"      {status:<10} {key}")
     print(f"      {len(summary.ingested)} ingested, {len(summary.unchanged)} unchanged")
 
     print("[2/5] HAL: run metrics, cost and latency frontiers, win rates, report")
@@ -153,14 +166,24 @@ def run_demo(settings: Settings, force_refit: bool = False) -> DemoSummary:
     return summary
 
 
-def _ingested_sha(instance: dg.DagsterInstance, key: str) -> str | None:
-    event = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("eval_samples"), asset_partitions=[key]), limit=1
-    ).records
-    if not event:
-        return None
-    value = event[0].asset_materialization.metadata.get("sha256")
-    return value.value if value is not None else None
+def _ingested_shas(settings: Settings) -> dict[str, str]:
+    """The sha256 of every log as last ingested, from the warehouse's `evals` and `ingest_errors`."""
+    from hibayes.warehouse import Warehouse
+
+    if not settings.warehouse_path.exists():
+        return {}
+    found = Warehouse(settings.warehouse_path).query("SELECT log_key, sha256 FROM evals")
+    return dict(zip(found["log_key"], found["sha256"]))
+
+
+def _log_statuses(settings: Settings, keys: list[str]) -> dict[str, str]:
+    from hibayes.warehouse import Warehouse
+
+    if not keys:
+        return {}
+    found = Warehouse(settings.warehouse_path).query("SELECT log_key, status FROM evals WHERE log_key IN ?", [keys])
+    statuses = dict(zip(found["log_key"], found["status"]))
+    return {key: statuses.get(key, "unreadable") for key in keys}
 
 
 def print_summary(settings: Settings, summary: DemoSummary, seconds: float) -> None:

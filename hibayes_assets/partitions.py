@@ -10,3 +10,25 @@ fit_partitions = dg.MultiPartitionsDefinition({"analysis": analysis_partitions, 
 
 def fit_key(analysis: str, model: str) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"analysis": analysis, "model": model})
+
+
+def contiguous_ranges(order: list[str], wanted: set[str]) -> list[tuple[str, str]]:
+    """Group `wanted` keys into runs of consecutive keys in partition order, so that each group
+    can be one single-run range instead of one run per key."""
+    ranges: list[tuple[str, str]] = []
+    start = previous = None
+    for key in order:
+        if key in wanted:
+            start = start or key
+            previous = key
+        elif start is not None:
+            ranges.append((start, previous))
+            start = None
+    if start is not None:
+        ranges.append((start, previous))
+    return ranges
+
+
+def range_tags(start: str, end: str) -> dict[str, str]:
+    """Run tags that make a run cover the partitions from `start` to `end` (single-run backfill)."""
+    return {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}

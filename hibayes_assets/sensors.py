@@ -15,22 +15,33 @@ import dagster as dg
 from hibayes.config import ConfigError, list_analyses, load_analysis
 from hibayes.load.inspect_reader import scan_logs
 from hibayes.settings import load_settings
-from hibayes_assets.partitions import analysis_partitions, log_partitions, model_partitions
+from hibayes_assets.partitions import (
+    analysis_partitions,
+    contiguous_ranges,
+    log_partitions,
+    model_partitions,
+    range_tags,
+)
 from hibayes_assets.resources import ProjectPaths
 
 INGEST_SELECTION = [dg.AssetKey("inspect_log"), dg.AssetKey("eval_samples"), dg.AssetKey("ingest_errors")]
 
 
 def new_log_requests(
-    found: dict[str, str], seen: dict[str, str], existing_partitions: set[str]
+    found: dict[str, str], seen: dict[str, str], partition_order: list[str]
 ) -> tuple[list[str], list[dg.RunRequest]]:
-    """Partitions to add and ingest runs to request for new or changed log files."""
+    """Partitions to add, and ingest runs for new or changed log files: one run per stretch of
+    consecutive partitions (new files are appended, so a folder of new logs is one run)."""
     changed = {key: sig for key, sig in found.items() if seen.get(key) != sig}
-    to_add = sorted(key for key in changed if key not in existing_partitions)
-    requests = [
-        dg.RunRequest(run_key=f"{key}@{sig}", partition_key=key, asset_selection=INGEST_SELECTION)
-        for key, sig in sorted(changed.items())
-    ]
+    existing = set(partition_order)
+    to_add = sorted(key for key in changed if key not in existing)
+    requests = []
+    for start, end in contiguous_ranges([*partition_order, *to_add], set(changed)):
+        run_key = f"{start}..{end}@" + hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:12]
+        if start == end:
+            requests.append(dg.RunRequest(run_key=run_key, partition_key=start, asset_selection=INGEST_SELECTION))
+        else:
+            requests.append(dg.RunRequest(run_key=run_key, tags=range_tags(start, end), asset_selection=INGEST_SELECTION))
     return to_add, requests
 
 
@@ -44,8 +55,8 @@ def new_log_requests(
 def new_inspect_logs(context: dg.SensorEvaluationContext, project: ProjectPaths) -> dg.SensorResult:
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     found = scan_logs(project.log_path)
-    existing = set(context.instance.get_dynamic_partitions(log_partitions.name))
-    to_add, requests = new_log_requests(found, seen, existing)
+    order = list(context.instance.get_dynamic_partitions(log_partitions.name))
+    to_add, requests = new_log_requests(found, seen, order)
     if not requests:
         return dg.SensorResult(skip_reason=f"no new or changed logs in {project.log_path}", cursor=json.dumps(found))
     context.log.info(f"{len(requests)} new or changed logs; {len(to_add)} new partitions")

@@ -8,6 +8,7 @@ import shutil
 import dagster as dg
 
 from hibayes_assets.definitions import defs
+from hibayes_assets.partitions import range_tags
 from hibayes_assets.sensors import analysis_configs, new_inspect_logs
 from tests.conftest import example_log_files
 
@@ -17,29 +18,56 @@ def _tick(sensor, project, cursor=None) -> dg.SensorResult:
     return sensor(context)
 
 
-def test_new_inspect_logs_adds_partitions_and_requests_ingest_once(project):
+def _requested_keys(result: dg.SensorResult, order: list[str]) -> list[str]:
+    """Partition keys covered by the run requests (single keys or single-run ranges)."""
+    keys = []
+    for request in result.run_requests:
+        if request.partition_key:
+            keys.append(request.partition_key)
+        else:
+            start, end = (request.tags[f"dagster/asset_partition_range_{edge}"] for edge in ("start", "end"))
+            keys += order[order.index(start) : order.index(end) + 1]
+    return sorted(keys)
+
+
+def test_new_inspect_logs_ingests_a_folder_of_new_logs_in_one_run(project):
     first = _tick(new_inspect_logs, project)
     keys = sorted(p.name for p in project.settings.log_dir.iterdir())
-    assert sorted(r.partition_key for r in first.run_requests) == keys
-    assert all({k.to_user_string() for k in r.asset_selection} == {"inspect_log", "eval_samples", "ingest_errors"} for r in first.run_requests)
+    assert len(first.run_requests) == 1  # one single-run range for the whole folder
+    assert _requested_keys(first, keys) == keys
+    assert {k.to_user_string() for k in first.run_requests[0].asset_selection} == {"inspect_log", "eval_samples", "ingest_errors"}
     (added,) = first.dynamic_partitions_requests
     assert sorted(added.partition_keys) == keys
 
-    for request in first.dynamic_partitions_requests:
-        project.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    project.add_logs(list(added.partition_keys))
     quiet = _tick(new_inspect_logs, project, first.cursor)
     assert not quiet.run_requests and quiet.skip_reason
 
-    # A new file and a changed file: one request each, one new partition.
+    # A changed file (first in partition order) and a new one (appended): two requests.
     new_file = example_log_files()[-1]
     shutil.copy(new_file, project.settings.log_dir / new_file.name)
     changed = project.settings.log_dir / keys[0]
     stat = changed.stat()
     os.utime(changed, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     later = _tick(new_inspect_logs, project, quiet.cursor)
-    assert sorted(r.partition_key for r in later.run_requests) == sorted([new_file.name, keys[0]])
+    assert _requested_keys(later, [*keys, new_file.name]) == sorted([new_file.name, keys[0]])
     assert list(later.dynamic_partitions_requests[0].partition_keys) == [new_file.name]
     assert set(json.loads(later.cursor)) == {*keys, new_file.name}
+
+
+def test_a_range_run_ingests_every_log_in_it(project):
+    keys = sorted(p.name for p in project.settings.log_dir.iterdir())
+    project.add_logs(keys)
+    result = dg.materialize(
+        [*defs.assets, *defs.asset_checks], selection=["inspect_log", "eval_samples", "ingest_errors"],
+        instance=project.instance, resources=project.resources, tags=range_tags(keys[0], keys[-1]),
+    )
+    assert result.success
+    meta = result.asset_materializations_for_node("eval_samples")[0].metadata
+    assert meta["logs"].value == len(keys)
+    from hibayes.warehouse import Warehouse
+
+    assert Warehouse(project.settings.warehouse_path).count_rows()["evals"] == len(keys)
 
 
 def test_analysis_configs_registers_analyses_and_their_models(project):
