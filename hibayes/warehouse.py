@@ -165,21 +165,22 @@ class Warehouse:
     def replace_partitions(
         self, key_column: str, frames_by_key: Mapping[str, Mapping[str, pd.DataFrame]]
     ) -> dict[str, dict[str, int]]:
-        """`replace_partition` for many keys over one connection and one transaction: opening the
-        file costs more than writing a small log's rows."""
-        counts: dict[str, dict[str, int]] = {}
+        """`replace_partition` for many keys at once: one connection, one transaction, and one
+        DELETE and one INSERT per table, since opening the file and each statement cost more than
+        writing a small log's rows."""
+        keys = list(frames_by_key)
+        tables = list(dict.fromkeys(table for frames in frames_by_key.values() for table in frames))
+        counts = {key: {table: len(frames.get(table, ())) for table in tables} for key, frames in frames_by_key.items()}
         with self.connect() as conn:
             conn.execute("BEGIN TRANSACTION")
             try:
-                for key, frames in frames_by_key.items():
-                    counts[key] = {}
-                    for table, frame in frames.items():
-                        conn.execute(f"DELETE FROM {table} WHERE {key_column} = ?", [key])
-                        if len(frame):
-                            conn.register("incoming", frame)
-                            conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
-                            conn.unregister("incoming")
-                        counts[key][table] = len(frame)
+                for table in tables:
+                    conn.execute(f"DELETE FROM {table} WHERE {key_column} IN (SELECT unnest(?))", [keys])
+                    parts = [frames[table] for frames in frames_by_key.values() if len(frames.get(table, ()))]
+                    if parts:
+                        conn.register("incoming", pd.concat(parts, ignore_index=True))
+                        conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+                        conn.unregister("incoming")
                 conn.execute("COMMIT")
             except Exception:
                 conn.execute("ROLLBACK")

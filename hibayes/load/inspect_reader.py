@@ -9,8 +9,10 @@ the file and the field, and whatever could be read is kept.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,7 +36,6 @@ class LogRows:
     errors: pd.DataFrame
     status: str  # the log's status, or "unreadable"
     sha256: str
-    seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
 
     def frames(self) -> dict[str, pd.DataFrame]:
@@ -81,8 +82,36 @@ def _hidden(path: Path, root: Path) -> bool:
 
 def read_log(path: Path, log_key: str, scaffold_field: str = "scaffold") -> LogRows:
     """Read `path` into rows for `evals`, `samples`, `scores` and `ingest_errors`."""
-    from inspect_ai.log import read_eval_log, read_eval_log_sample_summaries
+    return read_logs({log_key: path}, scaffold_field)[0]
 
+
+def read_logs(paths_by_key: Mapping[str, Path], scaffold_field: str = "scaffold") -> list[LogRows]:
+    """Read many logs: Inspect's async readers fetch every header and summary list concurrently
+    (the way `samples_df` batches its reads), then each log becomes rows."""
+    fetched = asyncio.run(_fetch_all(list(paths_by_key.values())))
+    return [
+        _rows(path, key, header, summaries, scaffold_field)
+        for (key, path), (header, summaries) in zip(paths_by_key.items(), fetched)
+    ]
+
+
+async def _fetch_all(paths: list[Path]) -> list[tuple[Any, Any]]:
+    from inspect_ai.log import read_eval_log_async, read_eval_log_sample_summaries_async
+
+    async def one(path: Path) -> tuple[Any, Any]:
+        if not path.exists():
+            return FileNotFoundError(f"{path}: file not found"), []
+        header, summaries = await asyncio.gather(
+            read_eval_log_async(str(path), header_only=True),
+            read_eval_log_sample_summaries_async(str(path)),
+            return_exceptions=True,
+        )
+        return header, summaries
+
+    return list(await asyncio.gather(*(one(path) for path in paths)))
+
+
+def _rows(path: Path, log_key: str, header: Any, summaries: Any, scaffold_field: str) -> LogRows:
     started = datetime.now(timezone.utc)
     errors: list[dict[str, Any]] = []
 
@@ -99,15 +128,12 @@ def read_log(path: Path, log_key: str, scaffold_field: str = "scaffold") -> LogR
             }
         )
 
-    sha = file_sha256(path) if path.exists() else ""
-    if not path.exists():
-        error("file", f"{path}: file not found")
-        return _unreadable(log_key, sha, errors)
-
-    try:
-        header = read_eval_log(str(path), header_only=True)
-    except Exception as err:  # any failure of Inspect's reader means the file is not a usable log
-        error("file", f"{path.name}: not a readable Inspect log ({_describe(err)})")
+    if isinstance(header, FileNotFoundError):
+        error("file", str(header))
+        return _unreadable(log_key, "", errors)
+    sha = file_sha256(path)
+    if isinstance(header, BaseException):  # any failure of Inspect's reader: not a usable log
+        error("file", f"{path.name}: not a readable Inspect log ({_describe(header)})")
         return _unreadable(log_key, sha, errors)
 
     spec = header.eval
@@ -116,10 +142,8 @@ def read_log(path: Path, log_key: str, scaffold_field: str = "scaffold") -> LogR
         detail = f": {header.error.message}" if header.error and header.error.message else ""
         error("status", f"{path.name}: log status is '{status}', expected 'success'{detail}")
 
-    try:
-        summaries = read_eval_log_sample_summaries(str(path))
-    except Exception as err:
-        error("samples", f"{path.name}: sample summaries could not be read ({_describe(err)})")
+    if isinstance(summaries, BaseException):
+        error("samples", f"{path.name}: sample summaries could not be read ({_describe(summaries)})")
         summaries = []
 
     scaffold = _scaffold(spec, header.plan, scaffold_field)
@@ -229,7 +253,6 @@ def read_log(path: Path, log_key: str, scaffold_field: str = "scaffold") -> LogR
         "inspect_version": (spec.packages or {}).get("inspect_ai"),
         "ingested_at": started.replace(tzinfo=None),
     }
-    seconds = (datetime.now(timezone.utc) - started).total_seconds()
     return LogRows(
         log_key=log_key,
         evals=pd.DataFrame([eval_row]),
@@ -238,7 +261,6 @@ def read_log(path: Path, log_key: str, scaffold_field: str = "scaffold") -> LogR
         errors=pd.DataFrame(errors),
         status=status,
         sha256=sha,
-        seconds=seconds,
     )
 
 

@@ -7,7 +7,7 @@ from collections import Counter
 import dagster as dg
 import pandas as pd
 
-from hibayes.load.inspect_reader import LogRows, file_sha256, read_log
+from hibayes.load.inspect_reader import LogRows, file_sha256, read_logs
 from hibayes_assets.metadata import markdown_table
 from hibayes_assets.partitions import log_partitions
 from hibayes_assets.resources import ProjectPaths, WarehouseResource
@@ -84,7 +84,7 @@ def eval_samples(context: dg.AssetExecutionContext, project: ProjectPaths, wareh
     """Replace each log's rows in every ingest table, all logs of the run in one transaction
     (idempotent: re-running leaves the tables as they were)."""
     started = time.perf_counter()
-    logs = [read_log(project.log_path / key, key) for key in context.partition_keys]
+    logs = read_logs({key: project.log_path / key for key in context.partition_keys})
     counts = warehouse.get().replace_partitions("log_key", {rows.log_key: rows.frames() for rows in logs})
     seconds = time.perf_counter() - started
     per_log = {rows.log_key: _log_summary(rows, counts[rows.log_key]) for rows in logs}
