@@ -48,7 +48,7 @@ def _record_errors(warehouse: WarehouseResource, stage: str, errors: pd.DataFram
 def run_metrics(
     context: dg.AssetExecutionContext, config: RunMetricsConfig, project: ProjectPaths, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    from hibayes.hal import load_prices, read_hal_metrics_csv, run_metrics_from_hal, run_metrics_from_samples
+    from hibayes.hal import concat_errors, read_hal_metrics_csv, run_metrics_from_hal, run_metrics_from_samples
 
     started = time.perf_counter()
     scaffold_types = {name: "generalist" for name in config.generalist_scaffolds} or None
@@ -57,19 +57,17 @@ def run_metrics(
         runs, errors = run_metrics_from_hal(read_hal_metrics_csv(project.hal_csv), scaffold_types=scaffold_types)
     else:
         source = "warehouse samples"
-        prices_path = Path(project.prices)
-        if not prices_path.exists():
-            raise dg.Failure(f"price table {prices_path} not found (set HIBAYES_PRICES); costs are never guessed")
-        samples = warehouse.get().table("samples")
+        prices, missing = _prices(Path(project.prices))
         runs, errors = run_metrics_from_samples(
-            samples,
-            load_prices(prices_path),
+            warehouse.get().table("samples"),
+            prices,
             evals=warehouse.get().table("evals"),
             scaffold_types=scaffold_types,
             scaffold_field=config.scaffold_field,
             latency_field=config.latency_field,
             exclude_errors=not config.include_errored_samples,
         )
+        errors = concat_errors(missing, errors)
     rows = warehouse.get().replace_table("hal_run_metrics", runs)
     shown = [c for c in ("benchmark", "model", "scaffold", "accuracy", "accuracy_low", "accuracy_high", "total_cost", "mean_latency") if c in runs.columns]
     return dg.MaterializeResult(
@@ -82,6 +80,30 @@ def run_metrics(
             "seconds": round(time.perf_counter() - started, 3),
         }
     )
+
+
+def _prices(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The price table, or, when there is none, an empty one and an error row: accuracy and
+    latency are still worth having, and every run's cost stays NaN (never zero)."""
+    from hibayes.hal import load_prices, make_errors
+    from hibayes.hal.errors import error_row
+
+    if path.exists():
+        return load_prices(path), make_errors()
+    empty = pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in PRICE_COLUMNS.items()})
+    message = f"price table {path} not found (set HIBAYES_PRICES): no run has a cost"
+    return empty, make_errors([error_row("prices", "error", "prices", message)])
+
+
+PRICE_COLUMNS = {
+    "model": "object",
+    "input_per_mtok": "float64",
+    "output_per_mtok": "float64",
+    "cache_read_per_mtok": "float64",
+    "cache_write_per_mtok": "float64",
+    "cache_read_defaulted": "bool",
+    "cache_write_defaulted": "bool",
+}
 
 
 @dg.asset(
