@@ -1,0 +1,318 @@
+"""HiBayES's extractors: per-sample functions that turn an Inspect sample into dataframe columns.
+
+Each extractor is a *builder* registered under its name: YAML kwargs become the builder's arguments,
+and the builder returns `inner(sample, eval_log) -> dict` whose keys become columns. Users write
+their own exactly as in HiBayES:
+
+    from hibayes.load import Extractor, extractor
+
+    @extractor
+    def domains_extractor(default_domain: str = "other") -> Extractor:
+        def inner(sample, eval_log):
+            return {"domain": sample.metadata.get("domain", default_domain)}
+        return inner
+
+Differences from the original, on purpose:
+- `base_extractor` converts every Inspect score convention (C/I/P/N, numbers, bools, numeric
+  strings) through `hibayes.load.scores.convert_score` instead of raising on "P" or "N"; values it
+  cannot read become NaN with an `ExtractorWarning`. Its `task` column holds the task name (the
+  original put the sample id there), and the sample id has its own column, `sample_id`.
+- `base_extractor` and `score_normalizer` take an optional `scorer` to read another scorer than the
+  first one.
+- `score_normalizer` leaves values it cannot read as NaN with an `ExtractorWarning` instead of 0.0.
+- `cyber_extractor` leaves absent fields as None instead of crashing on a missing `max_messages`
+  or writing the string "None".
+
+The loader counts each `ExtractorWarning` against the extractor that raised it and reports the
+first messages, so no value is dropped silently.
+
+Reading full samples is the slow part of loading, so a builder marked with `reads_summaries = True`
+is run on Inspect's sample summaries (`read_eval_log_sample_summaries`) instead, with the log's
+header as `eval_log` (no `eval_log.samples`). The summaries thin some fields: long strings and
+large metadata values are cut or removed, top-level metadata strings have their whitespace runs
+collapsed to single spaces, and summaries written by older Inspect versions lack the message
+count. Where a marked extractor meets a cut or missing value it raises `SummaryTooThin`, and the
+loader reads that log's full samples instead. A custom builder may set the same attribute when it
+only reads summary fields: id, epoch, target, scores, metadata, model_usage, message_count, error,
+total_time, working_time.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from hibayes.load.scores import convert_score
+from hibayes.registry import Registry, did_you_mean, make_decorator
+
+if TYPE_CHECKING:
+    from inspect_ai.log import EvalLog, EvalSample
+
+Extractor = Callable[["EvalSample", "EvalLog"], dict]
+EXTRACTORS: Registry[Extractor] = Registry("extractor")
+extractor = make_decorator(EXTRACTORS)
+
+Builder = TypeVar("Builder", bound=Callable[..., Extractor])
+
+# What Inspect's summary thinning leaves behind (inspect_ai/log/_util.py).
+REMOVED_FROM_SUMMARY = "Key removed from summary (> 1k)"
+TARGET_TRUNCATED_SUFFIX = "(content truncated)"
+
+
+class ExtractorWarning(UserWarning):
+    """A value an extractor could not read; the loader counts these per extractor."""
+
+
+class SummaryTooThin(Exception):
+    """A sample summary lacks a value that the full sample holds: read the full samples."""
+
+
+def reads_summaries(builder: Builder) -> Builder:
+    """Mark a builder whose extractor gives the same result on sample summaries."""
+    builder.reads_summaries = True  # type: ignore[attr-defined]
+    return builder
+
+
+def _is_summary(sample: Any) -> bool:
+    from inspect_ai.log import EvalSampleSummary
+
+    return isinstance(sample, EvalSampleSummary)
+
+
+def _pick_score(sample: Any, scorer: str | None, who: str) -> tuple[str, Any] | None:
+    """(scorer name, raw value) of the chosen scorer, the first one by default as in HiBayES.
+
+    None when there is nothing to read: a sample that errored before scoring (not worth a warning:
+    the loader reports errored samples) or one without the named scorer (a warning).
+    """
+    scores = sample.scores or {}
+    if not scores:
+        if not sample.error:
+            warnings.warn(f"{who}: sample {sample.id} epoch {sample.epoch} has no scores", ExtractorWarning)
+        return None
+    if scorer is None:
+        name = next(iter(scores))
+        return name, scores[name].value
+    if scorer not in scores:
+        warnings.warn(
+            f"{who}: sample {sample.id} epoch {sample.epoch} has no scorer '{scorer}'"
+            f"{did_you_mean(scorer, scores)}; its scorers: {', '.join(scores)}",
+            ExtractorWarning,
+        )
+        return None
+    return scorer, scores[scorer].value
+
+
+def _score_value(sample: Any, scorer: str | None, who: str) -> float:
+    picked = _pick_score(sample, scorer, who)
+    return math.nan if picked is None else _to_float(sample, *picked, who)
+
+
+def _to_float(sample: Any, scorer: str, raw: Any, who: str) -> float:
+    converted = convert_score(raw)
+    if converted.value is None:
+        if converted.kind not in ("nan", "null"):  # NaN/None is Inspect's "unscored", not a mistake
+            warnings.warn(
+                f"{who}: sample {sample.id} epoch {sample.epoch}: score {converted.raw_json} of scorer "
+                f"'{scorer}' is not numeric (expected a number, bool, numeric string or C/I/P/N); left NaN",
+                ExtractorWarning,
+            )
+        return math.nan
+    return converted.value
+
+
+def _message_count(sample: Any) -> int:
+    if not _is_summary(sample):
+        return len(sample.messages)
+    if sample.message_count is None:  # summaries written before inspect_ai had the field
+        raise SummaryTooThin("message count missing from the sample summary")
+    return sample.message_count
+
+
+def _target(sample: Any) -> str:
+    target = sample.target
+    if _is_summary(sample):
+        parts = target if isinstance(target, list) else [target]
+        if any(part.endswith(TARGET_TRUNCATED_SUFFIX) for part in parts):
+            raise SummaryTooThin("target truncated in the sample summary")
+    return str(target)
+
+
+def _checked_metadata_value(sample: Any, value: Any) -> Any:
+    """`value` read from sample metadata, refusing what summary thinning may have cut."""
+    if _is_summary(sample) and isinstance(value, str) and (value == REMOVED_FROM_SUMMARY or value.endswith("...")):
+        raise SummaryTooThin("metadata value cut in the sample summary")
+    return value
+
+
+@extractor
+@reads_summaries
+def base_extractor(scorer: str | None = None) -> Extractor:
+    """score, target, model, model_raw, dataset, task (the task name), sample_id, epoch,
+    num_messages and log_path. `score` comes from the first scorer, or from `scorer`."""
+
+    def inner(sample: EvalSample, eval_log: EvalLog) -> dict[str, Any]:
+        model_raw = eval_log.eval.model
+        return {
+            "score": _score_value(sample, scorer, "base_extractor"),
+            "target": _target(sample),
+            "model": model_raw.split("/")[-1],
+            "model_raw": model_raw,
+            "dataset": eval_log.eval.dataset.name,
+            "task": eval_log.eval.task,
+            "sample_id": str(sample.id),
+            "epoch": sample.epoch,
+            "num_messages": _message_count(sample),
+            "log_path": eval_log.location,
+        }
+
+    return inner
+
+
+@extractor
+@reads_summaries
+def cyber_extractor() -> Extractor:
+    """Fields of `sample.metadata["challenge_metadata"]`, plus one column per capability holding its
+    level as a string; nothing when the sample has no such metadata."""
+
+    def inner(sample: EvalSample, eval_log: EvalLog) -> dict[str, Any]:
+        metadata = _checked_metadata_value(sample, (sample.metadata or {}).get("challenge_metadata"))
+        if not metadata:
+            return {}
+        max_messages = metadata.get("max_messages")
+        row: dict[str, Any] = {
+            "max_messages": int(max_messages) if max_messages is not None else None,
+            "full_name": str(metadata.get("full_name", sample.id)),
+        }
+        for key in ("category", "split", "description", "source"):
+            value = metadata.get(key)
+            row[key] = str(value) if value is not None else None
+        for capability in metadata.get("capabilities") or []:
+            if isinstance(capability, dict) and "name" in capability and "level" in capability:
+                row[capability["name"]] = str(capability["level"])
+        return row
+
+    return inner
+
+
+@extractor
+@reads_summaries
+def tools_extractor() -> Extractor:
+    """`tools`: the names of the tools given to the solvers in the eval plan, or `[None]`."""
+
+    def inner(sample: EvalSample, eval_log: EvalLog) -> dict[str, Any]:
+        names: list[str | None] = []
+        for step in eval_log.plan.steps if eval_log.plan else []:
+            if isinstance(step.params, dict):
+                tools = step.params.get("tools") or []
+                names.extend(str(tool["name"]) for tool in tools if isinstance(tool, dict) and "name" in tool)
+        return {"tools": names or [None]}
+
+    return inner
+
+
+@extractor
+@reads_summaries
+def token_extractor() -> Extractor:
+    """Token usage summed over the sample's models; nothing when the sample has no usage."""
+
+    def inner(sample: EvalSample, eval_log: EvalLog) -> dict[str, Any]:
+        usages = list((sample.model_usage or {}).values())
+        if not usages:
+            return {}
+
+        def total(field: str) -> int:
+            return sum(getattr(usage, field) or 0 for usage in usages)
+
+        return {
+            "total_tokens": total("total_tokens"),
+            "input_tokens": total("input_tokens"),
+            "output_tokens": total("output_tokens"),
+            "cache_write_tokens": total("input_tokens_cache_write"),
+            "cache_read_tokens": total("input_tokens_cache_read"),
+        }
+
+    return inner
+
+
+@extractor
+def message_count_extractor(
+    include_system: bool = True, include_user: bool = True, include_assistant: bool = True
+) -> Extractor:
+    """Messages per role (needs full samples: summaries only hold the total)."""
+    roles = [
+        role
+        for role, included in (("system", include_system), ("user", include_user), ("assistant", include_assistant))
+        if included
+    ]
+
+    def inner(sample: EvalSample, eval_log: EvalLog) -> dict[str, Any]:
+        row = {f"{role}_messages": sum(1 for m in sample.messages if m.role == role) for role in roles}
+        row["total_messages"] = len(sample.messages)
+        return row
+
+    return inner
+
+
+@extractor
+@reads_summaries
+def metadata_field_extractor(field_path: str, default_value: Any = None, rename_to: str | None = None) -> Extractor:
+    """One column, `rename_to` or `field_path` with dots as underscores, holding the value at the
+    dotted `field_path` in the sample metadata, or `default_value` where it is absent or None."""
+    parts = field_path.split(".")
+    column = rename_to or field_path.replace(".", "_")
+
+    def inner(sample: EvalSample, eval_log: EvalLog) -> dict[str, Any]:
+        value: Any = sample.metadata
+        for part in parts:
+            value = _checked_metadata_value(sample, value.get(part)) if isinstance(value, dict) else None
+            if value is None:
+                return {column: default_value}
+        return {column: value}
+
+    return inner
+
+
+@extractor
+@reads_summaries
+def score_normalizer(
+    score_field: str = "score",
+    normalize_to_01: bool = True,
+    custom_mapping: Mapping[Any, float] | None = None,
+    scorer: str | None = None,
+) -> Extractor:
+    """The first scorer's value (or `scorer`'s) as a float in column `score_field`: `custom_mapping`
+    first, then Inspect's conventions (C/CORRECT 1, I/INCORRECT 0, P 0.5, N 0, numbers, bools,
+    numeric strings); with `normalize_to_01`, values above 1 are taken as percentages and divided
+    by 100."""
+
+    def inner(sample: EvalSample, eval_log: EvalLog) -> dict[str, Any]:
+        picked = _pick_score(sample, scorer, "score_normalizer")
+        if picked is None:
+            return {score_field: math.nan}
+        name, raw = picked
+        if custom_mapping and _hashable(raw) and raw in custom_mapping:
+            value = float(custom_mapping[raw])
+        else:
+            value = _to_float(sample, name, raw, "score_normalizer")
+        if normalize_to_01 and value > 1.0:
+            value /= 100.0
+            if value > 1.0:
+                warnings.warn(
+                    f"score_normalizer: sample {sample.id} epoch {sample.epoch}: score {raw!r} is above 100, "
+                    "so it is not a percentage; normalised value is still above 1",
+                    ExtractorWarning,
+                )
+        return {score_field: value}
+
+    return inner
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
