@@ -5,11 +5,13 @@ in `hibayes`; these assets load configs, move files and describe results.
 """
 
 
+import dataclasses
 import re
 import time
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from hibayes.config import AnalysisConfig, ConfigError, load_analysis
 from hibayes_assets.checks import FIT_CHECK_SPECS, fit_check_results
@@ -42,32 +44,56 @@ def analysis_table(analysis: str) -> str:
     kinds={"duckdb"},
     pool="duckdb",
     automation_condition=REFRESH,
-    description="The analysis dataframe (extractor columns) from the warehouse, as DuckDB table "
-    "`analysis_data_<analysis>`. Errored samples and incomplete logs are left out by default.",
+    description="The analysis dataframe (extractor columns), as DuckDB table `analysis_data_<analysis>`: "
+    "computed from the warehouse for the built-in extractors, else read by HiBayES's loader (custom "
+    "extractors, files_to_process, extracted_data). Errored samples and incomplete logs are left out by default.",
 )
 def analysis_data(
     context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    from hibayes.load.warehouse_extract import extract_analysis_data
-
     started = time.perf_counter()
     config = _config_or_fail(project, context.partition_key)
-    frame, report = extract_analysis_data(warehouse.get(), config)
+    frame, report = _analysis_frame(config, project, warehouse)
     if frame.empty:
-        raise dg.Failure(f"analysis '{config.name}': no usable samples in the warehouse ({report.as_metadata()})")
+        raise dg.Failure(f"analysis '{config.name}': no usable samples ({report})")
     rows = warehouse.get().replace_table(analysis_table(config.name), frame)
-    if report.excluded_errored_samples:
-        context.log.warning(f"excluded {report.excluded_errored_samples} samples with errors from '{config.name}'")
+    for problem in report.get("problems", []):
+        context.log.warning(f"{config.name}: {problem}")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "table": analysis_table(config.name),
             "config_hash": config.digest(),
-            **report.as_metadata(),
+            "load_report": dg.MetadataValue.json(report),
             "preview": dg.MetadataValue.md(markdown_table(frame, max_rows=10)),
             "seconds": round(time.perf_counter() - started, 3),
         }
     )
+
+
+def _analysis_frame(config: AnalysisConfig, project: ProjectPaths, warehouse: WarehouseResource) -> tuple[pd.DataFrame, dict]:
+    """The analysis dataframe: from the warehouse when the built-in extractors can be computed
+    there (no log is read again), else by HiBayES's loader over the config's files or the log dir."""
+    from hibayes.load.loader import DataLoaderConfig, load_data_with_report
+    from hibayes.load.warehouse_extract import WAREHOUSE_EXTRACTORS, extract_analysis_data
+
+    loader = DataLoaderConfig.from_analysis(config)
+    from_warehouse = (
+        not loader.files_to_process
+        and not loader.extracted_data
+        and not loader.extractor_paths
+        and all(name in WAREHOUSE_EXTRACTORS for name, _ in loader.extractors)
+    )
+    if from_warehouse:
+        frame, extract_report = extract_analysis_data(warehouse.get(), config)
+        report = {"source": "warehouse", **extract_report.as_metadata()}
+        if extract_report.excluded_errored_samples:
+            report["problems"] = [f"left out {extract_report.excluded_errored_samples} samples that errored"]
+        return frame, report
+    if not loader.files_to_process and not loader.extracted_data:
+        loader = dataclasses.replace(loader, files_to_process=(str(project.log_path),))
+    frame, load_report = load_data_with_report(loader)
+    return frame, {**load_report.as_dict(), "inputs": len(load_report.inputs), "problems": load_report.problems()}
 
 
 @dg.asset(
@@ -247,9 +273,7 @@ def analysis_report(context: dg.AssetExecutionContext, project: ProjectPaths) ->
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _processed(project: ProjectPaths, analysis: str):
-    import pandas as pd
-
+def _processed(project: ProjectPaths, analysis: str) -> pd.DataFrame:
     path = project.features_path(analysis) / "processed_data.parquet"
     return pd.read_parquet(path) if Path(path).exists() else pd.DataFrame()
 

@@ -31,7 +31,7 @@ def test_whole_graph_materializes_and_reruns_reuse(project):
     result = project.materialize(["analysis_data", "analysis_features"], "model_comparison")
     assert result.success
     data_meta = result.asset_materializations_for_node("analysis_data")[0].metadata
-    assert data_meta["excluded_errored_samples"].value == counts["samples"] - data_meta["dagster/row_count"].value
+    assert data_meta["load_report"].value["excluded_errored_samples"] == counts["samples"] - data_meta["dagster/row_count"].value
 
     for model in models:
         fit = project.materialize(["model_fit"], fit_key("model_comparison", model))
@@ -81,3 +81,20 @@ def test_bad_logs_are_recorded_and_leave_the_others_intact(project):
     check = project.ingest("truncated.eval").get_asset_check_evaluations()[0]
     assert check.check_name == "check_log_readable" and not check.passed
     assert check.severity == dg.AssetCheckSeverity.WARN
+
+
+def test_an_extractor_the_warehouse_cannot_compute_reads_the_logs_with_hibayes_loader(project):
+    import yaml
+
+    config = {
+        "data_loader": {"extractors": {"enabled": ["base_extractor", "message_count_extractor", {"metadata_field_extractor": {"field_path": "domain"}}]}},
+        "data_process": {"processors": [{"groupby": {"groupby_columns": ["domain"]}}, {"extract_features": {"categorical_features": ["domain"]}}]},
+    }
+    (project.settings.analyses_dir / "by_domain.yaml").write_text(yaml.safe_dump(config))
+    project.instance.add_dynamic_partitions("analyses", ["by_domain"])
+    result = project.materialize(["analysis_data", "analysis_features"], "by_domain")
+    assert result.success
+    report = result.asset_materializations_for_node("analysis_data")[0].metadata["load_report"].value
+    assert report["source"] == "logs" and report["logs_read"] == len(list(project.settings.log_dir.iterdir()))
+    features = result.asset_materializations_for_node("analysis_features")[0].metadata
+    assert set(features["coords"].value["domain"]) <= {"math", "language", "knowledge"}
