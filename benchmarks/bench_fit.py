@@ -105,7 +105,7 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
     state = process_data(config, frame)
     features = save_features(state, args.scratch / "features")
     started = time.perf_counter()
-    outcome = fit_or_reuse(spec, features, args.scratch / "fit.nc", config.platform.chain_method, force=True)
+    outcome = fit_or_reuse(config, spec, features, args.scratch / "fit.nc", force=True)
     fit_or_reuse_s = time.perf_counter() - started
     idata = outcome.model_state.inference_data
     stats = _posterior_stats(idata.posterior["group_effects"].values)

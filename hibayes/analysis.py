@@ -1,6 +1,16 @@
-"""The analysis stages as plain functions over `AnalysisState`, for Dagster assets, the CLI and
-notebooks alike: process -> fit -> check -> communicate, with features and fits stored as files
-(NumPy .npz + JSON, and NetCDF), never pickle."""
+"""The analysis stages as plain functions over `AnalysisState`, for notebooks, the CLI and the
+Dagster assets alike: load -> process -> model (fit, with the checkers) -> communicate.
+
+Notebook use, with HiBayES's names:
+
+    from hibayes.analysis import load_data, process_data, model, model_checks, communicate
+    config = load_analysis(Path("config.yaml"))
+    state = load_data(config)
+    state = process_data(config, state)
+    state = model(config, state)          # runs the "before" checkers, fits, then the "after" ones
+    state = communicate(config, state)    # figures in state.plots, tables in state.tables
+
+Features and fits are stored as files (NumPy .npz + JSON, and NetCDF), never pickle."""
 
 from __future__ import annotations
 
@@ -15,17 +25,82 @@ import pandas as pd
 
 from hibayes import idata as idata_api
 from hibayes.analysis_state import AnalysisState, ModelAnalysisState
-from hibayes.check import CheckOutcome, run_checker
+from hibayes.check import CheckOutcome
 from hibayes.communicate import COMMUNICATORS
 from hibayes.config import AnalysisConfig, ModelSpec, stable_hash
-from hibayes.model import MODELS, fit_spec
+from hibayes.model import MODELS, FitResult, fit_spec
 from hibayes.process import run_processors
 
 FIT_FORMAT_VERSION = "1"
 
 
-def process_data(config: AnalysisConfig, data: pd.DataFrame, display: Any = None) -> AnalysisState:
-    return run_processors(AnalysisState(data=data), config.processors, display)
+def import_custom_code(config: AnalysisConfig, stages: tuple[str, ...] | None = None) -> None:
+    """Import the config's `path:` files so their decorated builders register (once per process)."""
+    from hibayes.plugins import load_custom_files
+
+    for stage, paths in config.custom_paths.items():
+        if stages is None or stage in stages:
+            load_custom_files(paths, config.folder, f"custom {stage} file")
+
+
+def validate(config: AnalysisConfig) -> None:
+    """Before anything expensive: every model's required features must be made by the processors.
+    Raises a ConfigError naming each missing feature and the processor that would make it."""
+    from hibayes.config import ConfigError
+    from hibayes.model import missing_features
+
+    import_custom_code(config, ("processor", "model"))
+    problems = missing_features(config.processors, config.models)
+    if problems:
+        raise ConfigError(f"{config.where}: " + "; ".join(problems))
+
+
+def load_data(config: AnalysisConfig, display: Any = None) -> AnalysisState:
+    """Read the config's logs (or extracted_data) through its extractors into a new state."""
+    from hibayes.load.loader import DataLoaderConfig, load_data_with_report
+
+    import_custom_code(config, ("extractor",))
+    data, report = load_data_with_report(DataLoaderConfig.from_analysis(config), config.folder, display)
+    state = AnalysisState(data=data)
+    state.add_log(report.summary(), "load")
+    for problem in report.problems():
+        state.add_log(problem, "load")
+    return state
+
+
+def process_data(config: AnalysisConfig, state: AnalysisState | pd.DataFrame, display: Any = None) -> AnalysisState:
+    """Run the config's processors on the state's data (or on a dataframe)."""
+    import_custom_code(config, ("processor",))
+    if isinstance(state, pd.DataFrame):
+        state = AnalysisState(data=state)
+    return run_processors(state, config.processors, display)
+
+
+def model(config: AnalysisConfig, state: AnalysisState, display: Any = None) -> AnalysisState:
+    """Fit every model of the config: the "before" checkers (prior predictive) first, then NUTS,
+    then the "after" checkers. Results go to `state.models`."""
+    import_custom_code(config, ("model", "checker"))
+    for spec in config.models:
+        model_fn = MODELS.build(spec.name, spec.kwargs)
+        fitted = ModelAnalysisState(spec.model_name, model_fn, spec, _as_jax(state.features), state.coords, state.dims)
+        result = fit_with_prior_checks(config, fitted, display)
+        fitted.add_diagnostic("fit_seconds", result.seconds)
+        state.add_log(f"{spec.model_name}: fitted in {result.seconds:.1f}s ({result.chain_method} chains)", "model")
+        run_checks(config, fitted, when="after", display=display)
+        state.models = [m for m in state.models if m.model_name != spec.model_name] + [fitted]
+    return state
+
+
+def model_checks(config: AnalysisConfig, state: AnalysisState, display: Any = None) -> AnalysisState:
+    """Run the config's "after" checkers again on every fitted model of the state."""
+    import_custom_code(config, ("checker",))
+    for fitted in state.models:
+        if fitted.is_fitted:
+            run_checks(config, fitted, when="after", display=display)
+    return state
+
+
+check = model_checks
 
 
 @dataclass(frozen=True)
@@ -83,10 +158,12 @@ class FitOutcome:
 
 
 def fit_or_reuse(
-    spec: ModelSpec, features: StoredFeatures, path: Path, chain_method: str = "parallel", force: bool = False
+    config: AnalysisConfig, spec: ModelSpec, features: StoredFeatures, path: Path, force: bool = False, display: Any = None
 ) -> FitOutcome:
-    """Fit the model unless `path` already holds a fit of the same inputs (same hash)."""
-    input_hash = fit_input_hash(spec, features)
+    """Fit the model (with the config's "before" checkers) unless `path` already holds a fit of
+    the same inputs: data, model spec, prior checks and library versions (one hash)."""
+    before = [(name, kwargs) for name, kwargs in config.checkers if checker_when_known(name) == "before"]
+    input_hash = stable_hash({"fit": fit_input_hash(spec, features), "before": before})
     model_fn = MODELS.build(spec.name, spec.kwargs)
     state = ModelAnalysisState(spec.model_name, model_fn, spec, _as_jax(features.features), features.coords, features.dims)
     if not force and path.exists():
@@ -94,7 +171,7 @@ def fit_or_reuse(
         if idata_api.attrs(stored).get("hibayes_input_hash") == input_hash:
             state.inference_data, state.is_fitted = stored, True
             return FitOutcome(state, path, input_hash, True, 0.0, idata_api.attrs(stored).get("hibayes_chain_method", ""))
-    result = fit_spec(spec, state.features, features.coords, features.dims, chain_method)
+    result = fit_with_prior_checks(config, state, display)
     attrs = {
         "hibayes_input_hash": input_hash,
         "hibayes_model": spec.model_name,
@@ -102,26 +179,60 @@ def fit_or_reuse(
         "hibayes_chain_method": result.chain_method,
         "hibayes_fit_seconds": f"{result.seconds:.2f}",
     }
-    idata_api.save(result.inference_data, path, attrs)
-    state.inference_data, state.is_fitted = result.inference_data, True
+    idata_api.save(state.inference_data, path, attrs)
     return FitOutcome(state, path, input_hash, False, result.seconds, result.chain_method)
 
 
-def model_checks(config: AnalysisConfig, model_state: ModelAnalysisState, names: list[str] | None = None) -> list[CheckOutcome]:
-    """Run the config's checkers (or just `names`, with the config's kwargs when it sets them)."""
-    wanted = names or [name for name, _ in config.checkers]
-    return [run_checker(name, config.checker_kwargs(name), model_state) for name in wanted]
+def fit_with_prior_checks(config: AnalysisConfig, fitted: ModelAnalysisState, display: Any = None) -> FitResult:
+    """The "before" checkers (prior predictive), then NUTS; the prior groups they drew are kept
+    next to the posterior."""
+    run_checks(config, fitted, when="before", display=display)
+    result = fit_spec(fitted.model_config, fitted.features, fitted.coords, fitted.dims, config.platform.chain_method)
+    prior = fitted.inference_data
+    fitted.inference_data = result.inference_data if prior is None else idata_api.extend(result.inference_data, prior, replace=False)
+    fitted.is_fitted = True
+    return result
 
 
-def communicate(config: AnalysisConfig, state: AnalysisState, display: Any = None) -> dict[str, str]:
+def checker_when_known(name: str) -> str:
+    from hibayes.check import CHECKERS, checker_when
+
+    return checker_when(name) if name in CHECKERS else "after"
+
+
+def run_checks(
+    config: AnalysisConfig,
+    model_state: ModelAnalysisState,
+    names: list[str] | None = None,
+    when: str = "after",
+    display: Any = None,
+) -> list[CheckOutcome]:
+    """Run the config's checkers of one stage ("before" or "after" fitting), or just `names` with
+    the config's kwargs when it sets them; outcomes are also kept in `model_state.checks`."""
+    from hibayes.check import run_checks as run_stage
+
+    wanted = [(name, config.checker_kwargs(name)) for name in names] if names else config.checkers
+    return run_stage(wanted, model_state, when, display)
+
+
+def communicate(config: AnalysisConfig, state: AnalysisState, display: Any = None) -> AnalysisState:
+    """Run the config's communicators; each one's result is logged in `state.logs`."""
+    for name, status in run_communicators(config, state, display).items():
+        state.add_log(f"{name}: {status}", "communicate")
+    return state
+
+
+def run_communicators(config: AnalysisConfig, state: AnalysisState, display: Any = None) -> dict[str, str]:
+    """Run the config's communicators and return each one's result ("error" when it raised)."""
+    import_custom_code(config, ("communicator",))
     results = {}
-    for name, kwargs in config.communicators:
+    for index, (name, kwargs) in enumerate(config.communicators):
         try:
             state, status = COMMUNICATORS.build(name, kwargs)(state, display)
         except Exception as err:
             status = "error"
             state.add_log(f"communicator '{name}' failed: {type(err).__name__}: {err}", "communicate")
-        results[name] = status
+        results[name if name not in results else f"{name}_{index}"] = status
     return results
 
 

@@ -121,7 +121,14 @@ class AnalysisConfig:
     platform: PlatformConfig
     include_errored_samples: bool = False
     include_incomplete_logs: bool = False
+    # Users' custom code per stage (the `path:` entries), as written in the YAML.
+    custom_paths: dict[str, tuple[str, ...]] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> Path | None:
+        """Where relative paths are tried first (HiBayES's rule: then the working directory)."""
+        return self.source.parent if self.source else None
 
     def model(self, model_name: str) -> ModelSpec:
         for spec in self.models:
@@ -203,8 +210,21 @@ def parse_analysis(raw: dict[str, Any], name: str, source: Path | None = None) -
         ),
         include_errored_samples=bool(loader.get("include_errored_samples", False)),
         include_incomplete_logs=bool(loader.get("include_incomplete_logs", False)),
+        custom_paths={
+            "extractor": _paths(extractors_section.get("path")),
+            "processor": _paths(sections["data_process"].get("path")),
+            "model": _paths(sections["model"].get("path")),
+            "checker": _paths(sections["check"].get("path")),
+            "communicator": _paths(sections["communicate"].get("path")),
+        },
         raw=raw,
     )
+
+
+def _paths(value: Any) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return (str(value),) if isinstance(value, (str, Path)) else tuple(str(v) for v in value)
 
 
 def _check_keys(mapping: dict[str, Any], allowed: tuple[str, ...], where: str, what: str) -> None:

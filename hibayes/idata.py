@@ -1,11 +1,21 @@
 """Every ArviZ call of the project, so that moving to ArviZ 1.x (DataTree) is one module's change.
 
-ArviZ 0.23 (the last release for Python 3.11) works on `InferenceData`.
+ArviZ 0.23 (the last release for Python 3.11) works on `InferenceData`. Callers get plain NumPy,
+pandas and matplotlib objects back (and `InformationCriterion` records), never ArviZ types, except
+`InferenceData` itself and the `raw` ELPD object kept for HiBayES's `diagnostics["loo"]`.
+
+Plotting functions return a matplotlib Figure that pyplot has already forgotten (closed), so long
+runs do not accumulate open figures; a closed Figure still saves with `fig.savefig`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import logging
 import warnings
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +27,12 @@ with warnings.catch_warnings():
     import arviz as az
 
 InferenceData = az.InferenceData
+log = logging.getLogger("hibayes")
+
+SAMPLE_DIMS = ("chain", "draw")
+
+
+# --- reading and writing ---------------------------------------------------------------------
 
 
 def from_numpyro(mcmc: Any, coords: dict[str, list[Any]], dims: dict[str, list[str]]) -> InferenceData:
@@ -25,6 +41,28 @@ def from_numpyro(mcmc: Any, coords: dict[str, list[Any]], dims: dict[str, list[s
     dims = {name: dim for name, dim in dims.items() if name in samples or name == "obs"}
     coords = {name: values for name, values in coords.items() if any(name in d for d in dims.values())}
     return az.from_numpyro(mcmc, coords=coords, dims=dims, log_likelihood=True)
+
+
+def from_draws(
+    groups: Mapping[str, Mapping[str, Any]], coords: Mapping[str, list[Any]], dims: Mapping[str, list[str]]
+) -> InferenceData:
+    """InferenceData from arrays whose first axis is the draw (NumPyro `Predictive` output): each
+    group becomes one chain of those draws. Dims and coords are kept for the variables present."""
+    data = {group: {name: np.asarray(v)[None, ...] for name, v in values.items()} for group, values in groups.items()}
+    present = {name for values in data.values() for name in values}
+    dims = {name: list(dim) for name, dim in dims.items() if name in present}
+    coords = {name: list(values) for name, values in coords.items() if any(name in d for d in dims.values())}
+    return az.from_dict(**data, coords=coords, dims=dims)
+
+
+def extend(idata: InferenceData | None, other: InferenceData, replace: bool = True) -> InferenceData:
+    """Add `other`'s groups to `idata` in place (or return `other` when there is no `idata`).
+    `replace=True` lets `other` win for groups both have (a recomputed predictive group);
+    `replace=False` only adds the missing ones (pre-fit prior groups onto a new fit)."""
+    if idata is None:
+        return other
+    idata.extend(other, join="right" if replace else "left")
+    return idata
 
 
 def save(idata: InferenceData, path: Path, attrs: dict[str, str]) -> None:
@@ -46,60 +84,292 @@ def attrs(idata: InferenceData) -> dict[str, Any]:
     return dict(idata.posterior.attrs)
 
 
+# --- groups and draws ------------------------------------------------------------------------
+
+
+def has_group(idata: InferenceData | None, group: str) -> bool:
+    return idata is not None and group in idata.groups()
+
+
+def group_variables(idata: InferenceData | None, group: str) -> list[str]:
+    return list(idata[group].data_vars) if has_group(idata, group) else []
+
+
 def posterior_variables(idata: InferenceData) -> list[str]:
-    return list(idata.posterior.data_vars)
+    return group_variables(idata, "posterior")
 
 
-def varying_variables(idata: InferenceData, var_names: list[str] | None = None) -> list[str]:
-    """Posterior variables that vary across draws: a constant site (a dummy-coded reference level)
-    has an undefined r_hat and ESS and says nothing about convergence."""
-    names = var_names or posterior_variables(idata)
-    out = []
-    for name in names:
-        values = idata.posterior[name].values
-        if np.nanstd(values.reshape(values.shape[0] * values.shape[1], -1), axis=0).max() > 0:
-            out.append(name)
+def draw_shape(idata: InferenceData, group: str) -> tuple[int, int]:
+    """(chains, draws) of a group."""
+    sizes = idata[group].sizes
+    return int(sizes["chain"]), int(sizes["draw"])
+
+
+def values(idata: InferenceData, group: str, name: str) -> np.ndarray:
+    """A variable's values, (chain, draw, ...) for sampled groups."""
+    return np.asarray(idata[group][name].values)
+
+
+def flat_draws(idata: InferenceData, group: str = "posterior") -> dict[str, np.ndarray]:
+    """Every variable of a group with chains and draws merged into the first axis, the layout
+    NumPyro's `Predictive(posterior_samples=...)` expects."""
+    out = {}
+    for name, da in idata[group].data_vars.items():
+        array = da.transpose(*SAMPLE_DIMS, ...).values
+        out[name] = array.reshape(-1, *array.shape[2:])
     return out
 
 
+def varying_elements(idata: InferenceData, names: list[str]) -> dict[str, np.ndarray]:
+    """Each element (`name[coord, ...]`) of the variables as (chain, draw) draws, without the
+    constant ones (a dummy-coded reference level), which a density plot cannot draw."""
+    out = {}
+    for name in names:
+        da = idata.posterior[name].transpose(*SAMPLE_DIMS, ...)
+        element_dims = [d for d in da.dims if d not in SAMPLE_DIMS]
+        flat = da.values.reshape(da.sizes["chain"], da.sizes["draw"], -1)
+        for k, label in enumerate(_element_labels(name, da, element_dims)):
+            if flat[:, :, k].max() > flat[:, :, k].min():
+                out[label] = flat[:, :, k]
+    return out
+
+
+# --- diagnostics -----------------------------------------------------------------------------
+
+
 def summary(idata: InferenceData, var_names: list[str] | None = None, round_to: int | None = None) -> pd.DataFrame:
+    """`az.summary`, unrounded unless `round_to` says otherwise. ArviZ's own default rounds r_hat
+    to 2 decimals, which turns 1.006 into 1.01 and 1.004 into 1.0 right at the usual threshold."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return az.summary(idata, var_names=var_names, round_to=round_to)
+        warnings.simplefilter("ignore")  # constant sites divide by zero in r_hat
+        return az.summary(idata, var_names=var_names, round_to="none" if round_to is None else round_to)
 
 
-def max_rhat(idata: InferenceData, var_names: list[str]) -> float:
-    values = az.rhat(idata, var_names=var_names)
-    return float(max(np.nanmax(values[v].values) for v in values.data_vars))
+def convergence_table(idata: InferenceData) -> pd.DataFrame:
+    """One row per posterior element (`name` or `name[coord, ...]`): rank-normalised split r_hat,
+    bulk and tail ESS, and `constant`: every draw of every chain holds the same value (a
+    dummy-coded reference level, a fixed deterministic site), for which r_hat is undefined."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # constant elements divide by zero
+        rhat = az.rhat(idata)
+        bulk = az.ess(idata, method="bulk")
+        tail = az.ess(idata, method="tail")
+    frames = []
+    for name, da in idata.posterior.data_vars.items():
+        da = da.transpose(*SAMPLE_DIMS, ...)
+        element_dims = [d for d in da.dims if d not in SAMPLE_DIMS]
+        flat = da.values.reshape(da.sizes["chain"] * da.sizes["draw"], -1)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "parameter": _element_labels(name, da, element_dims),
+                    "variable": name,
+                    "r_hat": np.ravel(rhat[name].transpose(*element_dims).values),
+                    "ess_bulk": np.ravel(bulk[name].transpose(*element_dims).values),
+                    "ess_tail": np.ravel(tail[name].transpose(*element_dims).values),
+                    "constant": flat.max(axis=0) == flat.min(axis=0),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
 
 
-def min_ess(idata: InferenceData, var_names: list[str], method: str) -> float:
-    values = az.ess(idata, var_names=var_names, method=method)
-    return float(min(np.nanmin(values[v].values) for v in values.data_vars))
+def _element_labels(name: str, da: Any, element_dims: list[str]) -> list[str]:
+    if not element_dims:
+        return [name]
+    combos = itertools.product(*(da.coords[d].values.tolist() for d in element_dims))
+    return [f"{name}[{', '.join(map(str, combo))}]" for combo in combos]
 
 
 def divergences(idata: InferenceData) -> int:
     return int(idata.sample_stats["diverging"].values.sum())
 
 
+def has_energy(idata: InferenceData) -> bool:
+    # NumPyro's `energy` extra field is the Hamiltonian BFMI needs. ArviZ renames NumPyro's
+    # `potential_energy` to `lp`, which is why HiBayES's test for "potential_energy" never passed.
+    return has_group(idata, "sample_stats") and "energy" in idata.sample_stats
+
+
 def bfmi(idata: InferenceData) -> np.ndarray:
-    return np.asarray(az.bfmi(idata))
+    """Energy Bayesian fraction of missing information, one value per chain."""
+    return np.asarray(az.bfmi(idata), dtype=float)
 
 
-def plot_forest(idata_by_model: dict[str, InferenceData], var_names: list[str], **kwargs: Any) -> Any:
-    """One forest plot with every model's intervals for `var_names`; returns the Figure."""
-    axes = az.plot_forest(
-        list(idata_by_model.values()),
-        model_names=list(idata_by_model),
-        var_names=var_names,
-        combined=kwargs.pop("combined", True),
-        hdi_prob=kwargs.pop("hdi_prob", 0.94),
-        **kwargs,
+@dataclass(frozen=True)
+class InformationCriterion:
+    """PSIS-LOO or WAIC of one fit. `elpd`, `se` and `p` are on `scale`; `pointwise` holds each
+    observation's contribution; `pareto_k` is LOO's per-observation reliability (None for WAIC).
+    `raw` is ArviZ's ELPDData, kept for `compare` and for HiBayES's `diagnostics["loo"]`."""
+
+    kind: str
+    elpd: float
+    se: float
+    p: float
+    pointwise: np.ndarray
+    pareto_k: np.ndarray | None
+    scale: str
+    warning: bool
+    raw: Any
+
+
+def has_log_likelihood(idata: InferenceData | None) -> bool:
+    return bool(group_variables(idata, "log_likelihood"))
+
+
+def information_criterion(idata: InferenceData, kind: str = "loo", scale: str = "log") -> InformationCriterion:
+    if kind not in ("loo", "waic"):
+        raise ValueError(f"information criterion '{kind}' is not 'loo' or 'waic'")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # high Pareto k / p_waic warnings: the checkers report them
+        result = (az.loo if kind == "loo" else az.waic)(idata, pointwise=True, scale=scale)
+    return InformationCriterion(
+        kind=kind,
+        elpd=float(result[f"elpd_{kind}"]),
+        se=float(result["se"]),
+        p=float(result[f"p_{kind}"]),
+        pointwise=np.ravel(np.asarray(result[f"{kind}_i"])),
+        pareto_k=np.ravel(np.asarray(result["pareto_k"])) if kind == "loo" else None,
+        scale=scale,
+        warning=bool(result["warning"]),
+        raw=result,
     )
-    ax = np.ravel(axes)[0]
-    legend = ax.get_legend()
-    if legend is not None:
-        # ArviZ puts the model legend inside the axes, over the lowest rows; move it below them.
-        handles, labels = legend.legend_handles, [text.get_text() for text in legend.get_texts()]
-        ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=min(len(labels), 2), frameon=False)
-    return ax.figure
+
+
+def compare(criteria: Mapping[str, InformationCriterion], method: str = "stacking") -> pd.DataFrame:
+    """`az.compare` of precomputed criteria (all of one kind and scale), ranked best first:
+    rank, elpd_{kind}, p_{kind}, elpd_diff, weight, se, dse, warning, scale; indexed by model."""
+    kinds = {c.kind for c in criteria.values()}
+    scales = {c.scale for c in criteria.values()}
+    if len(kinds) != 1 or len(scales) != 1:
+        raise ValueError(f"cannot compare mixed criteria {sorted(kinds)} on scales {sorted(scales)}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return az.compare(
+            {name: c.raw for name, c in criteria.items()}, ic=kinds.pop(), method=method, scale=scales.pop()
+        )
+
+
+# --- plots ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _plotting() -> Iterator[None]:
+    """ArviZ 0.23 calls matplotlib APIs that newer matplotlib deprecates, once per artist; and a
+    predictive draw whose values are all equal (every proportion 0 or 1 under a wide prior) has no
+    density, which ArviZ warns about once per such draw while drawing the rest."""
+    from matplotlib import MatplotlibDeprecationWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MatplotlibDeprecationWarning)
+        warnings.filterwarnings("ignore", "Your data appears to have a single value", UserWarning)
+        yield
+
+
+def _figure_of(axes: Any) -> Any:
+    import matplotlib.pyplot as plt
+
+    fig = np.ravel(axes)[0].figure
+    plt.close(fig)
+    return fig
+
+
+def plot_ppc(
+    predicted: np.ndarray,
+    observed: np.ndarray | None,
+    name: str,
+    group: str,
+    kind: str = "kde",
+    figsize: tuple[float, float] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Predictive draws (chain, draw, ...) of one variable against the observed values (drawn
+    unless None): `az.plot_ppc` for kind kde / cumulative / scatter, overlaid histograms for
+    "hist". `group` is "prior" or "posterior". A KDE that cannot be drawn (a degenerate range)
+    falls back to histograms, as HiBayES did."""
+    import matplotlib.pyplot as plt
+
+    if kind == "hist":
+        return _hist_overlay(predicted, observed, name, figsize, **kwargs)
+    shown = observed if observed is not None else np.full(predicted.shape[2:], np.nan)
+    data = az.from_dict(**{f"{group}_predictive": {name: predicted}}, observed_data={name: shown})
+    # Drawing every predictive draw as its own line makes a 1000-draw plot take seconds.
+    kwargs.setdefault("num_pp_samples", min(100, predicted.shape[0] * predicted.shape[1]))
+    fig, ax = plt.subplots(figsize=figsize)
+    try:
+        with _plotting():
+            az.plot_ppc(data, kind=kind, group=group, var_names=[name], observed=observed is not None, ax=ax, **kwargs)
+    except ValueError as err:
+        plt.close(fig)
+        log.warning("%s predictive plot of '%s' failed (%s); drawing histograms instead", group, name, err)
+        return _hist_overlay(predicted, observed, name, figsize)
+    ax.set_title(f"{group.capitalize()} predictive: {name}")
+    plt.close(fig)
+    return fig
+
+
+def _hist_overlay(
+    predicted: np.ndarray, observed: np.ndarray | None, name: str, figsize: tuple[float, float] | None, **kwargs: Any
+) -> Any:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=figsize)
+    options = {"bins": 30, "density": True, "alpha": 0.6, **kwargs}
+    pooled = np.ravel(predicted).astype(float)
+    ax.hist(pooled[np.isfinite(pooled)], label="predicted", **options)
+    if observed is not None:
+        ax.hist(np.ravel(observed).astype(float), label="observed", **{**options, "alpha": 0.5})
+    ax.set_xlabel(name)
+    ax.set_ylabel("density")
+    ax.legend()
+    plt.close(fig)
+    return fig
+
+
+def plot_prior(idata: InferenceData, name: str, figsize: tuple[float, float] | None = None) -> Any:
+    """A latent variable's prior draws (one panel per element)."""
+    with _plotting():
+        return _figure_of(az.plot_posterior(idata, group="prior", var_names=[name], figsize=figsize))
+
+
+def plot_forest(
+    idata: InferenceData,
+    var_names: list[str],
+    figsize: tuple[float, float] | None = None,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """`az.plot_forest`; with `figsize=None` ArviZ sizes the figure by its number of rows."""
+    with _plotting():
+        return _figure_of(az.plot_forest(idata, var_names=var_names, figsize=figsize, transform=transform, **kwargs))
+
+
+def plot_trace(
+    idata: InferenceData,
+    var_names: list[str],
+    figsize: tuple[float, float] | None = None,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """`az.plot_trace`; with `figsize=None` ArviZ sizes the figure by its number of rows."""
+    with _plotting():
+        return _figure_of(az.plot_trace(idata, var_names=var_names, figsize=figsize, transform=transform, **kwargs))
+
+
+def plot_pair(elements: dict[str, np.ndarray], figsize: tuple[float, float] | None = None, **kwargs: Any) -> Any:
+    """`az.plot_pair` (KDE unless `kind` says otherwise) of (chain, draw) draws by label, as
+    `varying_elements` gives them."""
+    kwargs.setdefault("kind", "kde")
+    with _plotting():
+        return _figure_of(az.plot_pair(az.from_dict(posterior=elements), figsize=figsize, **kwargs))
+
+
+def plot_compare(table: pd.DataFrame, figsize: tuple[float, float] | None = None, **kwargs: Any) -> Any:
+    """`az.plot_compare` of a `compare` table (a `model` column or the model names as index),
+    about half an inch per model unless `figsize` says otherwise."""
+    if "model" in table.columns:
+        table = table.set_index("model")
+    if figsize is None:
+        figsize = (7.0, 1.0 + 0.45 * len(table))
+    with _plotting():
+        return _figure_of(az.plot_compare(table, figsize=figsize, **kwargs))

@@ -1,8 +1,10 @@
-"""Asset checks on each fit: r_hat, ess_bulk, divergences. r_hat and divergences are blocking, so
-a fit that did not converge stops its analysis report in the same run; ESS only warns."""
+"""Asset checks on each fit: one per built-in HiBayES checker that runs after fitting. r_hat and
+divergences block by default (a fit that did not converge stops its analysis report in the same
+run); HIBAYES_BLOCKING_CHECKS="r_hat,divergences,bfmi" changes which do. The others warn.
+Checkers an analysis does not list are not run (their checks are skipped for that fit), except the
+three that always run: r_hat, ess_bulk and divergences."""
 
-from __future__ import annotations
-
+import os
 from collections.abc import Iterable, Iterator
 
 import dagster as dg
@@ -10,33 +12,39 @@ import dagster as dg
 from hibayes.check import CheckOutcome
 from hibayes_assets.partitions import fit_partitions
 
-# checker name -> (asset check name, blocking)
-FIT_CHECKS = {
-    "r_hat": ("check_r_hat", True),
-    "ess_bulk": ("check_ess_bulk", False),
-    "divergences": ("check_divergences", True),
-}
+AFTER_FIT_CHECKERS = ("r_hat", "ess_bulk", "ess_tail", "divergences", "bfmi", "loo", "waic", "posterior_predictive_plot")
+ALWAYS_RUN = ("r_hat", "ess_bulk", "divergences")
+BLOCKING = tuple(
+    name.strip() for name in os.environ.get("HIBAYES_BLOCKING_CHECKS", "r_hat,divergences").split(",") if name.strip()
+)
+
+
+def check_name(checker: str) -> str:
+    return f"check_{checker}"
+
 
 FIT_CHECK_SPECS = [
     dg.AssetCheckSpec(
-        check_name,
+        check_name(checker),
         asset="model_fit",
-        blocking=blocking,
+        blocking=checker in BLOCKING,
         partitions_def=fit_partitions,
-        description=f"HiBayES checker '{checker}' on the fit ({'blocks the report' if blocking else 'warns'}).",
+        description=f"HiBayES checker '{checker}' on the fit ({'blocks the report' if checker in BLOCKING else 'warns'}).",
     )
-    for checker, (check_name, blocking) in FIT_CHECKS.items()
+    for checker in AFTER_FIT_CHECKERS
 ]
 
 
 def fit_check_results(outcomes: Iterable[CheckOutcome]) -> Iterator[dg.AssetCheckResult]:
+    """Asset check results for the built-in checkers; custom checkers' outcomes stay in metadata."""
     for outcome in outcomes:
-        check_name, blocking = FIT_CHECKS[outcome.name]
+        if outcome.name not in AFTER_FIT_CHECKERS:
+            continue
         yield dg.AssetCheckResult(
             asset_key="model_fit",
-            check_name=check_name,
+            check_name=check_name(outcome.name),
             passed=outcome.status in ("pass", "NA"),
-            severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
+            severity=dg.AssetCheckSeverity.ERROR if outcome.name in BLOCKING else dg.AssetCheckSeverity.WARN,
             description=outcome.message,
             metadata={
                 "status": outcome.status,

@@ -26,6 +26,7 @@ import dagster as dg  # noqa: E402
 from hibayes.config import ConfigError, list_analyses, load_analysis  # noqa: E402
 from hibayes.load.inspect_reader import file_sha256, list_log_files, log_key_for  # noqa: E402
 from hibayes.settings import Settings, load_settings  # noqa: E402
+from hibayes_assets.checks import BLOCKING, check_name  # noqa: E402
 from hibayes_assets.partitions import (  # noqa: E402
     analysis_partitions,
     contiguous_ranges,
@@ -152,7 +153,8 @@ def run_demo(settings: Settings, force_refit: bool = False) -> DemoSummary:
             print(f"      {time.perf_counter() - started:.1f}s  " + "  ".join(f"{k}={v}" for k, v in statuses.items()))
             if not result.success:
                 summary.failures.append(f"fit {config.name}/{model_name} failed")
-            blocked += [f"{model_name}:{name}" for name, status in statuses.items() if status == "FAIL" and name != "check_ess_bulk"]
+            blocking = {check_name(checker) for checker in BLOCKING}
+            blocked += [f"{model_name}:{name}" for name, status in statuses.items() if status == "FAIL" and name in blocking]
         if blocked:
             summary.failures.append(f"report '{config.name}' blocked by failed checks: {', '.join(blocked)}")
             continue

@@ -1,5 +1,7 @@
-"""Communicators: forest plots, summary tables and the rest of the report."""
+"""Communicators: forest, trace, pair and model-comparison plots and summary tables; and
+`compare_models`, the comparison (and best-model rule) behind them."""
 
 from hibayes.communicate.communicators import COMMUNICATORS, CommunicateResult, Communicator, communicate
+from hibayes.communicate.comparison import compare_models, pick_best
 
-__all__ = ["COMMUNICATORS", "CommunicateResult", "Communicator", "communicate"]
+__all__ = ["COMMUNICATORS", "CommunicateResult", "Communicator", "communicate", "compare_models", "pick_best"]

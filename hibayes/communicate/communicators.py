@@ -1,16 +1,24 @@
 """Communicators. Each builder takes its YAML kwargs and returns
 `inner(state: AnalysisState, display) -> (AnalysisState, "pass"|"fail"|"error"|"NA")`; they add
-figures with `state.add_plot` and tables with `state.add_table`."""
+figures with `state.add_plot` and tables with `state.add_table`, and leave saving (format, dpi) to
+the caller. "NA" means there was nothing to show, with the reason in `state.logs`.
+
+`best_model=True` (HiBayES's default) shows only `state.get_best_model()`: chosen by PSIS-LOO with
+its standard error (see `hibayes.communicate.comparison`), so no `waic` checker is needed.
+Variables default to the model's `main_effect_params`, else its posterior variables without the
+raw non-centred offsets (`z_*`); HiBayES's trace plot drew every variable, which is slow.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Literal
 
-import pandas as pd
+import numpy as np
 
 from hibayes import idata as idata_api
 from hibayes.analysis_state import AnalysisState, ModelAnalysisState
+from hibayes.communicate.comparison import compare_models
 from hibayes.registry import Registry, make_decorator
 
 CommunicateResult = Literal["pass", "fail", "error", "NA"]
@@ -18,70 +26,176 @@ Communicator = Callable[[AnalysisState, Any], tuple[AnalysisState, CommunicateRe
 COMMUNICATORS: Registry[Communicator] = Registry("communicator")
 communicate = make_decorator(COMMUNICATORS)
 
+STAGE = "communicate"
+# az.compare's own arguments; the rest of model_comparison_plot's kwargs go to az.plot_compare.
+COMPARE_ARGS = ("ic", "scale", "method")
+
 
 def _fitted(state: AnalysisState) -> list[ModelAnalysisState]:
     return [m for m in state.models if m.is_fitted and m.inference_data is not None]
 
 
+def _models_to_show(state: AnalysisState, best_model: bool) -> list[ModelAnalysisState]:
+    if best_model and _fitted(state):
+        return [state.get_best_model()]
+    return _fitted(state)
+
+
+def _note(state: AnalysisState, display: Any, message: str) -> None:
+    state.add_log(message, STAGE)
+    if display is not None and getattr(display, "logger", None) is not None:
+        display.logger.warning(message)
+
+
 def default_variables(model: ModelAnalysisState) -> list[str]:
     """The model's `main_effect_params`, else its posterior variables without the raw
-    non-centred offsets (`z_*`), which only make a forest plot harder to read."""
-    main = list(getattr(model.model_config, "main_effect_params", ()) or ())
+    non-centred offsets (`z_*`), which only make plots longer and harder to read."""
+    main = list(getattr(model.model_config, "main_effect_params", None) or ())
     if main:
         return main
     return [v for v in idata_api.posterior_variables(model.inference_data) if not v.startswith("z_")]
+
+
+def _variables(model: ModelAnalysisState, wanted: list[str] | None, state: AnalysisState, display: Any, who: str) -> list[str]:
+    """`wanted` (or the defaults) for this model alone, without those its posterior lacks."""
+    present = idata_api.posterior_variables(model.inference_data)
+    names = list(wanted) if wanted else default_variables(model)
+    missing = [v for v in names if v not in present]
+    if missing:
+        _note(state, display, f"{who}: {model.model_name} has no variable(s) {', '.join(missing)}; left out")
+    return [v for v in names if v in present]
+
+
+def _inverse_link(model: ModelAnalysisState) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The response-scale transform for `transform: true`, from the model's `link_function`, as
+    in HiBayES (logit and sigmoid -> probability, probit -> normal CDF, cloglog -> 1-exp(-exp))."""
+    from hibayes.model.utils import cloglog_to_prob, logit_to_prob, probit_to_prob
+
+    inverses = {"identity": None, "logit": logit_to_prob, "sigmoid": logit_to_prob, "probit": probit_to_prob, "cloglog": cloglog_to_prob}
+    name = str(getattr(model.model_config, "link_function", None) or "identity")
+    if name not in inverses:
+        raise ValueError(f"{model.model_name}: unknown link_function '{name}'; known: {', '.join(inverses)}")
+    return inverses[name]
 
 
 @communicate
 def forest_plot(
     vars: list[str] | None = None,
     vertical_line: float | None = None,
-    best_model: bool = False,
+    best_model: bool = True,
+    figsize: tuple[float, float] | None = None,
+    transform: bool = False,
+    **kwargs: Any,
+) -> Communicator:
+    """Posterior intervals per model (`model_{model}_{vars}_forest`); `vertical_line` marks a
+    reference value, `transform` plots on the response scale, other kwargs (e.g. `combined`,
+    `hdi_prob`) go to `az.plot_forest`. Without `figsize`, ArviZ sizes it by its rows."""
+
+    def inner(state: AnalysisState, display: Any = None) -> tuple[AnalysisState, CommunicateResult]:
+        drawn = 0
+        for model in _models_to_show(state, best_model):
+            names = _variables(model, vars, state, display, "forest_plot")
+            if not names:
+                continue
+            link = _inverse_link(model) if transform else None
+            fig = idata_api.plot_forest(model.inference_data, names, figsize, link, **kwargs)
+            if vertical_line is not None:
+                fig.axes[0].axvline(vertical_line, color="tab:red", linestyle="--", linewidth=1)
+            state.add_plot(fig, f"model_{model.model_name}_{'-'.join(names)}_forest")
+            drawn += 1
+        return state, "pass" if drawn else "NA"
+
+    return inner
+
+
+@communicate
+def trace_plot(
+    vars: list[str] | None = None,
+    best_model: bool = True,
+    figsize: tuple[float, float] | None = None,
+    transform: bool = False,
+    **kwargs: Any,
+) -> Communicator:
+    """Trace and marginal density per chain (`model_{model}_trace`); kwargs go to `az.plot_trace`."""
+
+    def inner(state: AnalysisState, display: Any = None) -> tuple[AnalysisState, CommunicateResult]:
+        drawn = 0
+        for model in _models_to_show(state, best_model):
+            names = _variables(model, vars, state, display, "trace_plot")
+            if not names:
+                continue
+            link = _inverse_link(model) if transform else None
+            state.add_plot(idata_api.plot_trace(model.inference_data, names, figsize, link, **kwargs), f"model_{model.model_name}_trace")
+            drawn += 1
+        return state, "pass" if drawn else "NA"
+
+    return inner
+
+
+@communicate
+def pair_plot(
+    vars: list[str] | None = None,
+    best_model: bool = True,
     figsize: tuple[float, float] | None = None,
     **kwargs: Any,
 ) -> Communicator:
-    """One forest plot comparing every fitted model's posterior intervals."""
+    """Pairwise joint posteriors (KDE unless `kind` says otherwise) per model
+    (`model_{model}_pair`), of the elements that vary (a constant reference level has no
+    density); needs at least two of them. Without `figsize`, ArviZ sizes it by the elements."""
 
     def inner(state: AnalysisState, display: Any = None) -> tuple[AnalysisState, CommunicateResult]:
-        import matplotlib.pyplot as plt
+        drawn = 0
+        for model in _models_to_show(state, best_model):
+            elements = idata_api.varying_elements(model.inference_data, _variables(model, vars, state, display, "pair_plot"))
+            if len(elements) < 2:
+                _note(state, display, f"pair_plot: {model.model_name} has fewer than two varying elements to pair")
+                continue
+            state.add_plot(idata_api.plot_pair(elements, figsize, **kwargs), f"model_{model.model_name}_pair")
+            drawn += 1
+        return state, "pass" if drawn else "NA"
 
+    return inner
+
+
+@communicate
+def model_comparison_plot(**kwargs: Any) -> Communicator:
+    """Rank the fitted models by `ic` ("loo" by default, or "waic") with `az.compare`: the table
+    (`model_comparison_{ic}`: elpd, p, elpd_diff, weight, se, dse, warning, best) and its plot.
+    `ic`, `scale` and `method` go to `az.compare`, other kwargs to `az.plot_compare`. NA, with the
+    reason logged, when fewer than two models are fitted."""
+    compare_args = {k: v for k, v in kwargs.items() if k in COMPARE_ARGS}
+    plot_args = {k: v for k, v in kwargs.items() if k not in COMPARE_ARGS}
+
+    def inner(state: AnalysisState, display: Any = None) -> tuple[AnalysisState, CommunicateResult]:
         models = _fitted(state)
-        if not models:
+        if len(models) < 2:
+            _note(state, display, f"model_comparison_plot: {len(models)} fitted model(s); a comparison needs two")
             return state, "NA"
-        wanted = list(vars) if vars else default_variables(models[0])
-        shared = [v for v in wanted if all(v in idata_api.posterior_variables(m.inference_data) for m in models)]
-        if not shared:
-            return state, "NA"
-        n_rows = sum(int(models[0].inference_data.posterior[v].size / (models[0].inference_data.posterior.sizes["chain"] * models[0].inference_data.posterior.sizes["draw"])) for v in shared)
-        size = figsize or (8.0, max(2.5, 0.45 * n_rows * max(1, len(models)) ** 0.5 + 1.5))
-        fig = idata_api.plot_forest({m.model_name: m.inference_data for m in models}, shared, figsize=size, **kwargs)
-        if vertical_line is not None:
-            for ax in fig.axes:
-                ax.axvline(vertical_line, color="tab:red", linestyle="--", linewidth=1)
-        fig.suptitle(f"Posterior intervals (94% HDI): {', '.join(shared)}", fontsize=10)
-        fig.tight_layout()
-        state.add_plot(fig, f"forest_{'-'.join(shared)}")
-        plt.close(fig)
+        ic = compare_args.get("ic", "loo")
+        table, _, reason = compare_models(models, **compare_args)
+        state.add_table(table, f"model_comparison_{ic}")
+        state.add_plot(idata_api.plot_compare(table, **plot_args), f"model_comparison_{ic}")
+        state.add_log(f"model_comparison_plot ({ic}): best model {reason}", STAGE)
         return state, "pass"
 
     return inner
 
 
 @communicate
-def summary_table(vars: list[str] | None = None, *, best_model: bool = False, round_to: int = 3) -> Communicator:
-    """The ArviZ summary of each fitted model (mean, sd, HDI, MCSE, ESS, r_hat) in one table."""
+def summary_table(vars: list[str] | None = None, *, best_model: bool = True, round_to: int = 2) -> Communicator:
+    """The ArviZ summary (mean, sd, HDI, MCSE, ESS, r_hat) per model, as `model_{model}_summary`
+    with a `parameter` column. Each model gets its own default variables (HiBayES reused the
+    first model's choice for every model)."""
 
     def inner(state: AnalysisState, display: Any = None) -> tuple[AnalysisState, CommunicateResult]:
-        frames = []
-        for m in _fitted(state):
-            names = list(vars) if vars else default_variables(m)
-            names = [v for v in names if v in idata_api.posterior_variables(m.inference_data)]
-            table = idata_api.summary(m.inference_data, var_names=names, round_to=round_to)
-            frames.append(table.reset_index(names="parameter").assign(model=m.model_name))
-        if not frames:
-            return state, "NA"
-        combined = pd.concat(frames, ignore_index=True)
-        state.add_table(combined[["model", *[c for c in combined.columns if c != "model"]]], "summary")
-        return state, "pass"
+        shown = 0
+        for model in _models_to_show(state, best_model):
+            names = _variables(model, vars, state, display, "summary_table")
+            if not names:
+                continue
+            table = model.get_summary(var_names=names, round_to=round_to).rename_axis("parameter").reset_index()
+            state.add_table(table, f"model_{model.model_name}_summary")
+            shown += 1
+        return state, "pass" if shown else "NA"
 
     return inner

@@ -60,7 +60,10 @@ def fit(
     )
     started = time.perf_counter()
     mcmc.run(jax.random.PRNGKey(fit_config.seed), features, extra_fields=("potential_energy", "energy", "diverging"))
-    inference_data = idata_api.from_numpyro(mcmc, coords or {}, dims or {})
+    # A model's own dims win: the three-level models' effects live on nested levels that the
+    # analysis-wide dims (shared with, say, a linear model of the same columns) cannot describe.
+    dims = {**(dims or {}), **getattr(model_fn, "dims", {})}
+    inference_data = idata_api.from_numpyro(mcmc, coords or {}, dims)
     return FitResult(inference_data, time.perf_counter() - started, chain_method)
 
 

@@ -14,7 +14,7 @@ import dagster as dg
 import pandas as pd
 
 from hibayes.config import AnalysisConfig, ConfigError, load_analysis
-from hibayes_assets.checks import FIT_CHECK_SPECS, fit_check_results
+from hibayes_assets.checks import ALWAYS_RUN, FIT_CHECK_SPECS, fit_check_results
 from hibayes_assets.metadata import embedded_png, markdown_table
 from hibayes_assets.partitions import analysis_partitions, fit_partitions
 from hibayes_assets.resources import ProjectPaths, WarehouseResource
@@ -108,11 +108,15 @@ def _analysis_frame(config: AnalysisConfig, project: ProjectPaths, warehouse: Wa
 def analysis_features(
     context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    from hibayes.analysis import process_data, save_features
+    from hibayes.analysis import process_data, save_features, validate
 
     started = time.perf_counter()
     config = _config_or_fail(project, context.partition_key)
     data = warehouse.get().query(f'SELECT * FROM "{analysis_table(config.name)}"')
+    try:
+        validate(config)
+    except ConfigError as err:
+        raise dg.Failure(str(err)) from None
     try:
         state = process_data(config, data)
     except (ValueError, KeyError) as err:
@@ -163,7 +167,7 @@ class RefitConfig(dg.Config):
     can_subset=True,
 )
 def model_fit(context: dg.AssetExecutionContext, config: RefitConfig, project: ProjectPaths):
-    from hibayes.analysis import fit_or_reuse, load_features, model_checks
+    from hibayes.analysis import checker_when_known, fit_or_reuse, import_custom_code, load_features, run_checks
     from hibayes.model.platform import available_devices, enable_compilation_cache
 
     keys = context.partition_key.keys_by_dimension
@@ -173,6 +177,7 @@ def model_fit(context: dg.AssetExecutionContext, config: RefitConfig, project: P
         context.log.info(f"model '{model_name}' is not part of analysis '{analysis}': nothing to fit")
         return
     spec = settings.model(model_name)
+    import_custom_code(settings, ("model", "checker"))
     enable_compilation_cache(project.jax_cache_path)
     features = load_features(project.features_path(analysis))
     path = project.fit_path(analysis, model_name)
@@ -180,13 +185,15 @@ def model_fit(context: dg.AssetExecutionContext, config: RefitConfig, project: P
         f"fitting {model_name} on '{analysis}': {spec.fit.chains} chains x ({spec.fit.warmup} warmup + "
         f"{spec.fit.samples} draws) on {available_devices()} host devices"
     )
-    outcome = fit_or_reuse(spec, features, path, settings.platform.chain_method, force=config.force)
-    checks = model_checks(settings, outcome.model_state, ["r_hat", "ess_bulk", "divergences"])
+    outcome = fit_or_reuse(settings, spec, features, path, force=config.force)
+    wanted = [name for name, _ in settings.checkers if checker_when_known(name) == "after"]
+    checks = run_checks(settings, outcome.model_state, list(dict.fromkeys([*ALWAYS_RUN, *wanted])))
     context.log.info(
         ("reused the stored fit" if outcome.reused else f"fitted in {outcome.seconds:.1f}s")
         + "; "
         + ", ".join(f"{c.name} {c.status}" for c in checks)
     )
+    plots = _save_plots(outcome.model_state.plots, project.artifacts_path(analysis) / model_name)
     yield dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path)),
@@ -196,7 +203,9 @@ def model_fit(context: dg.AssetExecutionContext, config: RefitConfig, project: P
             "draws_per_chain": spec.fit.samples,
             "chain_method": outcome.chain_method,
             "fit_seconds": round(outcome.seconds, 2),
+            "checks": dg.MetadataValue.md(markdown_table(pd.DataFrame([c.as_dict() for c in checks]))),
             **{f"diag/{c.name}": c.value for c in checks if c.value is not None},
+            **plots,
         },
         data_version=dg.DataVersion(outcome.input_hash),
     )
@@ -222,12 +231,13 @@ def analysis_report(context: dg.AssetExecutionContext, project: ProjectPaths) ->
 
     matplotlib.use("Agg")
     from hibayes import idata as idata_api
-    from hibayes.analysis import communicate, load_features
+    from hibayes.analysis import import_custom_code, load_features, run_communicators
     from hibayes.analysis_state import AnalysisState, ModelAnalysisState
     from hibayes.model import MODELS
 
     started = time.perf_counter()
     config = _config_or_fail(project, context.partition_key)
+    import_custom_code(config, ("model",))
     features = load_features(project.features_path(config.name))
     state = AnalysisState(data=_processed(project, config.name), features=features.features, coords=features.coords, dims=features.dims)
     missing = []
@@ -244,7 +254,7 @@ def analysis_report(context: dg.AssetExecutionContext, project: ProjectPaths) ->
         )
     if not state.models:
         raise dg.Failure(f"analysis '{config.name}': no fitted models yet (missing: {', '.join(missing)})")
-    results = communicate(config, state)
+    results = run_communicators(config, state)
     out_dir = project.artifacts_path(config.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     metadata: dict[str, object] = {"communicators": dg.MetadataValue.json(results)}
@@ -271,6 +281,16 @@ def analysis_report(context: dg.AssetExecutionContext, project: ProjectPaths) ->
     metadata["models"] = dg.MetadataValue.json([m.model_name for m in state.models])
     metadata["seconds"] = round(time.perf_counter() - started, 3)
     return dg.MaterializeResult(metadata=metadata)
+
+
+def _save_plots(figures: dict, folder: Path) -> dict[str, object]:
+    """Checkers' figures (predictive plots) as PNG files, with thumbnails for the UI."""
+    metadata: dict[str, object] = {}
+    for name, fig in figures.items():
+        folder.mkdir(parents=True, exist_ok=True)
+        fig.savefig(folder / f"{name}.png", dpi=110, bbox_inches="tight")
+        metadata[f"plot/{name}"] = embedded_png(fig, name)
+    return metadata
 
 
 def _processed(project: ProjectPaths, analysis: str) -> pd.DataFrame:

@@ -88,7 +88,14 @@ def test_an_extractor_the_warehouse_cannot_compute_reads_the_logs_with_hibayes_l
 
     config = {
         "data_loader": {"extractors": {"enabled": ["base_extractor", "message_count_extractor", {"metadata_field_extractor": {"field_path": "domain"}}]}},
-        "data_process": {"processors": [{"groupby": {"groupby_columns": ["domain"]}}, {"extract_features": {"categorical_features": ["domain"]}}]},
+        "data_process": {
+            "processors": [
+                {"map_columns": {"column_mapping": {"domain": "group"}}},
+                {"groupby": {"groupby_columns": ["group"]}},
+                {"extract_features": {"categorical_features": ["group"], "continuous_features": ["n_total"]}},
+                {"extract_observed_feature": {"feature_name": "n_correct"}},
+            ]
+        },
     }
     (project.settings.analyses_dir / "by_domain.yaml").write_text(yaml.safe_dump(config))
     project.instance.add_dynamic_partitions("analyses", ["by_domain"])
@@ -97,4 +104,19 @@ def test_an_extractor_the_warehouse_cannot_compute_reads_the_logs_with_hibayes_l
     report = result.asset_materializations_for_node("analysis_data")[0].metadata["load_report"].value
     assert report["source"] == "logs" and report["logs_read"] == len(list(project.settings.log_dir.iterdir()))
     features = result.asset_materializations_for_node("analysis_features")[0].metadata
-    assert set(features["coords"].value["domain"]) <= {"math", "language", "knowledge"}
+    assert {"math", "knowledge"} <= set(features["coords"].value["group"]) <= {"math", "language", "knowledge"}
+
+
+def test_an_analysis_whose_model_lacks_features_fails_naming_them(project):
+    import yaml
+
+    (project.settings.analyses_dir / "bad.yaml").write_text(yaml.safe_dump({"data_process": {"processors": [{"groupby": {"groupby_columns": ["model"]}}]}}))
+    project.instance.add_dynamic_partitions("analyses", ["bad"])
+    keys = sorted(p.name for p in project.settings.log_dir.iterdir())[:1]
+    project.add_logs(keys)
+    assert project.ingest(keys[0]).success
+    result = project.materialize(["analysis_data", "analysis_features"], "bad")
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.event_specific_data.error.message
+    assert "group_index" in message and "extract_features with categorical_features" in message

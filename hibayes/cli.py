@@ -1,0 +1,132 @@
+"""The HiBayES command line, with HiBayES's own command names and flags.
+
+    hibayes-load    --config C --out D
+    hibayes-process --config C --analysis-state D --out D2
+    hibayes-model   --config C --analysis-state D --out D2
+    hibayes-comm    --config C --analysis-state D --out D2
+    hibayes-full    --config C --out D
+
+and one `hibayes load|process|model|check|communicate|full` command with the same flags. Each stage
+saves the analysis state to its `--out` folder (parquet, npz, NetCDF, PNG, CSV; no pickle), so the
+next stage can start from it. Nothing prompts: there is no interactive terminal UI here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+STAGES = ("load", "process", "model", "check", "communicate", "full")
+# HiBayES's separate console scripts, mapped onto the stages.
+SCRIPTS = {
+    "hibayes-load": "load",
+    "hibayes-process": "process",
+    "hibayes-model": "model",
+    "hibayes-comm": "communicate",
+    "hibayes-full": "full",
+}
+
+
+def build_parser(prog: str, stage: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="HiBayES analysis stages: load Inspect logs, process them into features, fit "
+        "hierarchical NumPyro models with their checks, and communicate the results.",
+    )
+    if stage is None:
+        parser.add_argument("stage", choices=STAGES, help="which stage to run ('full' runs them all)")
+    parser.add_argument("--config", type=Path, required=True, help="the analysis YAML (HiBayES format)")
+    parser.add_argument("--out", type=Path, required=True, help="folder to write the analysis state and outputs to")
+    parser.add_argument(
+        "--analysis-state",
+        type=Path,
+        help="folder of a state saved by an earlier stage (required for process, model, check, communicate)",
+    )
+    parser.add_argument("--no-tui", action="store_true", help="accepted for HiBayES compatibility; there is no TUI")
+    parser.add_argument(
+        "--no-frequent-save", action="store_true", help="accepted for HiBayES compatibility; the state is saved once per stage"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    prog = prog or Path(sys.argv[0]).name
+    stage = SCRIPTS.get(prog)
+    args = build_parser(prog, stage).parse_args(argv)
+    stage = stage or args.stage
+    # Stages report through their own printed lines; libraries (JAX, ArviZ) only speak up for problems.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return run_stage(stage, args.config, args.out, args.analysis_state)
+    except (ValueError, KeyError, FileNotFoundError, ImportError, TypeError) as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+
+
+def run_stage(stage: str, config_path: Path, out: Path, state_dir: Path | None) -> int:
+    from hibayes.config import load_analysis
+    from hibayes.model.platform import configure_host_devices
+
+    config = load_analysis(config_path)
+    configure_host_devices(config.platform.num_devices or max(spec.fit.chains for spec in config.models))
+
+    from hibayes import analysis
+    from hibayes.model.platform import enable_compilation_cache
+    from hibayes.settings import load_settings
+    from hibayes.state_io import load_state, save_state
+
+    enable_compilation_cache(load_settings().jax_cache_dir)
+    analysis.validate(config)
+    steps: dict[str, Callable] = {
+        "process": analysis.process_data,
+        "model": analysis.model,
+        "check": analysis.model_checks,
+        "communicate": analysis.communicate,
+    }
+    plan = ["load", "process", "model", "communicate"] if stage == "full" else [stage]
+    if plan[0] == "load":
+        state = None
+    elif state_dir is None:
+        raise ValueError(f"'{stage}' needs --analysis-state, the --out folder of an earlier stage")
+    else:
+        state = load_state(state_dir)
+        analysis.import_custom_code(config)  # saved models are rebuilt from the registries
+    for step in plan:
+        started = time.perf_counter()
+        logged = len(state.logs) if state is not None else 0
+        state = analysis.load_data(config) if step == "load" else steps[step](config, state)
+        _report(step, state, time.perf_counter() - started, logged)
+    save_state(state, out)
+    print(f"saved the analysis state to {out}")
+    return 0
+
+
+def _report(step: str, state, seconds: float, logged: int) -> None:
+    print(f"[{step}] {seconds:.1f}s")
+    for _, entry in state.logs[logged:]:
+        print(f"  {entry}")
+    if step in ("model", "check"):
+        for fitted in state.models:
+            checks = ", ".join(f"{name} {getattr(o, 'status', o)}" for name, o in fitted.checks.items())
+            print(f"  {fitted.model_name}: {checks or 'no checks'}")
+
+
+def script(name: str) -> Callable[[], int]:
+    def entry() -> int:
+        return main(prog=name)
+
+    return entry
+
+
+hibayes_load = script("hibayes-load")
+hibayes_process = script("hibayes-process")
+hibayes_model = script("hibayes-model")
+hibayes_comm = script("hibayes-comm")
+hibayes_full = script("hibayes-full")
+
+if __name__ == "__main__":
+    sys.exit(main())
