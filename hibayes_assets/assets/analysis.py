@@ -6,6 +6,7 @@ in `hibayes`; these assets load configs, move files and describe results.
 
 
 import dataclasses
+import json
 import re
 import time
 from pathlib import Path
@@ -194,6 +195,7 @@ def model_fit(context: dg.AssetExecutionContext, config: RefitConfig, project: P
         + ", ".join(f"{c.name} {c.status}" for c in checks)
     )
     plots = _save_plots(outcome.model_state.plots, project.artifacts_path(analysis) / model_name)
+    checks_path(path).write_text(json.dumps([c.as_dict() for c in checks], default=str))
     yield dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path)),
@@ -230,28 +232,15 @@ def analysis_report(context: dg.AssetExecutionContext, project: ProjectPaths) ->
     import matplotlib
 
     matplotlib.use("Agg")
-    from hibayes import idata as idata_api
-    from hibayes.analysis import import_custom_code, load_features, run_communicators
-    from hibayes.analysis_state import AnalysisState, ModelAnalysisState
-    from hibayes.model import MODELS
+    from hibayes.analysis import load_features, run_communicators
+    from hibayes.analysis_state import AnalysisState
 
     started = time.perf_counter()
     config = _config_or_fail(project, context.partition_key)
-    import_custom_code(config, ("model",))
     features = load_features(project.features_path(config.name))
     state = AnalysisState(data=_processed(project, config.name), features=features.features, coords=features.coords, dims=features.dims)
-    missing = []
-    for spec in config.models:
-        path = project.fit_path(config.name, spec.model_name)
-        if not path.exists():
-            missing.append(spec.model_name)
-            continue
-        state.models.append(
-            ModelAnalysisState(
-                spec.model_name, MODELS.build(spec.name, spec.kwargs), spec, features.features,
-                features.coords, features.dims, inference_data=idata_api.load(path), is_fitted=True,
-            )
-        )
+    state.models = _fitted_models(project, config)
+    missing = [name for name in config.model_names if name not in {m.model_name for m in state.models}]
     if not state.models:
         raise dg.Failure(f"analysis '{config.name}': no fitted models yet (missing: {', '.join(missing)})")
     results = run_communicators(config, state)
@@ -283,6 +272,85 @@ def analysis_report(context: dg.AssetExecutionContext, project: ProjectPaths) ->
     return dg.MaterializeResult(metadata=metadata)
 
 
+def checks_path(fit_path: Path) -> Path:
+    """The checker outcomes of a fit, next to its NetCDF file (read into DuckDB by `check_results`)."""
+    return fit_path.with_suffix(".checks.json")
+
+
+FIT_DEP = dg.AssetDep(
+    "model_fit", partition_mapping=dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="analysis")
+)
+
+
+@dg.asset(
+    group_name="analysis",
+    partitions_def=analysis_partitions,
+    deps=[FIT_DEP],
+    kinds={"duckdb"},
+    pool="duckdb",
+    automation_condition=REFRESH,
+    description="Every checker's outcome for every fit of the analysis (model, checker, status, value, "
+    "threshold, message) as rows of the DuckDB table `check_results`.",
+)
+def check_results(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    config = _config_or_fail(project, context.partition_key)
+    rows = []
+    for model_name in config.model_names:
+        path = checks_path(project.fit_path(config.name, model_name))
+        if path.exists():
+            rows += [{"model": model_name, **outcome} for outcome in json.loads(path.read_text())]
+    table = pd.DataFrame(rows, columns=["model", "name", "status", "value", "threshold", "message"])
+    warehouse.get().replace_rows("check_results", "analysis", config.name, table)
+    failed = table[table["status"].isin(["fail", "error"])]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(table),
+            "failed": len(failed),
+            "results": dg.MetadataValue.md(markdown_table(table.drop(columns="message"), 60)),
+        }
+    )
+
+
+@dg.asset(
+    group_name="analysis",
+    partitions_def=analysis_partitions,
+    deps=[FIT_DEP],
+    kinds={"duckdb", "arviz"},
+    pool="duckdb",
+    automation_condition=REFRESH,
+    description="ArviZ's comparison of the analysis's fitted models by PSIS-LOO (elpd, se, elpd_diff, dse, "
+    "weights, warnings) and the best model, chosen taking the standard error of the difference into "
+    "account. DuckDB table `model_comparison`, CSV and PNG under HIBAYES_HOME/artifacts/<analysis>.",
+)
+def model_comparison(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from hibayes import idata as idata_api
+    from hibayes.communicate import compare_models
+
+    config = _config_or_fail(project, context.partition_key)
+    models = _fitted_models(project, config)
+    if not models:
+        raise dg.Failure(f"analysis '{config.name}': no fitted models to compare")
+    table, best, reason = compare_models(models)
+    warehouse.get().replace_rows("model_comparison", "analysis", config.name, table)
+    out_dir = project.artifacts_path(config.name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out_dir / "model_comparison.csv", index=False)
+    metadata: dict[str, object] = {
+        "best_model": best,
+        "reason": reason,
+        "table": dg.MetadataValue.md(markdown_table(table, 20)),
+        "path": dg.MetadataValue.path(str(out_dir / "model_comparison.csv")),
+    }
+    if len(models) > 1:
+        fig = idata_api.plot_compare(table)
+        fig.savefig(out_dir / "model_comparison.png", dpi=110, bbox_inches="tight")
+        metadata["plot"] = embedded_png(fig, "model comparison")
+    return dg.MaterializeResult(metadata=metadata)
+
+
 def _save_plots(figures: dict, folder: Path) -> dict[str, object]:
     """Checkers' figures (predictive plots) as PNG files, with thumbnails for the UI."""
     metadata: dict[str, object] = {}
@@ -291,6 +359,28 @@ def _save_plots(figures: dict, folder: Path) -> dict[str, object]:
         fig.savefig(folder / f"{name}.png", dpi=110, bbox_inches="tight")
         metadata[f"plot/{name}"] = embedded_png(fig, name)
     return metadata
+
+
+def _fitted_models(project: ProjectPaths, config: AnalysisConfig) -> list:
+    """The analysis's stored fits as model states (models without a fit yet are left out)."""
+    from hibayes import idata as idata_api
+    from hibayes.analysis import import_custom_code, load_features
+    from hibayes.analysis_state import ModelAnalysisState
+    from hibayes.model import MODELS
+
+    import_custom_code(config, ("model",))
+    features = load_features(project.features_path(config.name))
+    models = []
+    for spec in config.models:
+        path = project.fit_path(config.name, spec.model_name)
+        if path.exists():
+            models.append(
+                ModelAnalysisState(
+                    spec.model_name, MODELS.build(spec.name, spec.kwargs), spec, features.features,
+                    features.coords, features.dims, inference_data=idata_api.load(path), is_fitted=True,
+                )
+            )
+    return models
 
 
 def _processed(project: ProjectPaths, analysis: str) -> pd.DataFrame:

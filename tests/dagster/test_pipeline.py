@@ -40,6 +40,14 @@ def test_whole_graph_materializes_and_reruns_reuse(project):
         assert evaluations == {"check_r_hat": True, "check_ess_bulk": True, "check_divergences": True}
         assert (project.settings.home / "fits" / "model_comparison" / f"{model}.nc").exists()
 
+    compared = project.materialize(["check_results", "model_comparison"], "model_comparison")
+    assert compared.success
+    warehouse_checks = warehouse.query("SELECT model, name, status FROM check_results WHERE analysis = 'model_comparison'")
+    assert len(warehouse_checks) == 6 and set(warehouse_checks["status"]) == {"pass"}
+    comparison = warehouse.query("SELECT * FROM model_comparison WHERE analysis = 'model_comparison'")
+    assert set(comparison["model"]) == set(models) and {"elpd_loo", "se", "elpd_diff", "dse", "weight"} <= set(comparison.columns)
+    assert compared.asset_materializations_for_node("model_comparison")[0].metadata["best_model"].value in models
+
     report = project.materialize(["analysis_report"], "model_comparison")
     assert report.success
     meta = report.asset_materializations_for_node("analysis_report")[0].metadata

@@ -564,7 +564,7 @@ def test_hibayes_q1_example_config_runs_unchanged_from_its_folder(monkeypatch):
     monkeypatch.chdir(q1)
     config = DataLoaderConfig.from_yaml(q1 / "files" / "config.yaml")
     data, report = load_data_with_report(config)
-    assert report.inputs == [str(q1 / "data" / "data.csv")]
+    assert [Path(p).resolve() for p in report.inputs] == [(q1 / "data" / "data.csv").resolve()]
     assert list(data.columns) == ["score", "grader", "LLM"] and len(data) == 182
     assert data["score"].between(0, 10).all()
 
