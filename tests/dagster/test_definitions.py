@@ -8,7 +8,7 @@ def test_definitions_load_and_name_the_graph():
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert keys == {
         "inspect_log", "eval_samples", "ingest_errors",
-        "analysis_data", "analysis_features", "model_fit", "analysis_report",
+        "analysis_data", "analysis_features", "model_fit", "check_results", "model_comparison", "analysis_report",
         "run_metrics", "cost_frontier", "win_rates", "hal_report",
     }
     checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}

@@ -95,6 +95,7 @@ def test_graph_served_and_a_new_log_flows_through_to_the_report(dagster_dev):
     assert {tuple(n["assetKey"]["path"]): n["groupName"] for n in nodes} == {
         ("inspect_log",): "ingest", ("eval_samples",): "ingest", ("ingest_errors",): "ingest",
         ("analysis_data",): "analysis", ("analysis_features",): "analysis", ("model_fit",): "analysis",
+        ("check_results",): "analysis", ("model_comparison",): "analysis",
         ("analysis_report",): "analysis",
         ("run_metrics",): "hal", ("cost_frontier",): "hal", ("win_rates",): "hal", ("hal_report",): "hal",
     }
