@@ -9,6 +9,8 @@ The variable names are a public contract: scripts and deployments set them.
 - HIBAYES_REFIT_CRON     the nightly refit schedule (default `0 2 * * *`)
 - HIBAYES_PRICES         USD per million tokens per model, for the HAL cost analysis (default `prices.yaml`)
 - HIBAYES_HAL_CSV        optional: HAL's published metrics CSV, used by the HAL assets instead of the logs
+- HIBAYES_IRT_CONFIG     the IRT settings YAML (`irt:` section; default `irt.yaml`; IRTConfig defaults when missing)
+- HIBAYES_IRT_ROUTERDC   optional: comma-separated RouterDC-style JSON files, read by the IRT assets instead of the logs
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class Settings:
     refit_cron: str = DEFAULT_REFIT_CRON
     prices_path: Path | None = None
     hal_csv: Path | None = None
+    irt_config: Path | None = None
+    irt_routerdc: tuple[Path, ...] = ()
 
     @property
     def warehouse_path(self) -> Path:
@@ -62,10 +66,12 @@ def load_settings(base: Path | None = None) -> Settings:
     load_dotenv(override=False)
     root = (base or Path.cwd()).resolve()
 
-    def path_of(var: str, default: str) -> Path:
-        value = os.environ.get(var) or default
+    def resolve(value: str) -> Path:
         path = Path(value).expanduser()
         return path if path.is_absolute() else root / path
+
+    def path_of(var: str, default: str) -> Path:
+        return resolve(os.environ.get(var) or default)
 
     return Settings(
         log_dir=path_of("HIBAYES_LOG_DIR", "logs"),
@@ -75,4 +81,10 @@ def load_settings(base: Path | None = None) -> Settings:
         refit_cron=os.environ.get("HIBAYES_REFIT_CRON") or DEFAULT_REFIT_CRON,
         prices_path=path_of("HIBAYES_PRICES", "prices.yaml"),
         hal_csv=path_of("HIBAYES_HAL_CSV", "") if os.environ.get("HIBAYES_HAL_CSV") else None,
+        irt_config=path_of("HIBAYES_IRT_CONFIG", "irt.yaml"),
+        irt_routerdc=tuple(
+            resolve(part.strip())
+            for part in (os.environ.get("HIBAYES_IRT_ROUTERDC") or "").split(",")
+            if part.strip()
+        ),
     )

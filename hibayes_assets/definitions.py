@@ -6,16 +6,9 @@ from hibayes.model.platform import configure_host_devices
 # so this is the one place to ask XLA for host devices before JAX is imported.
 configure_host_devices()
 
-import warnings  # noqa: E402
-
 import dagster as dg  # noqa: E402
 
-# Partitioned asset checks and the multi-to-single partition mapping are marked preview/beta; we
-# depend on them knowingly (the fit grid needs both), so their warnings would only be noise.
-warnings.filterwarnings("ignore", category=dg.PreviewWarning)
-warnings.filterwarnings("ignore", category=dg.BetaWarning)
-
-from hibayes_assets.assets import analysis, hal, ingest  # noqa: E402
+from hibayes_assets.assets import analysis, hal, ingest, irt  # noqa: E402
 from hibayes_assets.resources import build_resources  # noqa: E402
 from hibayes_assets.schedules import nightly_refit, refit_job  # noqa: E402
 from hibayes_assets.sensors import (  # noqa: E402
@@ -26,7 +19,7 @@ from hibayes_assets.sensors import (  # noqa: E402
 )
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingest, analysis, hal]),
+    assets=dg.load_assets_from_modules([ingest, analysis, hal, irt]),
     asset_checks=dg.load_asset_checks_from_modules([ingest, analysis]),
     jobs=[refit_job],
     schedules=[nightly_refit],

@@ -40,6 +40,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Dagster's per-event DEBUG lines would bury the demo's own progress lines.
 INGEST_ASSETS = ["inspect_log", "eval_samples", "ingest_errors"]
 HAL_ASSETS = ["run_metrics", "cost_frontier", "win_rates", "hal_report"]
+IRT_ASSETS = ["response_matrix", "irt_fit", "anchor_points", "performance_estimates", "irt_validation", "routing_report"]
+IRT_PLOTS = ["anchor_points", "performance_estimates", "irt_validation", "routing_report"]
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 EXAMPLES = PROJECT_ROOT / "examples"
 
@@ -56,6 +58,9 @@ def prepare(settings: Settings) -> None:
     if settings.prices_path and not settings.prices_path.exists():
         shutil.copy(EXAMPLES / "prices.yaml", settings.prices_path)
         print(f"  no price table at {settings.prices_path}: copied the example one (mock models only)")
+    if settings.irt_config and not settings.irt_config.exists():
+        shutil.copy(EXAMPLES / "irt.yaml", settings.irt_config)
+        print(f"  no IRT settings at {settings.irt_config}: copied the example ones (new_models names a mock model)")
 
 
 def _fill_if_empty(target: Path, source: Path, pattern: str) -> None:
@@ -72,6 +77,7 @@ class DemoSummary:
     unchanged: list[str] = field(default_factory=list)
     fits: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     reports: dict[str, list[str]] = field(default_factory=dict)
+    irt: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     problem_logs: dict[str, str] = field(default_factory=dict)
 
@@ -100,7 +106,7 @@ def run_demo(settings: Settings, force_refit: bool = False) -> DemoSummary:
     logs = list_log_files(settings.log_dir)
     keys = [log_key_for(path, settings.log_dir) for path in logs]
     instance.add_dynamic_partitions(log_partitions.name, keys)
-    print(f"[1/5] ingest: {len(keys)} log files in {settings.log_dir}")
+    print(f"[1/6] ingest: {len(keys)} log files in {settings.log_dir}")
     ingested = _ingested_shas(settings)
     changed = {key for path, key in zip(logs, keys) if ingested.get(key) != file_sha256(path)}
     summary.unchanged = [key for key in keys if key not in changed]
@@ -118,12 +124,18 @@ def run_demo(settings: Settings, force_refit: bool = False) -> DemoSummary:
             summary.problem_logs[key] = status
     print(f"      {len(summary.ingested)} ingested, {len(summary.unchanged)} unchanged")
 
-    print("[2/5] HAL: run metrics, cost and latency frontiers, win rates, report")
+    print("[2/6] HAL: run metrics, cost and latency frontiers, win rates, report")
     result = materialize(HAL_ASSETS, None)
     if result.success:
         summary.reports["hal"] = result.asset_materializations_for_node("hal_report")[0].metadata["files"].value
     else:
         summary.failures.append("HAL analysis failed (see the run in the UI)")
+
+    print("[3/6] IRT: response matrix, fit, anchor points, estimates, validation, routing", flush=True)
+    started = time.perf_counter()
+    result = materialize(IRT_ASSETS, None)
+    print(f"      {time.perf_counter() - started:.1f}s")
+    _irt_summary(result, summary)
 
     configs = []
     for path in list_analyses(settings.analyses_dir):
@@ -135,19 +147,20 @@ def run_demo(settings: Settings, force_refit: bool = False) -> DemoSummary:
     instance.add_dynamic_partitions(analysis_partitions.name, [c.name for c in configs])
     instance.add_dynamic_partitions(model_partitions.name, sorted({m for c in configs for m in c.model_names}))
     for config in configs:
-        print(f"[3/5] analysis '{config.name}': data and features")
+        print(f"[4/6] analysis '{config.name}': data and features")
         result = materialize(["analysis_data", "analysis_features"], config.name)
         if not result.success:
             summary.failures.append(f"analysis '{config.name}': data/features failed")
             continue
         blocked = []
         for model_name in config.model_names:
-            print(f"[4/5] fit {config.name} / {model_name} ...", flush=True)
+            print(f"[5/6] fit {config.name} / {model_name} ...", flush=True)
             started = time.perf_counter()
             run_config = {"ops": {"model_fit": {"config": {"force": force_refit}}}}
             result = materialize(["model_fit"], fit_key(config.name, model_name), run_config=run_config)
             statuses = {
-                ev.check_name: ("pass" if ev.passed else "FAIL") for ev in result.get_asset_check_evaluations()
+                ev.check_name: "pass" if ev.passed else ("FAIL" if ev.severity == dg.AssetCheckSeverity.ERROR else "warn")
+                for ev in result.get_asset_check_evaluations()
             }
             summary.fits.append((config.name, model_name, statuses))
             print(f"      {time.perf_counter() - started:.1f}s  " + "  ".join(f"{k}={v}" for k, v in statuses.items()))
@@ -158,14 +171,43 @@ def run_demo(settings: Settings, force_refit: bool = False) -> DemoSummary:
         if blocked:
             summary.failures.append(f"report '{config.name}' blocked by failed checks: {', '.join(blocked)}")
             continue
-        print(f"[5/5] report '{config.name}'")
-        result = materialize(["analysis_report"], config.name)
+        print(f"[6/6] comparison, check results and report '{config.name}'")
+        result = materialize(["check_results", "model_comparison", "analysis_report"], config.name)
         if result.success:
             files = result.asset_materializations_for_node("analysis_report")[0].metadata["files"].value
             summary.reports[config.name] = files
         else:
             summary.failures.append(f"report '{config.name}' failed")
     return summary
+
+
+def _irt_summary(result: dg.ExecuteInProcessResult, summary: DemoSummary) -> None:
+    """The IRT group's plots and headline numbers, from its metadata; a failure's own message."""
+
+    def metadata(node: str) -> dict:
+        found = result.asset_materializations_for_node(node)  # empty when the step failed or was skipped
+        return {k: v.value for k, v in found[0].metadata.items()} if found else {}
+
+    matrix, validation, routing = metadata("response_matrix"), metadata("irt_validation"), metadata("routing_report")
+    files = [path for node in IRT_PLOTS for path in metadata(node).get("files", [])]
+    if files:
+        summary.reports["irt"] = files
+    if matrix:
+        summary.irt.append(f"{matrix['respondents']} respondents x {matrix['items']} items from {matrix['source']} ({matrix['config_source']})")
+    if validation:
+        mae = ", ".join(f"{name} {validation[f'mae/{key}']:.3f}" for key, name in (
+            ("anchor", "anchor"), ("pirt", "p-IRT"), ("gpirt", "gp-IRT"), ("random", "random"), ("train_mean", "no-data baseline")))
+        summary.irt.append(f"leave-one-model-out MAE: {mae}")
+    if routing:
+        summary.irt.append(
+            f"routing, {routing['test_items']} test items: routed {routing['routed_accuracy']:.3f}, best single model "
+            f"{routing['best_single_accuracy']:.3f} ({routing['best_single_model']}), oracle {routing['oracle_accuracy']:.3f}"
+        )
+    for event in result.get_step_failure_events():
+        failure = event.step_failure_data.user_failure_data
+        message = failure.description if failure and failure.description else event.step_failure_data.error.message.strip()
+        summary.failures.append(f"IRT: {message}")
+        print(f"      {message}")
 
 
 def _ingested_shas(settings: Settings) -> dict[str, str]:
@@ -200,6 +242,8 @@ def print_summary(settings: Settings, summary: DemoSummary, seconds: float) -> N
     print(f"samples:  {counts['samples']} rows, {counts['scores']} scores, {counts['ingest_errors']} ingest errors  ({settings.warehouse_path})")
     for analysis, model_name, statuses in summary.fits:
         print(f"fit:      {analysis}/{model_name}: " + ", ".join(f"{k.removeprefix('check_')} {v}" for k, v in statuses.items()))
+    for line in summary.irt:
+        print(f"irt:      {line}")
     for analysis, files in summary.reports.items():
         print(f"report:   {analysis}:")
         for path in files:

@@ -27,6 +27,8 @@ class ProjectPaths(dg.ConfigurableResource):
     home: str
     prices: str = "prices.yaml"
     hal_csv: str = ""  # HAL's published metrics CSV; when set, the HAL assets read it instead of the logs
+    irt_config: str = "irt.yaml"  # the IRT settings (an `irt:` section); IRTConfig defaults when the file is missing
+    irt_routerdc: str = ""  # comma-separated RouterDC-style JSON files; when set, the IRT assets read them instead of the logs
 
     @property
     def log_path(self) -> Path:
@@ -46,6 +48,10 @@ class ProjectPaths(dg.ConfigurableResource):
         return Path(self.home) / "artifacts" / analysis
 
     @property
+    def irt_routerdc_paths(self) -> list[Path]:
+        return [Path(part.strip()) for part in self.irt_routerdc.split(",") if part.strip()]
+
+    @property
     def jax_cache_path(self) -> Path:
         return Path(self.home) / "cache" / "jax"
 
@@ -60,5 +66,7 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
             home=str(settings.home),
             prices=str(settings.prices_path or "prices.yaml"),
             hal_csv=str(settings.hal_csv or ""),
+            irt_config=str(settings.irt_config or "irt.yaml"),
+            irt_routerdc=",".join(str(path) for path in settings.irt_routerdc),
         ),
     }

@@ -10,6 +10,7 @@ def test_definitions_load_and_name_the_graph():
         "inspect_log", "eval_samples", "ingest_errors",
         "analysis_data", "analysis_features", "model_fit", "check_results", "model_comparison", "analysis_report",
         "run_metrics", "cost_frontier", "win_rates", "hal_report",
+        "response_matrix", "irt_fit", "anchor_points", "performance_estimates", "irt_validation", "routing_report",
     }
     checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
     assert {"check_r_hat", "check_ess_bulk", "check_divergences", "check_log_readable"} <= checks
