@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -13,7 +15,13 @@ PREVIEW_DPI = 60  # thumbnails only: metadata lives in the event log; full plots
 
 
 def markdown_table(frame: pd.DataFrame, max_rows: int = 30, floatfmt: str = ".3g") -> str:
-    shown = frame.head(max_rows)
+    """A markdown preview; pipes in cells and column names (ids like `model|scaffold`) are escaped
+    so they do not split columns."""
+
+    def escape(value: Any) -> Any:
+        return value.replace("|", "\\|") if isinstance(value, str) else value
+
+    shown = frame.head(max_rows).map(escape).set_axis([escape(str(c)) for c in frame.columns], axis=1)
     text = shown.to_markdown(index=False, floatfmt=floatfmt)
     if len(frame) > max_rows:
         text += f"\n\n_{len(frame) - max_rows} more rows not shown_"
@@ -25,3 +33,20 @@ def embedded_png(fig: Any, title: str, dpi: int = PREVIEW_DPI) -> dg.MetadataVal
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     encoded = base64.b64encode(buffer.getvalue()).decode()
     return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{encoded})")
+
+
+def save_figures(figures: Mapping[str, Any], folder: Path, dpi: int = 110) -> tuple[list[Path], dict[str, dg.MetadataValue]]:
+    """Write each figure to `folder/<name>.png` (rendered once, at `dpi`) and return the paths and
+    `plot/<name>` metadata entries with a thumbnail for the UI; the figures are closed."""
+    import matplotlib.pyplot as plt
+
+    written: list[Path] = []
+    metadata: dict[str, dg.MetadataValue] = {}
+    for name, fig in figures.items():
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.png"
+        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+        written.append(path)
+        metadata[f"plot/{name}"] = embedded_png(fig, name)
+        plt.close(fig)
+    return written, metadata

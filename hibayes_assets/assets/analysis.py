@@ -16,7 +16,7 @@ import pandas as pd
 
 from hibayes.config import AnalysisConfig, ConfigError, load_analysis
 from hibayes_assets.checks import ALWAYS_RUN, FIT_CHECK_SPECS, fit_check_results
-from hibayes_assets.metadata import embedded_png, markdown_table
+from hibayes_assets.metadata import markdown_table, save_figures
 from hibayes_assets.partitions import analysis_partitions, fit_partitions
 from hibayes_assets.resources import ProjectPaths, WarehouseResource
 
@@ -194,7 +194,7 @@ def model_fit(context: dg.AssetExecutionContext, config: RefitConfig, project: P
         + "; "
         + ", ".join(f"{c.name} {c.status}" for c in checks)
     )
-    plots = _save_plots(outcome.model_state.plots, project.artifacts_path(analysis) / model_name)
+    _, plots = save_figures(outcome.model_state.plots, project.artifacts_path(analysis) / model_name)
     checks_path(path).write_text(json.dumps([c.as_dict() for c in checks], default=str))
     yield dg.MaterializeResult(
         metadata={
@@ -247,12 +247,8 @@ def analysis_report(context: dg.AssetExecutionContext, project: ProjectPaths) ->
     out_dir = project.artifacts_path(config.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     metadata: dict[str, object] = {"communicators": dg.MetadataValue.json(results)}
-    written = []
-    for name, fig in state.plots.items():
-        path = out_dir / f"{name}.png"
-        fig.savefig(path, dpi=110, bbox_inches="tight")
-        written.append(path)
-        metadata[f"plot/{name}"] = embedded_png(fig, name)
+    written, plots = save_figures(state.plots, out_dir)
+    metadata.update(plots)
     for name, table in state.tables.items():
         path = out_dir / f"{name}.csv"
         table.to_csv(path, index=False)
@@ -345,20 +341,8 @@ def model_comparison(context: dg.AssetExecutionContext, project: ProjectPaths, w
         "path": dg.MetadataValue.path(str(out_dir / "model_comparison.csv")),
     }
     if len(models) > 1:
-        fig = idata_api.plot_compare(table)
-        fig.savefig(out_dir / "model_comparison.png", dpi=110, bbox_inches="tight")
-        metadata["plot"] = embedded_png(fig, "model comparison")
+        metadata.update(save_figures({"model_comparison": idata_api.plot_compare(table)}, out_dir)[1])
     return dg.MaterializeResult(metadata=metadata)
-
-
-def _save_plots(figures: dict, folder: Path) -> dict[str, object]:
-    """Checkers' figures (predictive plots) as PNG files, with thumbnails for the UI."""
-    metadata: dict[str, object] = {}
-    for name, fig in figures.items():
-        folder.mkdir(parents=True, exist_ok=True)
-        fig.savefig(folder / f"{name}.png", dpi=110, bbox_inches="tight")
-        metadata[f"plot/{name}"] = embedded_png(fig, name)
-    return metadata
 
 
 def _fitted_models(project: ProjectPaths, config: AnalysisConfig) -> list:

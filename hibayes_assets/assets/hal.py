@@ -9,7 +9,7 @@ import dagster as dg
 import pandas as pd
 
 from hibayes_assets.assets.analysis import REFRESH
-from hibayes_assets.metadata import embedded_png, markdown_table
+from hibayes_assets.metadata import markdown_table, save_figures
 from hibayes_assets.resources import ProjectPaths, WarehouseResource
 
 ERRORS_TABLE = "hal_errors"
@@ -180,9 +180,7 @@ def hal_report(context: dg.AssetExecutionContext, project: ProjectPaths, warehou
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from hibayes.hal.plots import hal_report as figures_of, save_figure
+    from hibayes.hal.plots import hal_report as figures_of
 
     started = time.perf_counter()
     store = warehouse.get()
@@ -194,13 +192,7 @@ def hal_report(context: dg.AssetExecutionContext, project: ProjectPaths, warehou
         cost_probabilities=store.table("hal_cost_frontier"),
         latency_probabilities=store.table("hal_latency_frontier"),
     )
-    out_dir = Path(project.home) / "artifacts" / "hal"
-    metadata: dict[str, object] = {}
-    written = []
-    for name, fig in figures.items():
-        written.append(str(save_figure(fig, out_dir / f"{name}.png")))
-        metadata[f"plot/{name}"] = embedded_png(fig, name)
-        plt.close(fig)
-    metadata["files"] = dg.MetadataValue.json(written)
+    written, plots = save_figures(figures, Path(project.home) / "artifacts" / "hal")
+    metadata: dict[str, object] = {**plots, "files": dg.MetadataValue.json([str(p) for p in written])}
     metadata["seconds"] = round(time.perf_counter() - started, 3)
     return dg.MaterializeResult(metadata=metadata)

@@ -137,17 +137,6 @@ def _load_anchors(store: "Warehouse", fit: "IRTFit") -> "AnchorPoints":
     )
 
 
-def _table(frame: pd.DataFrame, max_rows: int = 40) -> str:
-    """A markdown table whose cells may hold respondent ids like `model|scaffold`: pipes escaped."""
-
-    def escape(value: Any) -> Any:
-        return value.replace("|", "\\|") if isinstance(value, str) else value
-
-    shown = frame.head(max_rows).map(escape).set_axis([escape(str(c)) for c in frame.columns], axis=1)
-    text = markdown_table(shown, max_rows)
-    return text + (f"\n\n_{len(frame) - max_rows} more rows not shown_" if len(frame) > max_rows else "")
-
-
 def _save_plot(fig: Any, project: ProjectPaths, name: str) -> tuple[str, dg.MetadataValue]:
     from hibayes.irt import save_figure
 
@@ -217,9 +206,9 @@ def response_matrix(
             "binarise_rule": responses.rule,
             **{key: int(value) for key, value in {**counts, **responses.counts}.items()},
             "respondent_table": dg.MetadataValue.md(
-                _table(respondents[["respondent", "role", "n_items", "accuracy"]], 40)
+                markdown_table(respondents[["respondent", "role", "n_items", "accuracy"]], 40)
             ),
-            "wide_view": dg.MetadataValue.md(f"`{WIDE_VIEW}`, first rows:\n\n" + _table(wide, 8)),
+            "wide_view": dg.MetadataValue.md(f"`{WIDE_VIEW}`, first rows:\n\n" + markdown_table(wide, 8)),
             **_config_metadata(config, source, notes, started),
         }
     )
@@ -261,7 +250,7 @@ def irt_fit(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse:
             "training_respondents": len(train.respondents),
             "items": len(train.items),
             **diagnostics,
-            "abilities": dg.MetadataValue.md(_table(abilities, 40)),
+            "abilities": dg.MetadataValue.md(markdown_table(abilities, 40)),
             **_config_metadata(config, source, notes, started),
         }
     )
@@ -309,7 +298,7 @@ def anchor_points(context: dg.AssetExecutionContext, project: ProjectPaths, ware
             "clusters": anchors.n_clusters,
             "items": n_items,
             "method": anchors.method,
-            "anchor_items": dg.MetadataValue.md(_table(frame.assign(input=frame["item"].map(texts))[
+            "anchor_items": dg.MetadataValue.md(markdown_table(frame.assign(input=frame["item"].map(texts))[
                 ["item", "weight", "cluster_size", "train_variance", "input"]], 40)),
             "plot/anchor_clusters": plot,
             "files": dg.MetadataValue.json([path]),
@@ -362,7 +351,7 @@ def performance_estimates(
             "gp/sigma2": gp.sigma2,
             "gp/method": gp.method,
             "gp/mu": float(estimates["gp_mu"].dropna().iloc[0]) if estimates["gp_mu"].notna().any() else float("nan"),
-            "estimates": dg.MetadataValue.md(_table(estimates[shown], 40)),
+            "estimates": dg.MetadataValue.md(markdown_table(estimates[shown], 40)),
             "plot/estimates": plot,
             "files": dg.MetadataValue.json([path]),
             **_config_metadata(config, source, notes, started),
@@ -407,8 +396,8 @@ def irt_validation(context: dg.AssetExecutionContext, project: ProjectPaths, war
             "dagster/row_count": len(results),
             "held_out": len(results),
             **{f"mae/{row.estimator}": float(row.mae) for row in summary.itertuples()},
-            "summary": dg.MetadataValue.md(_table(summary, 10)),
-            "per_respondent": dg.MetadataValue.md(_table(
+            "summary": dg.MetadataValue.md(markdown_table(summary, 10)),
+            "per_respondent": dg.MetadataValue.md(markdown_table(
                 results[["respondent", "true_score", "anchor", "pirt", "gpirt", "random", "train_mean"]], 40)),
             "plot/validation": plot,
             "files": dg.MetadataValue.json([path]),
@@ -455,7 +444,7 @@ def routing_report(context: dg.AssetExecutionContext, project: ProjectPaths, war
             "best_single_accuracy": float(overall["best_single_accuracy"]),
             "oracle_accuracy": float(overall["oracle_accuracy"]),
             "knn_accuracy": float(overall.get("knn_accuracy", float("nan"))),
-            "report": dg.MetadataValue.md(_table(result.report, 40)),
+            "report": dg.MetadataValue.md(markdown_table(result.report, 40)),
             "plot/routing": plot,
             "files": dg.MetadataValue.json([path]),
             **_config_metadata(config, source, notes, started),
