@@ -86,3 +86,24 @@ def test_a_model_needing_features_the_processors_do_not_make_fails_before_loadin
     err = capsys.readouterr().err
     assert "group_index" in err and "extract_features" in err
     assert not (project / "x").exists()
+
+
+def test_check_reruns_the_checkers_on_a_saved_state(project: Path, capsys):
+    config = project / "files" / "config.yaml"
+    assert main(["full", "--config", str(config), "--out", "fitted"], prog="hibayes") == 0
+    assert main(["check", "--config", str(config), "--analysis-state", "fitted", "--out", "checked"], prog="hibayes") == 0
+    checks = json.loads((project / "checked" / "models" / "simplified_group_binomial_exponential" / "checks.json").read_text())
+    assert set(checks["checks"]) == {"divergences", "r_hat"}
+    assert "[check]" in capsys.readouterr().out
+
+
+def test_a_custom_file_that_fails_to_import_is_named_with_its_line(project: Path, capsys):
+    (project / "files" / "custom_model.py").write_text(
+        "from hibayes.model import Model, model\n\nfrom hibayes.model import no_such_name\n"
+    )
+    config = {**CONFIG, "model": {**CONFIG["model"], "path": "custom_model.py"}}
+    path = project / "files" / "custom.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["load", "--config", str(path), "--out", "x"], prog="hibayes") == 2
+    err = capsys.readouterr().err
+    assert "custom_model.py: line 3: ImportError" in err and "no_such_name" in err
