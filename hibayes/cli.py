@@ -68,10 +68,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
 
 
 def run_stage(stage: str, config_path: Path, out: Path, state_dir: Path | None) -> int:
-    from hibayes.config import load_analysis
+    from hibayes.config import fit_override, load_analysis
     from hibayes.model.platform import configure_host_devices
 
     config = load_analysis(config_path)
+    if fit_override():
+        print(f"HIBAYES_FIT_OVERRIDE: every model's fit settings overridden with {fit_override()}")
     configure_host_devices(config.platform.num_devices or max(spec.fit.chains for spec in config.models))
 
     from hibayes import analysis

@@ -43,6 +43,24 @@ def from_numpyro(mcmc: Any, coords: dict[str, list[Any]], dims: dict[str, list[s
     return az.from_numpyro(mcmc, coords=coords, dims=dims, log_likelihood=True)
 
 
+def expand_rows(idata: InferenceData, row_sites: Mapping[str, int], inverse: np.ndarray) -> InferenceData:
+    """Undo a fit on distinct rows: each row-shaped variable (`row_sites`: name -> axis of rows,
+    sample dims not counted) gets one entry per original row, `inverse[i]` being row i's distinct
+    row. The row dims get fresh 0..n-1 coordinates."""
+    for group in ("posterior", "log_likelihood", "observed_data", "constant_data"):
+        if not has_group(idata, group):
+            continue
+        dataset = getattr(idata, group)
+        offset = len([d for d in SAMPLE_DIMS if d in dataset.dims])
+        row_dims = {
+            dataset[name].dims[axis + offset] for name, axis in row_sites.items() if name in dataset.data_vars
+        }
+        if row_dims:
+            expanded = dataset.isel({dim: inverse for dim in row_dims})
+            setattr(idata, group, expanded.assign_coords({dim: np.arange(len(inverse)) for dim in row_dims}))
+    return idata
+
+
 def from_draws(
     groups: Mapping[str, Mapping[str, Any]], coords: Mapping[str, list[Any]], dims: Mapping[str, list[str]]
 ) -> InferenceData:

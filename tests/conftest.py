@@ -15,6 +15,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_LOGS = PROJECT_ROOT / "examples" / "logs"
 EXAMPLE_ANALYSES = PROJECT_ROOT / "examples" / "analyses"
 SHARED_FIXTURES = PROJECT_ROOT.parent / "shared" / "fixtures"
+HIBAYES_EXAMPLE_FILES = PROJECT_ROOT / "tests" / "hibayes_examples"
 JAX_CACHE = PROJECT_ROOT / ".hibayes" / "cache" / "jax-tests"
 
 
@@ -31,6 +32,22 @@ def shared_fixtures() -> Path:
     if not SHARED_FIXTURES.is_dir():
         pytest.skip(f"third-party fixtures not found at {SHARED_FIXTURES} (the ../shared folder is absent)")
     return SHARED_FIXTURES
+
+
+@pytest.fixture
+def judge_usecases(shared_fixtures: Path, tmp_path: Path) -> Path:
+    """HiBayES's llm-as-a-judge examples q1-q5 laid out as in its repository: each `qN/` with its
+    unchanged `files/config.yaml` and `data/`, and beside them our test versions of the custom
+    files their configs name (`../custom_model.py`, ...), which the fixtures do not include."""
+    source = shared_fixtures / "hibayes" / "examples" / "llm-as-a-judge-usecases"
+    if not source.is_dir():
+        pytest.skip(f"HiBayES examples not found at {source}")
+    target = tmp_path / "llm-as-a-judge-usecases"
+    for example in ("q1", "q2", "q3", "q4", "q5"):
+        shutil.copytree(source / example, target / example, ignore=shutil.ignore_patterns(".output", "dvc.*"))
+    for path in HIBAYES_EXAMPLE_FILES.glob("custom_*.py"):
+        shutil.copy(path, target / path.name)
+    return target
 
 
 @pytest.fixture

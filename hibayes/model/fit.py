@@ -9,6 +9,7 @@ from typing import Any
 
 from hibayes import idata as idata_api
 from hibayes.config import FitConfig, ModelSpec
+from hibayes.model.aggregate import group_identical_rows, weighted
 from hibayes.model.models import MODELS
 
 log = logging.getLogger(__name__)
@@ -31,21 +32,29 @@ def fit(
     dims: dict[str, list[str]] | None = None,
     chain_method: str = "parallel",
 ) -> FitResult:
+    """NUTS (or HMC) on `features`. With `fit_config.aggregate_rows`, identical rows are sampled once with
+    their log-likelihood weighted by their count (same posterior, less work; see
+    `hibayes.model.aggregate`), and the row-shaped results are expanded back afterwards."""
     import jax
     from numpyro import infer
+
+    groups = group_identical_rows(model_fn, features) if fit_config.aggregate_rows else None
+    sampled_model, sampled_features = (
+        (weighted(model_fn, groups.counts), groups.grouped_features(features)) if groups else (model_fn, features)
+    )
 
     if fit_config.init_strategy not in INIT_STRATEGIES:
         raise ValueError(f"fit.init_strategy '{fit_config.init_strategy}' is not one of {INIT_STRATEGIES}")
     init = getattr(infer, f"init_to_{fit_config.init_strategy}")()
     if fit_config.method.upper() == "NUTS":
         kernel = infer.NUTS(
-            model_fn,
+            sampled_model,
             target_accept_prob=fit_config.target_accept,
             max_tree_depth=fit_config.max_tree_depth,
             init_strategy=init,
         )
     elif fit_config.method.upper() == "HMC":
-        kernel = infer.HMC(model_fn, init_strategy=init)
+        kernel = infer.HMC(sampled_model, init_strategy=init)
     else:
         raise ValueError(f"fit.method '{fit_config.method}' is not NUTS or HMC")
 
@@ -59,11 +68,14 @@ def fit(
         progress_bar=fit_config.progress_bar,
     )
     started = time.perf_counter()
-    mcmc.run(jax.random.PRNGKey(fit_config.seed), features, extra_fields=("potential_energy", "energy", "diverging"))
+    mcmc.run(jax.random.PRNGKey(fit_config.seed), sampled_features, extra_fields=("potential_energy", "energy", "diverging"))
     # A model's own dims win: the three-level models' effects live on nested levels that the
     # analysis-wide dims (shared with, say, a linear model of the same columns) cannot describe.
     dims = {**(dims or {}), **getattr(model_fn, "dims", {})}
     inference_data = idata_api.from_numpyro(mcmc, coords or {}, dims)
+    if groups:
+        inference_data = idata_api.expand_rows(inference_data, groups.row_sites, groups.inverse)
+        log.info("sampled %d distinct rows standing for %d", groups.n_distinct, groups.n_rows)
     return FitResult(inference_data, time.perf_counter() - started, chain_method)
 
 
