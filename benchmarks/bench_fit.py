@@ -242,6 +242,11 @@ def prepare_data(analysis: Path, logs: Path, scratch: Path) -> tuple[Path, Any, 
         rows = read_log(path, log_key_for(path, logs))
         warehouse.replace_partition("log_key", rows.log_key, rows.frames())
     frame, report = extract_analysis_data(warehouse, config)
+    # The same rows as ours: the config's row filters (the judge task's 0..10 ratings have no
+    # difficulty and are dropped), applied before the baseline's per-sample Bernoulli rows.
+    for name, kwargs in config.processors:
+        if name == "drop_rows_with_missing_features":
+            frame = frame.dropna(subset=list(kwargs.get("feature_names") or []))
     data = scratch / "analysis_data.parquet"
     frame.to_parquet(data, index=False)
     return data, config, report

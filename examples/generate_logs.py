@@ -14,8 +14,20 @@ not live in the log folder, which the pipeline scans for logs.
 
 Grid: 4 models x 3 tasks x 2 scaffolds = 24 ``.eval`` logs of 30 samples each (720 samples).
 
+Judge logs: a fourth task, ``judge``, is graded the way LLM-as-a-judge evaluations are: a custom
+scorer writes an integer helpfulness rating 0..10 (``Score(value=int)``), drawn (hash-seeded) from
+an ordered-logistic model
+
+    P(rating <= k) = sigmoid(cutpoint[k] - (judge_intercept + judge_model_effect[model]))
+
+4 models x 1 scaffold (generalist) = 4 more logs of 40 samples (160 samples). Its samples carry
+``metadata.rubric`` and no ``difficulty``, so an analysis can keep or drop them with
+``metadata_field_extractor`` + ``drop_rows_with_missing_features``. The judge's truth is in the
+``judge`` section of truth.json.
+
 Usage:
     .venv/bin/python examples/generate_logs.py                 # writes examples/logs + truth.json
+    .venv/bin/python examples/generate_logs.py --judge-only    # rewrites only the 4 judge logs
     .venv/bin/python examples/generate_logs.py --out /tmp/logs --truth /tmp/truth.json
 """
 
@@ -62,7 +74,7 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 
 EXAMPLES_DIR = Path(__file__).resolve().parent
 SEED = 20260901
-SIZE_BUDGET_BYTES = 1_600_000  # the logs are committed to the repository
+SIZE_BUDGET_BYTES = 2_000_000  # the logs are committed to the repository
 
 # ---------------------------------------------------------------------------------------------
 # The generative truth. Effects are sum-to-zero within each factor so that they are identified
@@ -301,6 +313,101 @@ def is_crash(model: str, scaffold: str, item: Item) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
+# The judge task: open-ended answers rated 0..10 by a (mock) judge. Its truth is an ordered-
+# logistic model, the likelihood of HiBayES's `ordered_logistic_model`, with numpyro's convention
+# P(rating <= k) = sigmoid(cutpoint[k] - eta). The first cutpoint sits where that model's tight
+# N(-4, 0.2) prior puts it, so the intercept is recovered too, not only the model effects.
+# ---------------------------------------------------------------------------------------------
+JUDGE_TASK = "judge"
+JUDGE_SCAFFOLD = "generalist"
+JUDGE_RUBRIC = "helpfulness"
+JUDGE_CLASSES = 11  # ratings 0..10
+JUDGE_INTERCEPT = 0.5
+JUDGE_MODEL_EFFECT = {"aurora": 1.2, "borealis": 0.4, "cirrus": -0.4, "draco": -1.2}  # sum to zero
+JUDGE_CUTPOINTS = (-4.0, -3.1, -2.3, -1.5, -0.7, 0.1, 0.9, 1.7, 2.6, 3.6)
+
+# (topic, the tip every mock model gives): the rating, not the text, carries the model's quality.
+JUDGE_TOPICS = [
+    ("saving money", "track every expense for a month"),
+    ("sleeping better", "keep the same wake-up time"),
+    ("learning a language", "practise ten minutes daily"),
+    ("public speaking", "rehearse out loud twice"),
+    ("writing emails", "put the request in the first line"),
+    ("running a meeting", "send the agenda a day ahead"),
+    ("debugging code", "reproduce the bug with a tiny input"),
+    ("reading more", "carry a book everywhere"),
+    ("cooking rice", "rinse it until the water is clear"),
+    ("job interviews", "prepare three stories with numbers"),
+    ("staying focused", "silence notifications for an hour"),
+    ("studying for exams", "test yourself instead of rereading"),
+    ("growing tomatoes", "water deeply but rarely"),
+    ("taking photos", "keep the horizon level"),
+    ("writing a CV", "lead with results, not duties"),
+    ("learning to code", "build one small project end to end"),
+    ("running a 5k", "start slower than feels necessary"),
+    ("packing for travel", "lay everything out, then take half"),
+    ("negotiating salary", "name a researched number first"),
+    ("keeping houseplants", "check the soil before watering"),
+    ("giving feedback", "describe the behaviour, not the person"),
+    ("remembering names", "repeat the name in your reply"),
+    ("writing tests", "test behaviour, not implementation"),
+    ("managing stress", "take a ten-minute walk"),
+    ("making coffee", "weigh the beans"),
+    ("planning a trip", "book the hardest part first"),
+    ("reviewing code", "read the tests before the diff"),
+    ("cleaning a kitchen", "clean as you cook"),
+    ("learning guitar", "practise chord changes slowly"),
+    ("writing a report", "state the conclusion up front"),
+    ("buying a laptop", "choose the screen you will stare at"),
+    ("teaching kids maths", "use real objects to count"),
+    ("drinking more water", "keep a bottle on your desk"),
+    ("starting a blog", "write ten posts before launching"),
+    ("making friends", "join a weekly club"),
+    ("fixing a bike puncture", "find the cause before patching"),
+    ("writing SQL", "select only the columns you need"),
+    ("meal planning", "cook twice, eat four times"),
+    ("answering support tickets", "restate the problem first"),
+    ("saving energy at home", "seal the draughty windows"),
+]
+
+
+@dataclass(frozen=True)
+class JudgeItem:
+    id: str
+    prompt: str
+    answer: str
+
+
+JUDGE_ITEMS: list[JudgeItem] = [
+    JudgeItem(
+        id=f"j{n:02d}", prompt=f"Give one practical tip for {topic}.", answer=f"{tip.capitalize()}."
+    )
+    for n, (topic, tip) in enumerate(JUDGE_TOPICS, start=1)
+]
+JUDGE_BY_PROMPT: dict[str, JudgeItem] = {item.prompt: item for item in JUDGE_ITEMS}
+if len(JUDGE_BY_PROMPT) != len(JUDGE_ITEMS) or set(JUDGE_BY_PROMPT) & set(ITEM_BY_PROMPT):
+    raise RuntimeError("prompts must be unique: the mock models look items up by prompt")
+
+
+def judge_probabilities(model: str) -> list[float]:
+    """P(rating = k), k = 0..10, under the ordered-logistic truth."""
+    eta = JUDGE_INTERCEPT + JUDGE_MODEL_EFFECT[model]
+    cumulative = [sigmoid(c - eta) for c in JUDGE_CUTPOINTS] + [1.0]
+    return [hi - lo for lo, hi in zip([0.0, *cumulative[:-1]], cumulative)]
+
+
+def judge_rating(model: str, item: JudgeItem) -> int:
+    """The rating: the class whose cumulative probability first reaches a hash-uniform draw."""
+    u = unit_hash("judge", model, item.id)
+    cumulative = 0.0
+    for rating, p in enumerate(judge_probabilities(model)):
+        cumulative += p
+        if u < cumulative:
+            return rating
+    return JUDGE_CLASSES - 1
+
+
+# ---------------------------------------------------------------------------------------------
 # Mock models.
 # ---------------------------------------------------------------------------------------------
 def scaffold_of(messages: list[ChatMessage]) -> str:
@@ -327,19 +434,24 @@ def make_outputs(profile: ModelProfile) -> OutputFn:
         config: GenerateConfig,
     ) -> ModelOutput:
         prompt = next(m.text for m in reversed(input) if isinstance(m, ChatMessageUser))
-        item = ITEM_BY_PROMPT[prompt]
         scaffold = scaffold_of(input)
-        text = item.target if is_correct(profile.name, scaffold, item) else item.wrong
+        if prompt in JUDGE_BY_PROMPT:  # open-ended: every model gives the tip; the judge rates it
+            judged = JUDGE_BY_PROMPT[prompt]
+            text, key, difficulty = judged.answer, (JUDGE_TASK, judged.id), "medium"
+        else:
+            item = ITEM_BY_PROMPT[prompt]
+            text = item.target if is_correct(profile.name, scaffold, item) else item.wrong
+            key, difficulty = item.key, item.difficulty
 
         # Jitter is hashed, not random, so token counts and latency rerun identically too.
-        u = unit_hash("usage", profile.name, scaffold, *item.key)
+        u = unit_hash("usage", profile.name, scaffold, *key)
         lo, hi = profile.output_tokens
         visible = lo + int(u * (hi - lo + 1))
         reasoning = None
         if profile.reasoning_tokens is not None:
             rlo, rhi = profile.reasoning_tokens
             # Harder items make a reasoning model think longer, as they do in real logs.
-            scale = {"easy": 0.5, "medium": 0.75, "hard": 1.0}[item.difficulty]
+            scale = {"easy": 0.5, "medium": 0.75, "hard": 1.0}[difficulty]
             reasoning = int(scale * (rlo + u * (rhi - rlo)))
         output_tokens = visible + (reasoning or 0)
         prompt_tokens = sum(approx_tokens(m.text) + 4 for m in input) + 8
@@ -468,6 +580,34 @@ def capitals() -> Task:
 TASKS: list[Callable[[], Task]] = [arithmetic, spelling, capitals]
 
 
+@scorer(metrics=[mean(), stderr()])
+def helpfulness_judge() -> Scorer:
+    """LLM-as-a-judge stand-in: an integer helpfulness rating, 0 (useless) to 10 (excellent).
+
+    A real judge would prompt a grader model with the rubric; this one draws the rating from the
+    ordered-logistic truth, so an ordinal model fitted to the logs can be checked against it.
+    """
+
+    async def score(state: TaskState, target: Target) -> Score:
+        model = str(state.model).removeprefix("mockllm/")
+        rating = judge_rating(model, JUDGE_BY_PROMPT[state.input_text])
+        return Score(value=rating, explanation=f"{JUDGE_RUBRIC} {rating}/10")
+
+    return score
+
+
+@task
+def judge() -> Task:
+    return Task(
+        dataset=[
+            Sample(id=item.id, input=item.prompt, metadata={"rubric": JUDGE_RUBRIC})
+            for item in JUDGE_ITEMS
+        ],
+        solver=generate(),
+        scorer=helpfulness_judge(),
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Truth file and driver.
 # ---------------------------------------------------------------------------------------------
@@ -534,7 +674,42 @@ def truth_document() -> dict[str, Any]:
             m: {s: round(sum(ps) / len(ps), 4) for s, ps in by_s.items()}
             for m, by_s in cell.items()
         },
+        "judge": judge_truth(),
         "samples": samples,
+    }
+
+
+def judge_truth() -> dict[str, Any]:
+    ratings = {
+        f"mockllm/{p.name}": {item.id: judge_rating(p.name, item) for item in JUDGE_ITEMS}
+        for p in PROFILES
+    }
+    return {
+        "description": (
+            "Truth for the judge task's logs (task 'judge', scaffold 'generalist', one log per "
+            "model): scorer helpfulness_judge writes an integer rating 0..10 with "
+            "P(rating <= k) = sigmoid(cutpoints[k] - (intercept + model_effect[model])), drawn "
+            "as the first class whose cumulative probability exceeds hash-uniform(model, id). "
+            "This is ordered_logistic_model's likelihood (effect-coded model effects)."
+        ),
+        "task": JUDGE_TASK,
+        "scaffold": JUDGE_SCAFFOLD,
+        "scorer": "helpfulness_judge",
+        "rubric": JUDGE_RUBRIC,
+        "num_classes": JUDGE_CLASSES,
+        "intercept": JUDGE_INTERCEPT,
+        "model_effect": {f"mockllm/{k}": v for k, v in JUDGE_MODEL_EFFECT.items()},
+        "cutpoints": list(JUDGE_CUTPOINTS),
+        "expected_mean_rating": {
+            f"mockllm/{p.name}": round(
+                sum(k * q for k, q in enumerate(judge_probabilities(p.name))), 4
+            )
+            for p in PROFILES
+        },
+        "observed_mean_rating": {
+            m: round(sum(by_id.values()) / len(by_id), 4) for m, by_id in ratings.items()
+        },
+        "ratings": ratings,
     }
 
 
@@ -545,6 +720,41 @@ def write_truth(path: Path) -> None:
     body = json.dumps(doc, indent=2)[:-2]
     rows = ",\n    ".join(json.dumps(s) for s in samples)
     path.write_text(f'{body},\n  "samples": [\n    {rows}\n  ]\n}}\n')
+
+
+def run_eval(
+    tasks: list[Task], models: list[Model], solver: Solver, scaffold: str, out: Path
+) -> int:
+    """One eval() over tasks x models; prints a line per log; returns how many did not succeed."""
+    logs = eval(
+        tasks,
+        model=models,
+        solver=solver,
+        metadata={"scaffold": scaffold},
+        tags=["example", scaffold],
+        log_dir=str(out),
+        log_format="eval",
+        display="none",
+        fail_on_error=False,
+        # Logs run one at a time, two samples at once: with more concurrency the event loop's
+        # CPU contention (~2 s per sample on 2 cores) swamps the designed model latencies.
+        max_tasks=1,
+        max_samples=2,
+        # One journal flush per log instead of several keeps the committed files smaller.
+        log_buffer=max(len(ITEMS), len(JUDGE_ITEMS)),
+        # The raw API payloads of a mock model carry no information, only bytes.
+        log_model_api=False,
+    )
+    failed = 0
+    for log in logs:
+        errors = sum(1 for s in log.samples or [] if s.error is not None)
+        failed += log.status != "success"
+        print(
+            f"  {log.eval.model:<18} {log.eval.task:<11} {log.status:<8} "
+            f"errors={errors}  {Path(log.location).name}",
+            flush=True,
+        )
+    return failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -564,6 +774,13 @@ def main(argv: list[str] | None = None) -> int:
         default=EXAMPLES_DIR / "truth.json",
         help="where to write the true parameters; keep it outside --out (default: %(default)s)",
     )
+    parser.add_argument(
+        "--judge-only",
+        action="store_true",
+        help=f"write only the {len(PROFILES)} '{JUDGE_TASK}' logs: delete the old judge logs in "
+        "--out and keep every other log; truth.json is rewritten whole (its other sections are "
+        "deterministic, so they come out unchanged)",
+    )
     args = parser.parse_args(argv)
     out: Path = args.out.resolve()
     truth: Path = args.truth.resolve()
@@ -571,7 +788,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--truth must be outside --out: the log folder is scanned for logs")
 
     out.mkdir(parents=True, exist_ok=True)
-    stale = sorted(out.glob("*.eval"))
+    stale = sorted(out.glob(f"*_{JUDGE_TASK}_*.eval" if args.judge_only else "*.eval"))
     for path in stale:
         path.unlink()
     print(f"removed {len(stale)} old .eval file(s) from {out}", flush=True)
@@ -579,35 +796,13 @@ def main(argv: list[str] | None = None) -> int:
     models = mock_models()
     started = time.perf_counter()
     failed = 0
-    for scaffold, make_solver in SCAFFOLDS.items():
-        print(f"scaffold {scaffold}: {len(TASKS)} tasks x {len(models)} models ...", flush=True)
-        logs = eval(
-            [make_task() for make_task in TASKS],
-            model=models,
-            solver=make_solver(),
-            metadata={"scaffold": scaffold},
-            tags=["example", scaffold],
-            log_dir=str(out),
-            log_format="eval",
-            display="none",
-            fail_on_error=False,
-            # Logs run one at a time, two samples at once: with more concurrency the event loop's
-            # CPU contention (~2 s per sample on 2 cores) swamps the designed model latencies.
-            max_tasks=1,
-            max_samples=2,
-            # One journal flush per log instead of several keeps the committed files smaller.
-            log_buffer=len(ITEMS),
-            # The raw API payloads of a mock model carry no information, only bytes.
-            log_model_api=False,
-        )
-        for log in logs:
-            errors = sum(1 for s in log.samples or [] if s.error is not None)
-            failed += log.status != "success"
-            print(
-                f"  {log.eval.model:<18} {log.eval.task:<11} {log.status:<8} "
-                f"errors={errors}  {Path(log.location).name}",
-                flush=True,
-            )
+    if not args.judge_only:
+        for scaffold, make_solver in SCAFFOLDS.items():
+            print(f"scaffold {scaffold}: {len(TASKS)} tasks x {len(models)} models ...", flush=True)
+            tasks = [make_task() for make_task in TASKS]
+            failed += run_eval(tasks, models, make_solver(), scaffold, out)
+    print(f"scaffold {JUDGE_SCAFFOLD}: task {JUDGE_TASK} x {len(models)} models ...", flush=True)
+    failed += run_eval([judge()], models, SCAFFOLDS[JUDGE_SCAFFOLD](), JUDGE_SCAFFOLD, out)
     write_truth(truth)
     size = sum(p.stat().st_size for p in out.glob("*.eval"))
     elapsed = time.perf_counter() - started

@@ -34,6 +34,7 @@ from hibayes.hal.uncertainty import frontier_probabilities  # noqa: E402
 from hibayes.hal.win_rates import benchmark_win_rates, model_win_rates, win_rate_table  # noqa: E402
 
 DPI = 110
+OUT_OF_SCALE = "#f6e3d4"  # heatmap cells outside a fixed colour scale (e.g. a 0..10 rating among accuracies)
 MARKERS = {"generalist": "o", "task_specific": "s"}
 _OTHER_MARKER = "D"
 _CONVEX_COLOR = "#c0392b"
@@ -220,7 +221,9 @@ def plot_heatmap(
     """Heatmap of the mean of `value` per (`row`, `col`); NaN cells grey and labelled "no runs".
 
     Columns are shown with `short_model_names` when `col` is ``model``; each cell carries its value.
-    `vmin` / `vmax` fix the colour scale (win rates use 0..1).
+    `vmin` / `vmax` fix the colour scale (win rates and accuracy use 0..1); cells outside it get a
+    pale colour of their own (and the colour bar an arrow), so one benchmark on another scale
+    (a mean 0..10 judge rating) does not wash out the others.
     """
     fig_table = table.dropna(subset=[row, col]) if len(table) else table
     if len(fig_table):
@@ -245,7 +248,7 @@ def plot_heatmap(
 
     data = pivot.to_numpy(dtype=float)
     masked = np.ma.masked_invalid(data)
-    colormap = mpl.colormaps[cmap].with_extremes(bad="#d9d9d9")
+    colormap = mpl.colormaps[cmap].with_extremes(bad="#d9d9d9", under=OUT_OF_SCALE, over=OUT_OF_SCALE)
     image = ax.imshow(masked, cmap=colormap, aspect="auto", vmin=vmin, vmax=vmax)
     ax.set_xticks(range(pivot.shape[1]))
     ax.set_xticklabels([names[c] for c in pivot.columns], rotation=35, ha="right", rotation_mode="anchor", fontsize=8)
@@ -264,8 +267,12 @@ def plot_heatmap(
             r, g, b, _ = colormap(norm(v)) if len(finite) else (1, 1, 1, 1)
             light = 0.299 * r + 0.587 * g + 0.114 * b > 0.55
             ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7, color="black" if light else "white")
-    cbar = fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
-    cbar.set_label(value_label or value, fontsize=8)
+    below = vmin is not None and bool((finite < vmin).any())
+    above = vmax is not None and bool((finite > vmax).any())
+    extend = {(False, False): "neither", (True, False): "min", (False, True): "max", (True, True): "both"}
+    cbar = fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02, extend=extend[(below, above)])
+    label = value_label or value
+    cbar.set_label(label if not (below or above) else f"{label} (pale: off this scale)", fontsize=8)
     cbar.ax.tick_params(labelsize=7)
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(col, fontsize=9)
@@ -284,16 +291,17 @@ def heatmap_figures(runs: pd.DataFrame, groups: pd.DataFrame | None = None) -> d
     """
     figures: dict[str, Figure] = {}
     specs = (
-        ("accuracy", "Accuracy", "{:.2f}", "viridis"),
-        ("mean_latency", "Mean latency (s)", "{:.0f}", "magma_r"),
-        ("total_cost", "Total cost (USD)", "{:.3g}", "magma_r"),
+        ("accuracy", "Accuracy", "{:.2f}", "viridis", (0.0, 1.0)),
+        ("mean_latency", "Mean latency (s)", "{:.0f}", "magma_r", (None, None)),
+        ("total_cost", "Total cost (USD)", "{:.3g}", "magma_r", (None, None)),
     )
     labels = {"generalist": "generalist scaffolds", "task_specific": "task-specific scaffolds"}
     for scaffold_type in ("generalist", "task_specific"):
         part = runs[runs["scaffold_type"] == scaffold_type]
-        for value, label, fmt, cmap in specs:
+        for value, label, fmt, cmap, (lo, hi) in specs:
             figures[f"heatmap_{value}_{scaffold_type}"] = plot_heatmap(
-                part, value, title=f"{label}: {labels[scaffold_type]}", value_label=label, fmt=fmt, cmap=cmap)
+                part, value, title=f"{label}: {labels[scaffold_type]}", value_label=label, fmt=fmt, cmap=cmap,
+                vmin=lo, vmax=hi)
     if groups is None:
         groups, _ = win_rate_table(runs)
     per_bench = benchmark_win_rates(groups)

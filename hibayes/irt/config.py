@@ -13,6 +13,7 @@ Example::
       k_neighbours: 20
       seed: 0
       new_models: [mockllm/aurora]
+      exclude_tasks: [judge]   # or tasks: [...] to keep only those
       binarise: "score > 0"
       respondent: model   # model | model+scaffold
       fit_method: svi     # svi | map | nuts
@@ -122,6 +123,9 @@ class IRTConfig:
         embedding: name of the text embedding backend (default "tfidf"; see transfer.py).
         seed: seed of every random step (SVI, k-means, bootstrap, splits).
         new_models: respondents treated as new: excluded from the IRT fit, seen on anchors only.
+        tasks: only these tasks' samples become items (default: every task).
+        exclude_tasks: tasks whose samples never become items, e.g. a judge task with 0..10
+            ratings among correct/incorrect tasks, which no binarisation rule suits.
         binarise: rule turning a numeric score into correct / incorrect (see parse_binarise_rule).
         epochs: "mean" averages the raw score over epochs, then binarises the mean (one trial per
             cell); "binomial" binarises each epoch and keeps k successes out of m trials.
@@ -163,6 +167,8 @@ class IRTConfig:
     embedding: str = "tfidf"
     seed: int = 0
     new_models: tuple[str, ...] = ()
+    tasks: tuple[str, ...] | None = None
+    exclude_tasks: tuple[str, ...] = ()
     binarise: Any = "score > 0"
     epochs: str = "mean"
     respondent: str = "model"
@@ -189,6 +195,9 @@ class IRTConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "new_models", tuple(str(m) for m in (self.new_models or ())))
+        if self.tasks is not None:
+            object.__setattr__(self, "tasks", tuple(str(t) for t in self.tasks))
+        object.__setattr__(self, "exclude_tasks", tuple(str(t) for t in (self.exclude_tasks or ())))
         rule = parse_binarise_rule(self.binarise)
         object.__setattr__(self, "binarise", rule)
         _choice("model", self.model, MODELS)
@@ -256,10 +265,12 @@ class IRTConfig:
                 )
             if name in kwargs:
                 raise IRTConfigError(f"{where}: {key!r} given twice (as {name!r})")
-            if name == "new_models" and isinstance(value, str):
+            if name in ("new_models", "tasks", "exclude_tasks") and isinstance(value, str):
                 value = [value]
             if name == "new_models" and value is not None and not isinstance(value, (list, tuple)):
                 raise IRTConfigError(f"{where}.new_models: expected a list of respondent names, got {value!r}")
+            if name in ("tasks", "exclude_tasks") and value is not None and not isinstance(value, (list, tuple)):
+                raise IRTConfigError(f"{where}.{name}: expected a list of task names, got {value!r}")
             kwargs[name] = value
         try:
             return cls(**kwargs)
@@ -289,6 +300,8 @@ class IRTConfig:
         """A JSON-serialisable dict (the binarise rule as text)."""
         out = {k: getattr(self, k) for k in self.keys()}
         out["new_models"] = list(self.new_models)
+        out["tasks"] = None if self.tasks is None else list(self.tasks)
+        out["exclude_tasks"] = list(self.exclude_tasks)
         rule: BinariseRule = self.binarise
         out["binarise"] = None if rule.op is None else ("match_mean" if rule.op == "match_mean"
                                                           else f"score {rule.op} {rule.threshold:g}")

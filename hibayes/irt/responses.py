@@ -207,6 +207,42 @@ def binarise_scores(scores: np.ndarray, rule: BinariseRule | str | float | None,
 REQUIRED = ("model", "task", "sample_id", "score")
 
 
+def _select_tasks(samples: pd.DataFrame, cfg: IRTConfig) -> tuple[pd.DataFrame, int]:
+    """The rows of the config's `tasks` (all when None) minus its `exclude_tasks`, and how many
+    rows were left out. Naming a task the data lacks is a warning in `tasks`, and fine in
+    `exclude_tasks` (one config may serve data sets with and without, e.g., a judge task)."""
+    if cfg.tasks is None and not cfg.exclude_tasks:
+        return samples, 0
+    task = samples["task"].astype(str)
+    keep = pd.Series(True, index=samples.index)
+    if cfg.tasks is not None:
+        unknown = sorted(set(cfg.tasks) - set(task))
+        if unknown:
+            warnings.warn(f"tasks: {unknown} not in the samples (their tasks: {sorted(set(task))})", stacklevel=3)
+        keep &= task.isin(cfg.tasks)
+    keep &= ~task.isin(cfg.exclude_tasks)
+    if not keep.any():
+        raise ResponseError(
+            f"no samples left after tasks={list(cfg.tasks) if cfg.tasks is not None else 'all'} and "
+            f"exclude_tasks={list(cfg.exclude_tasks)}; the samples' tasks: {sorted(set(task))}"
+        )
+    return samples.loc[keep], int((~keep).sum())
+
+
+def _warn_scales_outside_01(df: pd.DataFrame) -> None:
+    """One threshold for every task suits correct/incorrect scores; a task rated on another scale
+    (a 0..10 judge rating) is binarised too, but the user most likely meant to leave it out."""
+    ranges = df.groupby("task")["score"].agg(["min", "max"])
+    outside = ranges[(ranges["min"] < 0) | (ranges["max"] > 1)]
+    if len(outside):
+        spans = ", ".join(f"{task} ({row['min']:g} to {row['max']:g})" for task, row in outside.iterrows())
+        warnings.warn(
+            f"task(s) with scores outside [0, 1] are binarised by the same rule as the others: {spans}; "
+            "list them under exclude_tasks if they are not correct/incorrect scores",
+            stacklevel=3,
+        )
+
+
 def build_response_matrix(
     samples: pd.DataFrame,
     config: IRTConfig | None = None,
@@ -221,9 +257,10 @@ def build_response_matrix(
     """Build the response matrix from the warehouse `samples` table (or any frame with columns
     model, task, sample_id, score and optionally epoch, scaffold, input, has_error, error).
 
-    Keyword arguments override the config. Steps: drop errored samples (counted), drop samples
-    with a NULL score (counted, warned), binarise (see module docstring for epochs), pivot to
-    J x I, validate (`validate_response_matrix`).
+    Keyword arguments override the config. Steps: keep the config's `tasks` and drop its
+    `exclude_tasks` (counted), drop errored samples (counted), drop samples with a NULL score
+    (counted, warned), binarise (see module docstring for epochs), pivot to J x I, validate
+    (`validate_response_matrix`).
 
     Extra item-level columns present in `samples` and constant per item (`split`, `cluster_id`,
     `subject`) are carried into `item_table`.
@@ -246,6 +283,7 @@ def build_response_matrix(
             + (" and scaffold (respondent = model+scaffold)" if respondent == "model+scaffold" else "")
         )
     counts: dict[str, int] = {"n_rows": int(len(samples))}
+    samples, counts["n_task_excluded"] = _select_tasks(samples, cfg)
     df = samples
     if exclude_errors and "has_error" in df.columns:
         err = df["has_error"].fillna(False).astype(bool).to_numpy()
@@ -270,6 +308,8 @@ def build_response_matrix(
         )
 
     df["task"] = df["task"].astype(str)
+    if rule.op not in (None, "match_mean") and cfg.tasks is None:  # chosen tasks are the user's call
+        _warn_scales_outside_01(df)
     df["sample_id"] = df["sample_id"].astype(str)
     df["_item"] = df["task"] + ITEM_SEP + df["sample_id"]
     if respondent == "model+scaffold":

@@ -44,6 +44,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from hibayes.load.inspect_reader import scaffold_of
 from hibayes.load.scores import convert_score
 from hibayes.registry import Registry, did_you_mean, make_decorator
 
@@ -151,7 +152,8 @@ def _checked_metadata_value(sample: Any, value: Any) -> Any:
 @reads_summaries
 def base_extractor(scorer: str | None = None) -> Extractor:
     """score, target, model, model_raw, dataset, task (the task name), sample_id, epoch,
-    num_messages and log_path. `score` comes from the first scorer, or from `scorer`."""
+    num_messages, log_path and scaffold (as the warehouse has it: the eval's `scaffold` metadata,
+    else its solver chain). `score` comes from the first scorer, or from `scorer`."""
 
     def inner(sample: EvalSample, eval_log: EvalLog) -> dict[str, Any]:
         model_raw = eval_log.eval.model
@@ -166,6 +168,7 @@ def base_extractor(scorer: str | None = None) -> Extractor:
             "epoch": sample.epoch,
             "num_messages": _message_count(sample),
             "log_path": eval_log.location,
+            "scaffold": scaffold_of(eval_log.eval, eval_log.plan),
         }
 
     return inner

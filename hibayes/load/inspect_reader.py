@@ -146,7 +146,7 @@ def _rows(path: Path, log_key: str, header: Any, summaries: Any, scaffold_field:
         error("samples", f"{path.name}: sample summaries could not be read ({_describe(summaries)})")
         summaries = []
 
-    scaffold = _scaffold(spec, header.plan, scaffold_field)
+    scaffold = scaffold_of(spec, header.plan, scaffold_field)
     model = spec.model
     task = spec.task
     dataset = spec.dataset.name if spec.dataset else None
@@ -298,7 +298,7 @@ def _sum_usage(model_usage: dict[str, Any] | None) -> dict[str, Any]:
     return {**totals, "total_cost": cost}
 
 
-def _scaffold(spec: Any, plan: Any, scaffold_field: str) -> str | None:
+def scaffold_of(spec: Any, plan: Any, scaffold_field: str = "scaffold") -> str | None:
     """The agent scaffold: a metadata field of the eval (or its task), else the solver chain."""
     for source in (spec.metadata, getattr(spec, "task_attribs", None)):
         if isinstance(source, dict) and source.get(scaffold_field):

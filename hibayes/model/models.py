@@ -130,7 +130,25 @@ def _binomial(features: dict[str, Any], logits: Any) -> None:
     import numpyro
     import numpyro.distributions as dist
 
+    _check_counts(features.get("obs"), features["n_total"])
     numpyro.sample("obs", dist.Binomial(total_count=features["n_total"], logits=logits), obs=features["obs"])
+
+
+def _check_counts(obs: Any, n_total: Any) -> None:
+    """Successes must lie in 0..n_total: a count above its total (e.g. summed 0..10 ratings) has
+    zero likelihood, which NUTS reports only as divergences and an r_hat failure."""
+    values, totals = (None if v is None else _concrete(v) for v in (obs, n_total))
+    if values is None or totals is None or not values.size:
+        return
+    values, totals = np.broadcast_arrays(np.ravel(values), np.ravel(totals))
+    bad = (values < 0) | (values > totals)
+    if np.any(bad):
+        first = int(np.argmax(bad))
+        raise ValueError(
+            f"binomial models need 0 <= obs <= n_total; {int(bad.sum())} of {values.size} rows are not "
+            f"(e.g. row {first}: obs {values[first]:g}, n_total {totals[first]:g}); are the summed scores 0/1? "
+            "Rows scored on another scale (a 0..10 rating) need dropping first"
+        )
 
 
 THREE_LEVEL_FEATURES = (

@@ -1,6 +1,6 @@
-"""The IRT assets with a real instance: on all 24 example logs with examples/irt.yaml, on the RouterDC
-MMLU fixture from ../shared (HIBAYES_IRT_ROUTERDC), and on bad input that must fail with the
-library's message."""
+"""The IRT assets with a real instance: on all 28 example logs with examples/irt.yaml (which leaves
+out the 4 judge logs' 0..10 ratings), on the RouterDC MMLU fixture from ../shared
+(HIBAYES_IRT_ROUTERDC), and on bad input that must fail with the library's message."""
 
 import json
 import shutil
@@ -42,7 +42,7 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
 
 
 def test_irt_assets_on_the_example_logs(project):
-    for path in example_log_files():  # the fixture copies 8 of the 24; the IRT group wants them all
+    for path in example_log_files():  # the fixture copies 8 of the 28; the IRT group wants them all
         shutil.copy(path, project.settings.log_dir / path.name)
     keys = sorted(p.name for p in project.settings.log_dir.iterdir())
     project.add_logs(keys)
@@ -58,6 +58,7 @@ def test_irt_assets_on_the_example_logs(project):
 
     wide = warehouse.query("SELECT * FROM irt_responses_wide")
     assert wide.shape == (90, 3 + 8)  # item, task, sample_id and one column per model|scaffold
+    assert result.asset_materializations_for_node("response_matrix")[0].metadata["n_task_excluded"].value == 4 * 40
     roles = warehouse.table("irt_respondents").set_index("respondent")["role"]
     assert roles.to_dict()["mockllm/borealis|specialist"] == "new" and (roles == "train").sum() == 7
 

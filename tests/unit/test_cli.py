@@ -13,9 +13,14 @@ from hibayes.cli import main
 from tests.conftest import EXAMPLE_LOGS
 
 CONFIG = {
-    "data_loader": {"paths": {"files_to_process": ["logs"]}},
+    # The judge logs' 0..10 ratings have no difficulty: dropping rows without one keeps the 0/1 tasks.
+    "data_loader": {
+        "paths": {"files_to_process": ["logs"]},
+        "extractors": {"enabled": ["base_extractor", {"metadata_field_extractor": {"field_path": "difficulty"}}]},
+    },
     "data_process": {
         "processors": [
+            {"drop_rows_with_missing_features": {"feature_names": ["difficulty"]}},
             {"map_columns": {"column_mapping": {"model": "group"}}},
             {"groupby": {"groupby_columns": ["group"]}},
             {"extract_features": {"categorical_features": ["group"], "continuous_features": ["n_total"]}},

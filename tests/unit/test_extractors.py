@@ -90,6 +90,7 @@ def test_base_extractor_matches_the_raw_log_and_puts_the_task_name_in_task():
         "epoch": 1,
         "num_messages": len(expected["messages"]),
         "log_path": log.location,
+        "scaffold": header["eval"]["metadata"]["scaffold"],  # as the warehouse has it
     }
 
 

@@ -148,6 +148,19 @@ def test_heatmaps_show_missing_runs_and_values(report):
     assert "no runs" in [t.get_text() for t in empty.axes[0].texts]
 
 
+def test_a_benchmark_off_the_accuracy_scale_keeps_the_others_colours():
+    """A judge task's mean 0..10 rating among accuracies: the scale stays 0..1 and its cells are pale."""
+    runs = pd.DataFrame({"benchmark": ["qa", "qa", "judge", "judge"], "model": ["a", "b", "a", "b"],
+                         "accuracy": [0.2, 0.9, 7.5, 5.0]})
+    fig = plot_heatmap(runs, "accuracy", title="t", value_label="Accuracy", vmin=0.0, vmax=1.0)
+    image = fig.axes[0].images[0]
+    assert image.norm.vmin == 0.0 and image.norm.vmax == 1.0
+    colours = image.to_rgba(image.get_array())
+    assert np.allclose(colours[0, 0], colours[0, 1])  # judge row (sorted first): both the off-scale colour
+    assert not np.allclose(colours[1, 0], colours[1, 1])  # qa keeps its contrast
+    assert "off this scale" in fig.axes[1].get_ylabel()
+
+
 def test_save_figure_writes_png(report, tmp_path):
     _, figures = report
     path = save_figure(figures["win_rate_vs_cost"], tmp_path / "sub" / "w.png")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -121,3 +123,23 @@ def test_wide_view_in_duckdb():
     wide = con.execute("SELECT * FROM irt_responses_wide").df()
     assert wide.shape == (3, 3 + 3)
     np.testing.assert_array_equal(wide["m/b"].to_numpy(), rm.y[1])
+
+
+def test_tasks_and_exclude_tasks_select_items_and_other_scales_are_warned():
+    models = ("m/a", "m/b", "m/c")
+    judge = [(m, "judge", str(i), 1, float(3 + i + j), False, "basic", "rate") for j, m in enumerate(models) for i in range(2)]
+    df = _samples(_grid() + judge)
+    with pytest.warns(UserWarning, match=r"outside \[0, 1\].*judge \(3 to 6\).*exclude_tasks"):
+        everything = build_response_matrix(df, IRTConfig())
+    assert everything.shape == (3, 5) and everything.counts["n_task_excluded"] == 0
+
+    config = IRTConfig.from_mapping({"exclude_tasks": "judge"})  # one name or a list
+    assert config.exclude_tasks == ("judge",) and config.to_dict()["exclude_tasks"] == ["judge"]
+    rm = build_response_matrix(df, config)
+    assert rm.items == ["t::0", "t::1", "t::2"] and rm.counts["n_task_excluded"] == 6
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # tasks chosen by name: no warning about their scale
+        only = build_response_matrix(df, IRTConfig.from_mapping({"tasks": ["judge"], "binarise": "score > 4"}))
+    assert set(only.item_table["task"]) == {"judge"} and only.counts["n_task_excluded"] == 9
+    with pytest.raises(ResponseError, match="no samples left after tasks=\\['nope'\\]"), pytest.warns(UserWarning):
+        build_response_matrix(df, IRTConfig(tasks=["nope"]))

@@ -35,7 +35,8 @@ from tests.logfactory import (
 
 SHARED_FIXTURES = PROJECT_ROOT.parent / "shared" / "fixtures"
 SHARED_HIBAYES = SHARED_FIXTURES / "hibayes"
-EXAMPLE_ROWS = 720  # 24 logs x 30 samples
+EXAMPLE_LOGS_COUNT = 28  # 24 correct/incorrect logs and 4 judge logs
+EXAMPLE_ROWS = 880  # 24 logs x 30 samples + 4 judge logs x 40
 EXAMPLE_ERRORED = 3  # draco/specialist/capitals: cap07, cap18, cap26 raise
 
 CUSTOM_EXTRACTORS = '''
@@ -176,13 +177,17 @@ def test_unknown_extractor_or_argument_is_named_before_reading(tmp_path):
 def test_example_logs_load_from_summaries_with_errored_samples_left_out(example_data):
     data, report = example_data
     assert len(data) == EXAMPLE_ROWS - EXAMPLE_ERRORED
-    assert (report.logs_read, report.logs_read_in_full, report.errored_samples_excluded) == (24, 0, EXAMPLE_ERRORED)
+    assert (report.logs_read, report.logs_read_in_full) == (EXAMPLE_LOGS_COUNT, 0)
+    assert report.errored_samples_excluded == EXAMPLE_ERRORED
     assert report.skipped_logs == [] and report.extractor_problems == {}
     assert list(data.columns[:4]) == ["log", "id", "epoch", "error"]
     assert data["error"].isna().all()
-    assert set(data["task"]) == {"arithmetic", "capitals", "spelling"}
+    assert set(data["task"]) == {"arithmetic", "capitals", "spelling", "judge"}
     assert set(data["model"]) == {"aurora", "borealis", "cirrus", "draco"}
-    assert set(data["difficulty"]) == {"easy", "medium", "hard"}
+    judge = data["task"] == "judge"
+    assert set(data.loc[~judge, "difficulty"]) == {"easy", "medium", "hard"}
+    assert data.loc[judge, "difficulty"].isna().all()  # the judge's samples have no difficulty
+    assert set(data.loc[judge, "score"]) <= set(range(11)) and data.loc[~judge, "score"].between(0, 1).all()
     assert data["score"].dtype == float and data["epoch"].dtype == "int64"
     assert data["cache_read_tokens"].dtype == "int64"
     for path in example_log_files():  # per-log scores equal the first scorer's values in the zip
@@ -207,7 +212,7 @@ def test_full_samples_are_read_only_when_an_extractor_needs_them(example_data):
         }
     )
     data, report = load_data_with_report(config, workers=1)
-    assert report.logs_read_in_full == 24
+    assert report.logs_read_in_full == EXAMPLE_LOGS_COUNT
     pd.testing.assert_frame_equal(data[summary_data.columns], summary_data)  # same rows, same order
     assert (data["total_messages"] == data["num_messages"]).all()
 
@@ -446,14 +451,14 @@ def test_loaded_data_writes_to_parquet_with_every_builtin(tmp_path):
         "score_normalizer",
         {"metadata_field_extractor": {"field_path": "domain"}},
     ]
-    paths = [str(p) for p in example_log_files()[::6]]
+    paths = [str(p) for p in example_log_files()[::6]]  # four 30-sample logs and a 40-sample judge log
     config = DataLoaderConfig.from_dict({"paths": {"files_to_process": paths}, "extractors": {"enabled": enabled}})
     data = load_data(config)
     data.to_parquet(tmp_path / "data.parquet", index=False)
     back = pd.read_parquet(tmp_path / "data.parquet")
-    assert back.shape == data.shape == (120, 24)  # 4 identity + 9 base + 5 token + 1 tools + 4 message + 1 metadata
+    assert back.shape == data.shape == (160, 25)  # 4 identity + 10 base + 5 token + 1 tools + 4 message + 1 metadata
     assert list(back["tools"].iloc[0]) == [None]
-    assert back.attrs["load_report"]["logs_read"] == 4
+    assert back.attrs["load_report"]["logs_read"] == 5
 
 
 # ---------------------------------------------------------------------------------------------
@@ -470,7 +475,7 @@ def test_manifests_and_folders_expand_in_order_without_duplicates(tmp_path):
     config_dir = tmp_path
     expanded = expand_inputs(["lists/some.txt", f"logs/{third.name}", "logs", "lists/some.txt"], config_dir)
     assert expanded[:3] == [str(second), str(first), str(third)]
-    assert len(expanded) == 24 and len(set(expanded)) == 24
+    assert len(expanded) == EXAMPLE_LOGS_COUNT and len(set(expanded)) == EXAMPLE_LOGS_COUNT
     assert expanded[3:] == [str(p) for p in sorted(logs.glob("*.eval")) if p not in (first, second, third)]
 
 
@@ -506,12 +511,12 @@ def test_input_mistakes_are_explained(tmp_path):
 
 
 def test_small_sets_of_logs_are_read_in_this_process_unless_workers_are_asked_for(monkeypatch):
-    paths = [str(p) for p in example_log_files()]  # 1.6 MB: a pool would only add start-up time
+    paths = [str(p) for p in example_log_files()]  # 1.9 MB: a pool would only add start-up time
     assert _worker_count(paths, None, full_samples=True) == 1
     assert _worker_count(paths, 3, full_samples=False) == 3
     assert _worker_count(paths[:1], 4, full_samples=True) == 1
     monkeypatch.setattr("hibayes.load.loader.PARALLEL_MIN_BYTES_FULL", 1)
-    assert _worker_count(paths, None, full_samples=True) == min(24, os.cpu_count() or 1, 8)
+    assert _worker_count(paths, None, full_samples=True) == min(EXAMPLE_LOGS_COUNT, os.cpu_count() or 1, 8)
     assert _worker_count(paths, None, full_samples=False) == 1
 
 

@@ -45,6 +45,18 @@ def test_missing_features_are_named():
         model({"obs": None, "n_total": 1, "num_group": 1})
 
 
+def test_counts_above_their_totals_are_an_error_not_a_silent_bad_fit():
+    """Summed 0..10 ratings in a binomial model: the likelihood is zero, which NUTS would only
+    show as divergences; the model says what is wrong instead."""
+    from numpyro import handlers
+
+    features = {**_simulated_features(), "obs": np.array([3, 444, 5, 6], dtype=np.int32)}
+    for name in ("two_level_group_binomial", "simplified_group_binomial_exponential"):
+        with pytest.raises(ValueError, match=r"0 <= obs <= n_total; 1 of 4 rows .*row 1: obs 444, n_total 400"):
+            handlers.seed(MODELS.build(name), 0)(features)
+    handlers.seed(MODELS.build("two_level_group_binomial"), 0)({**features, "obs": None})  # prior predictive
+
+
 def test_checkers_pass_a_good_fit_and_ignore_constant_sites():
     import numpyro
     import numpyro.distributions as dist
