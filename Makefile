@@ -32,6 +32,7 @@ ui: setup  ## the Dagster webserver and daemon on http://127.0.0.1:3000 (Ctrl-C 
 bench: setup  ## the benchmarks; results go in benchmarks/RESULTS.md
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_fit.py
+	$(BIN)/python benchmarks/bench_hibayes_examples.py
 
 clean:  ## remove the local instance and warehouse (keeps .venv)
 	rm -rf .dagster .hibayes

@@ -39,8 +39,11 @@ class Project:
         return self.materialize(["inspect_log", "eval_samples", "ingest_errors"], key)
 
 
-def write_test_analysis(folder: Path) -> Path:
+def write_test_analysis(folder: Path, models: list[str] | None = None) -> Path:
+    """The example analysis with small sampler settings (and only `models`, when given)."""
     config = yaml.safe_load((EXAMPLE_ANALYSES / "model_comparison.yaml").read_text())
+    if models:
+        config["model"]["models"] = [entry for entry in config["model"]["models"] if entry["name"] in models]
     for entry in config["model"]["models"]:
         entry["config"]["fit"].update(TEST_FIT)
     config["check"]["checkers"] = [{"r_hat": {"threshold": 1.05}}, {"ess_bulk": {"threshold": 100}}, "divergences"]
