@@ -61,6 +61,16 @@ def expand_rows(idata: InferenceData, row_sites: Mapping[str, int], inverse: np.
     return idata
 
 
+def replace_log_likelihood(idata: InferenceData, name: str, values: np.ndarray, dim: str) -> InferenceData:
+    """Replace the log_likelihood group with one variable of (chain, draw, `dim`) values."""
+    import xarray as xr
+
+    old = idata.log_likelihood
+    coords = {"chain": old["chain"].values, "draw": old["draw"].values, dim: np.arange(values.shape[-1])}
+    idata.log_likelihood = xr.Dataset({name: (("chain", "draw", dim), values)}, coords=coords, attrs=old.attrs)
+    return idata
+
+
 def from_draws(
     groups: Mapping[str, Mapping[str, Any]], coords: Mapping[str, list[Any]], dims: Mapping[str, list[str]]
 ) -> InferenceData:

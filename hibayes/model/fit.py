@@ -10,6 +10,7 @@ from typing import Any
 from hibayes import idata as idata_api
 from hibayes.config import FitConfig, ModelSpec
 from hibayes.model.aggregate import group_identical_rows, weighted
+from hibayes.model.pointwise import per_trial_log_likelihood
 from hibayes.model.models import MODELS
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,11 @@ def fit(
     if groups:
         inference_data = idata_api.expand_rows(inference_data, groups.row_sites, groups.inverse)
         log.info("sampled %d distinct rows standing for %d", groups.n_distinct, groups.n_rows)
+    per_trial = per_trial_log_likelihood(
+        model_fn, features, idata_api.flat_draws(inference_data), fit_config.chains
+    )
+    if per_trial is not None:
+        inference_data = idata_api.replace_log_likelihood(inference_data, "obs", per_trial, "trial")
     return FitResult(inference_data, time.perf_counter() - started, chain_method)
 
 
