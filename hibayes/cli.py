@@ -72,8 +72,9 @@ def run_stage(stage: str, config_path: Path, out: Path, state_dir: Path | None) 
     from hibayes.model.platform import configure_host_devices
 
     config = load_analysis(config_path)
-    if fit_override():
-        print(f"HIBAYES_FIT_OVERRIDE: every model's fit settings overridden with {fit_override()}")
+    override = fit_override()
+    if override:
+        print(f"HIBAYES_FIT_OVERRIDE: every model's fit settings overridden with {override}")
     configure_host_devices(config.platform.num_devices or max(spec.fit.chains for spec in config.models))
 
     from hibayes import analysis

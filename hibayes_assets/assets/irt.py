@@ -161,6 +161,14 @@ def _split(responses: "ResponseMatrix", config: "IRTConfig") -> "tuple[ResponseM
     return split_respondents(responses, config.new_models)
 
 
+def _training_responses(project: ProjectPaths, store: "Warehouse") -> "tuple[IRTConfig, str, ResponseMatrix]":
+    """The IRT config, where it came from, and the training respondents' responses (all but the
+    config's new models)."""
+    config, source = _irt_config(project)
+    train, _ = _split(_load_responses(store), config)
+    return config, source, train
+
+
 # -- assets --------------------------------------------------------------------------------------
 @dg.asset(
     group_name=GROUP,
@@ -230,8 +238,7 @@ def irt_fit(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse:
     started, notes = time.perf_counter(), []
     store = warehouse.get()
     with _library_calls(context, notes):
-        config, source = _irt_config(project)
-        train, _ = _split(_load_responses(store), config)
+        config, source, train = _training_responses(project, store)
         enable_compilation_cache(project.jax_cache_path)
         fit = fit_irt(train, config)
     path = fit.to_netcdf(_fit_path(project), responses=train)
@@ -271,8 +278,7 @@ def anchor_points(context: dg.AssetExecutionContext, project: ProjectPaths, ware
     started, notes = time.perf_counter(), []
     store = warehouse.get()
     with _library_calls(context, notes):
-        config, source = _irt_config(project)
-        train, _ = _split(_load_responses(store), config)
+        config, source, train = _training_responses(project, store)
         fit = _load_fit(project, train)
         n_items = len(train.items)
         if config.n_anchors > n_items:
@@ -376,8 +382,7 @@ def irt_validation(context: dg.AssetExecutionContext, project: ProjectPaths, war
     started, notes = time.perf_counter(), []
     store = warehouse.get()
     with _library_calls(context, notes):
-        config, source = _irt_config(project)
-        train, _ = _split(_load_responses(store), config)
+        config, source, train = _training_responses(project, store)
         enable_compilation_cache(project.jax_cache_path)
         results = leave_one_model_out(
             train, config, weights=item_weights(train, config.balance),
