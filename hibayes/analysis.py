@@ -147,6 +147,21 @@ def fit_input_hash(spec: ModelSpec, features: StoredFeatures) -> str:
     )
 
 
+def stored_fit_hash(config: AnalysisConfig, spec: ModelSpec, features: StoredFeatures) -> str:
+    """The hash a stored fit of these inputs carries: data, model spec, prior checks, library versions."""
+    before = [(name, kwargs) for name, kwargs in config.checkers if checker_when_known(name) == "before"]
+    return stable_hash({"fit": fit_input_hash(spec, features), "before": before})
+
+
+def fit_problem(config: AnalysisConfig, spec: ModelSpec, features: StoredFeatures, path: Path) -> str | None:
+    """Why `path` does not hold the fit of the current inputs (None when it does)."""
+    if not path.exists():
+        return "not fitted yet"
+    if idata_api.attrs(idata_api.load(path)).get("hibayes_input_hash") != stored_fit_hash(config, spec, features):
+        return "the stored fit is of other data or settings (its refit failed or has not run)"
+    return None
+
+
 @dataclass
 class FitOutcome:
     model_state: ModelAnalysisState
@@ -162,8 +177,7 @@ def fit_or_reuse(
 ) -> FitOutcome:
     """Fit the model (with the config's "before" checkers) unless `path` already holds a fit of
     the same inputs: data, model spec, prior checks and library versions (one hash)."""
-    before = [(name, kwargs) for name, kwargs in config.checkers if checker_when_known(name) == "before"]
-    input_hash = stable_hash({"fit": fit_input_hash(spec, features), "before": before})
+    input_hash = stored_fit_hash(config, spec, features)
     model_fn = MODELS.build(spec.name, spec.kwargs)
     state = ModelAnalysisState(spec.model_name, model_fn, spec, _as_jax(features.features), features.coords, features.dims)
     if not force and path.exists():

@@ -1,6 +1,6 @@
 """Asset checks on each fit: one per built-in HiBayES checker that runs after fitting. r_hat and
-divergences block by default (a fit that did not converge stops its analysis report in the same
-run); HIBAYES_BLOCKING_CHECKS="r_hat,divergences,bfmi" changes which do. The others warn.
+divergences block by default (a fit that did not converge fails its run, and its analysis's report
+is held back until it is refitted); HIBAYES_BLOCKING_CHECKS="r_hat,divergences,bfmi" changes which do. The others warn.
 Checkers an analysis does not list are not run (their checks are skipped for that fit), except the
 three that always run: r_hat, ess_bulk and divergences."""
 
@@ -14,9 +14,14 @@ from hibayes_assets.partitions import fit_partitions
 
 AFTER_FIT_CHECKERS = ("r_hat", "ess_bulk", "ess_tail", "divergences", "bfmi", "loo", "waic", "posterior_predictive_plot")
 ALWAYS_RUN = ("r_hat", "ess_bulk", "divergences")
-BLOCKING = tuple(
-    name.strip() for name in os.environ.get("HIBAYES_BLOCKING_CHECKS", "r_hat,divergences").split(",") if name.strip()
-)
+DEFAULT_BLOCKING = "r_hat,divergences"
+
+
+def blocking_checkers() -> tuple[str, ...]:
+    """The checkers whose failure holds a report back (HIBAYES_BLOCKING_CHECKS, read when a run
+    starts; an empty value blocks nothing)."""
+    value = os.environ.get("HIBAYES_BLOCKING_CHECKS", DEFAULT_BLOCKING)
+    return tuple(name.strip() for name in value.split(",") if name.strip())
 
 
 def check_name(checker: str) -> str:
@@ -27,9 +32,9 @@ FIT_CHECK_SPECS = [
     dg.AssetCheckSpec(
         check_name(checker),
         asset="model_fit",
-        blocking=checker in BLOCKING,
+        blocking=checker in blocking_checkers(),  # the code location's view, for Dagster's in-run gating
         partitions_def=fit_partitions,
-        description=f"HiBayES checker '{checker}' on the fit ({'blocks the report' if checker in BLOCKING else 'warns'}).",
+        description=f"HiBayES checker '{checker}' on the fit ({'blocks the report' if checker in blocking_checkers() else 'warns'}).",
     )
     for checker in AFTER_FIT_CHECKERS
 ]
@@ -37,6 +42,7 @@ FIT_CHECK_SPECS = [
 
 def fit_check_results(outcomes: Iterable[CheckOutcome]) -> Iterator[dg.AssetCheckResult]:
     """Asset check results for the built-in checkers; custom checkers' outcomes stay in metadata."""
+    blocking = blocking_checkers()
     for outcome in outcomes:
         if outcome.name not in AFTER_FIT_CHECKERS:
             continue
@@ -44,7 +50,7 @@ def fit_check_results(outcomes: Iterable[CheckOutcome]) -> Iterator[dg.AssetChec
             asset_key="model_fit",
             check_name=check_name(outcome.name),
             passed=outcome.status in ("pass", "NA"),
-            severity=dg.AssetCheckSeverity.ERROR if outcome.name in BLOCKING else dg.AssetCheckSeverity.WARN,
+            severity=dg.AssetCheckSeverity.ERROR if outcome.name in blocking else dg.AssetCheckSeverity.WARN,
             description=outcome.message,
             metadata={
                 "status": outcome.status,

@@ -11,19 +11,14 @@ import dagster as dg  # noqa: E402
 from hibayes_assets.assets import analysis, hal, ingest, irt  # noqa: E402
 from hibayes_assets.resources import build_resources  # noqa: E402
 from hibayes_assets.schedules import nightly_refit, refit_job  # noqa: E402
-from hibayes_assets.sensors import (  # noqa: E402
-    analysis_configs,
-    automation_sensor,
-    new_inspect_logs,
-    record_run_failures,
-)
+from hibayes_assets.sensors import analysis_configs, new_inspect_logs, record_run_failures, refresh_results  # noqa: E402
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules([ingest, analysis, hal, irt]),
     asset_checks=dg.load_asset_checks_from_modules([ingest, analysis]),
     jobs=[refit_job],
     schedules=[nightly_refit],
-    sensors=[new_inspect_logs, analysis_configs, record_run_failures, automation_sensor],
+    sensors=[new_inspect_logs, analysis_configs, refresh_results, record_run_failures],
     resources=build_resources(),
     executor=dg.in_process_executor,
 )

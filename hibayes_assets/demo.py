@@ -3,19 +3,22 @@
     python -m hibayes_assets.demo [--force-refit]
 
 It fills HIBAYES_LOG_DIR and HIBAYES_ANALYSES_DIR from `examples/` when they are empty, registers
-the partitions the sensors would register, and materializes every asset in process, recording the
-runs in DAGSTER_HOME so `make ui` shows them. A second run reuses what is unchanged: logs whose
-content did not change are not re-ingested, and fits whose data, config and library versions did
-not change are loaded, not resampled.
+the partitions the sensors would register, ingests new or changed logs, and then runs, in process,
+every run the planner finds due (the rule the daemon's `refresh_results` sensor follows), recording
+them in DAGSTER_HOME so `make ui` shows them and has nothing left to do. A second run does only what
+changed. With the daemon already running on the instance it waits for the daemon instead of
+doing the work twice. Exits non-zero when any run failed (a held-back report included).
 """
 
 import argparse
+import json
 import os
 import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hibayes.model.platform import configure_host_devices
 
@@ -23,24 +26,17 @@ configure_host_devices()
 
 import dagster as dg  # noqa: E402
 
-from hibayes.config import ConfigError, list_analyses, load_analysis  # noqa: E402
-from hibayes.load.inspect_reader import file_sha256, list_log_files, log_key_for  # noqa: E402
+from hibayes.load.inspect_reader import scan_logs  # noqa: E402
+from hibayes.load.manifest import read_manifest  # noqa: E402
 from hibayes.settings import Settings, load_settings  # noqa: E402
-from hibayes_assets.checks import BLOCKING, check_name  # noqa: E402
-from hibayes_assets.partitions import (  # noqa: E402
-    analysis_partitions,
-    contiguous_ranges,
-    fit_key,
-    log_partitions,
-    model_partitions,
-    range_tags,
-)
+from hibayes_assets.checks import blocking_checkers  # noqa: E402
+from hibayes_assets.history import latest_metadata  # noqa: E402
+from hibayes_assets.partitions import fit_partitions, log_partitions, split_fit_key  # noqa: E402
+from hibayes_assets.planner import IN_PROGRESS, INGEST_ASSETS, plan  # noqa: E402
+from hibayes_assets.sensors import apply_partition_changes, ingest_requests, partition_changes  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Dagster's per-event DEBUG lines would bury the demo's own progress lines.
-INGEST_ASSETS = ["inspect_log", "eval_samples", "ingest_errors"]
-HAL_ASSETS = ["run_metrics", "cost_frontier", "win_rates", "hal_report"]
-IRT_ASSETS = ["response_matrix", "irt_fit", "anchor_points", "performance_estimates", "irt_validation", "routing_report"]
 IRT_PLOTS = ["anchor_points", "performance_estimates", "irt_validation", "routing_report"]
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 EXAMPLES = PROJECT_ROOT / "examples"
@@ -73,184 +69,171 @@ def _fill_if_empty(target: Path, source: Path, pattern: str) -> None:
 
 @dataclass
 class DemoSummary:
-    ingested: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    fits: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
-    reports: dict[str, list[str]] = field(default_factory=dict)
-    irt: list[str] = field(default_factory=list)
+    runs: list[tuple[str, bool, float]] = field(default_factory=list)  # (stage, succeeded, seconds)
     failures: list[str] = field(default_factory=list)
-    problem_logs: dict[str, str] = field(default_factory=dict)
 
 
-def run_demo(settings: Settings, force_refit: bool = False) -> DemoSummary:
+def run_demo(
+    settings: Settings, instance: dg.DagsterInstance, resources: dict[str, Any], force_refit: bool = False
+) -> DemoSummary:
+    """The ingest, then every run the planner finds due, in process, until nothing is: the same
+    runs, tags and partitions the daemon's sensors would make, so `make ui` afterwards starts quiet."""
     from hibayes_assets.definitions import defs
 
-    instance = dg.DagsterInstance.get()
-    assets = list(defs.assets or [])
-    checks = list(defs.asset_checks or [])
-    resources = defs.resources
+    project = resources["project"]
     summary = DemoSummary()
 
-    def materialize(
-        selection: list[str],
-        partition_key: str | dg.MultiPartitionKey | None,
-        run_config: dict | None = None,
-        tags: dict[str, str] | None = None,
-    ) -> dg.ExecuteInProcessResult:
-        return dg.materialize(
-            [*assets, *checks], selection=selection, partition_key=partition_key, instance=instance,
-            resources=resources, raise_on_error=False, tags={"hibayes/trigger": "make demo", **(tags or {})},
+    def execute(stage: str, label: str, assets: tuple[str, ...], partition_key: str | None, tags: dict[str, str], run_config: dict | None = None) -> None:
+        print(f"  {label} ...", flush=True)
+        started = time.perf_counter()
+        result = dg.materialize(
+            [*defs.assets, *defs.asset_checks], selection=list(assets), partition_key=partition_key, instance=instance,
+            resources=resources, raise_on_error=False, tags={"hibayes/trigger": "make demo", **tags},
             run_config={**QUIET, **(run_config or {})},
         )
+        seconds = time.perf_counter() - started
+        summary.runs.append((stage, result.success, seconds))
+        problems = failure_messages(result)
+        summary.failures += [f"{label}: {message}" for message in problems]
+        print(f"      {'done' if result.success else 'FAILED'} in {seconds:.1f}s" + "".join(f"\n      {m}" for m in problems))
 
-    logs = list_log_files(settings.log_dir)
-    keys = [log_key_for(path, settings.log_dir) for path in logs]
-    instance.add_dynamic_partitions(log_partitions.name, keys)
-    print(f"[1/6] ingest: {len(keys)} log files in {settings.log_dir}")
-    ingested = _ingested_shas(settings)
-    changed = {key for path, key in zip(logs, keys) if ingested.get(key) != file_sha256(path)}
-    summary.unchanged = [key for key in keys if key not in changed]
+    print(f"[1/3] ingest: logs in {settings.log_dir}")
     order = list(instance.get_dynamic_partitions(log_partitions.name))
-    for start, end in contiguous_ranges(order, changed):
-        result = materialize(INGEST_ASSETS, None, tags=range_tags(start, end))
-        span = order[order.index(start) : order.index(end) + 1]
-        if not result.success:
-            summary.failures.append(f"ingest of {start} .. {end} failed")
-            continue
-        summary.ingested += span
-    for key, status in _log_statuses(settings, summary.ingested).items():
-        if status != "success":
-            print(f"      {status:<10} {key}")
-            summary.problem_logs[key] = status
-    print(f"      {len(summary.ingested)} ingested, {len(summary.unchanged)} unchanged")
+    to_add, requests = ingest_requests(scan_logs(settings.log_dir), settings.home, order)
+    instance.add_dynamic_partitions(log_partitions.name, to_add)
+    for request in requests:
+        where = request.partition_key or "{} .. {}".format(*(request.tags[f"dagster/asset_partition_range_{e}"] for e in ("start", "end")))
+        execute("ingest", f"ingest [{where}]", INGEST_ASSETS, request.partition_key, dict(request.tags))
+    if not requests:
+        print("      every log is already in the warehouse")
 
-    print("[2/6] HAL: run metrics, cost and latency frontiers, win rates, report")
-    result = materialize(HAL_ASSETS, None)
-    if result.success:
-        summary.reports["hal"] = result.asset_materializations_for_node("hal_report")[0].metadata["files"].value
-    else:
-        summary.failures.append("HAL analysis failed (see the run in the UI)")
+    print(f"[2/3] analyses in {settings.analyses_dir}: one partition each, one fit partition per model")
+    partition_requests, problems = partition_changes(instance, settings.analyses_dir)
+    apply_partition_changes(instance, partition_requests)
+    summary.failures += [f"analysis file not used: {problem}" for problem in problems]
+    for problem in problems:
+        print(f"      not used: {problem}")
 
-    print("[3/6] IRT: response matrix, fit, anchor points, estimates, validation, routing", flush=True)
-    started = time.perf_counter()
-    result = materialize(IRT_ASSETS, None)
-    print(f"      {time.perf_counter() - started:.1f}s")
-    _irt_summary(result, summary)
-
-    configs = []
-    for path in list_analyses(settings.analyses_dir):
-        try:
-            configs.append(load_analysis(path))
-        except ConfigError as err:
-            summary.failures.append(f"{path}: {err}")
-            print(f"      skipping analysis: {err}")
-    instance.add_dynamic_partitions(analysis_partitions.name, [c.name for c in configs])
-    instance.add_dynamic_partitions(model_partitions.name, sorted({m for c in configs for m in c.model_names}))
-    for config in configs:
-        print(f"[4/6] analysis '{config.name}': data and features")
-        result = materialize(["analysis_data", "analysis_features"], config.name)
-        if not result.success:
-            summary.failures.append(f"analysis '{config.name}': data/features failed")
-            continue
-        blocked = []
-        for model_name in config.model_names:
-            print(f"[5/6] fit {config.name} / {model_name} ...", flush=True)
-            started = time.perf_counter()
-            run_config = {"ops": {"model_fit": {"config": {"force": force_refit}}}}
-            result = materialize(["model_fit"], fit_key(config.name, model_name), run_config=run_config)
-            statuses = {
-                ev.check_name: "pass" if ev.passed else ("FAIL" if ev.severity == dg.AssetCheckSeverity.ERROR else "warn")
-                for ev in result.get_asset_check_evaluations()
-            }
-            summary.fits.append((config.name, model_name, statuses))
-            print(f"      {time.perf_counter() - started:.1f}s  " + "  ".join(f"{k}={v}" for k, v in statuses.items()))
-            if not result.success:
-                summary.failures.append(f"fit {config.name}/{model_name} failed")
-            blocking = {check_name(checker) for checker in BLOCKING}
-            blocked += [f"{model_name}:{name}" for name, status in statuses.items() if status == "FAIL" and name in blocking]
-        if blocked:
-            summary.failures.append(f"report '{config.name}' blocked by failed checks: {', '.join(blocked)}")
-            continue
-        print(f"[6/6] comparison, check results and report '{config.name}'")
-        result = materialize(["check_results", "model_comparison", "analysis_report"], config.name)
-        if result.success:
-            files = result.asset_materializations_for_node("analysis_report")[0].metadata["files"].value
-            summary.reports[config.name] = files
-        else:
-            summary.failures.append(f"report '{config.name}' failed")
+    print("[3/3] everything the new data and settings make due (HAL, IRT, analysis data, fits, reports)")
+    if force_refit:
+        for key in instance.get_dynamic_partitions(fit_partitions.name):
+            execute("fit", f"fit [{key}] (forced)", ("model_fit",), key, {}, {"ops": {"model_fit": {"config": {"force": True}}}})
+    executed = 0
+    while runs := plan(instance, project):
+        for run in runs:
+            execute(run.stage, run.describe(), run.assets, run.partition_key, run.tags)
+            executed += 1
+    if not executed:
+        print("      nothing to do: every result is up to date with its inputs")
     return summary
 
 
-def _irt_summary(result: dg.ExecuteInProcessResult, summary: DemoSummary) -> None:
-    """The IRT group's plots and headline numbers, from its metadata; a failure's own message."""
-
-    def metadata(node: str) -> dict:
-        found = result.asset_materializations_for_node(node)  # empty when the step failed or was skipped
-        return {k: v.value for k, v in found[0].metadata.items()} if found else {}
-
-    matrix, validation, routing = metadata("response_matrix"), metadata("irt_validation"), metadata("routing_report")
-    files = [path for node in IRT_PLOTS for path in metadata(node).get("files", [])]
-    if files:
-        summary.reports["irt"] = files
-    if matrix:
-        summary.irt.append(f"{matrix['respondents']} respondents x {matrix['items']} items from {matrix['source']} ({matrix['config_source']})")
-    if validation:
-        mae = ", ".join(f"{name} {validation[f'mae/{key}']:.3f}" for key, name in (
-            ("anchor", "anchor"), ("pirt", "p-IRT"), ("gpirt", "gp-IRT"), ("random", "random"), ("train_mean", "no-data baseline")))
-        summary.irt.append(f"leave-one-model-out MAE: {mae}")
-    if routing:
-        summary.irt.append(
-            f"routing, {routing['test_items']} test items: routed {routing['routed_accuracy']:.3f}, best single model "
-            f"{routing['best_single_accuracy']:.3f} ({routing['best_single_model']}), oracle {routing['oracle_accuracy']:.3f}"
-        )
+def failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
+    """Each failed step's own message (a dg.Failure's description, else the error's first line)."""
+    messages = []
     for event in result.get_step_failure_events():
         failure = event.step_failure_data.user_failure_data
-        message = failure.description if failure and failure.description else event.step_failure_data.error.message.strip()
-        summary.failures.append(f"IRT: {message}")
-        print(f"      {message}")
+        text = failure.description if failure and failure.description else event.step_failure_data.error.message.strip()
+        messages.append(f"{event.step_key}: {text}")
+    return messages
 
 
-def _ingested_shas(settings: Settings) -> dict[str, str]:
-    """The sha256 of every log as last ingested, from the warehouse's `evals` and `ingest_errors`."""
-    from hibayes.warehouse import Warehouse
-
-    if not settings.warehouse_path.exists():
-        return {}
-    found = Warehouse(settings.warehouse_path).query("SELECT log_key, sha256 FROM evals")
-    return dict(zip(found["log_key"], found["sha256"]))
+def daemon_running(instance: dg.DagsterInstance, within_seconds: float = 60.0) -> bool:
+    """Whether a Dagster daemon (`make ui`) is heartbeating on this instance."""
+    heartbeats = instance.get_daemon_heartbeats()
+    return any(time.time() - beat.timestamp < within_seconds for beat in heartbeats.values())
 
 
-def _log_statuses(settings: Settings, keys: list[str]) -> dict[str, str]:
-    from hibayes.warehouse import Warehouse
+def wait_for_daemon(settings: Settings, started_at: float) -> DemoSummary:
+    """With the daemon running, the demo does not do the work a second time: it waits until the
+    daemon's sensors have nothing left to launch and no run is in progress, then reports."""
+    from hibayes_assets.definitions import defs
 
-    if not keys:
-        return {}
-    found = Warehouse(settings.warehouse_path).query("SELECT log_key, status FROM evals WHERE log_key IN ?", [keys])
-    statuses = dict(zip(found["log_key"], found["status"]))
-    return {key: statuses.get(key, "unreadable") for key in keys}
+    instance = dg.DagsterInstance.get()
+    project = defs.resources["project"]
+    print("A Dagster daemon is running on this instance (make ui): it ingests and refreshes on its own.")
+    print("Waiting for it to settle (Ctrl-C stops waiting; the daemon goes on) ...", flush=True)
+    quiet_ticks = 0
+    while quiet_ticks < 3:
+        time.sleep(5)
+        busy = instance.get_runs(filters=dg.RunsFilter(statuses=IN_PROGRESS), limit=1)
+        quiet_ticks = 0 if busy or plan(instance, project) else quiet_ticks + 1
+    summary = DemoSummary()
+    failed = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]), limit=100)
+    for run in failed:
+        if run.start_time and run.start_time >= started_at:
+            summary.failures.append(f"run {run.run_id[:8]} ({run.tags.get('hibayes/stage', run.job_name)}) failed: see it in the UI")
+    return summary
 
 
 def print_summary(settings: Settings, summary: DemoSummary, seconds: float) -> None:
+    """One screen: logs, samples, each fit's checks, IRT headline numbers, where the reports are,
+    and every failed check and failed run."""
     from hibayes.warehouse import Warehouse
+    from hibayes_assets.definitions import defs
 
-    counts = Warehouse(settings.warehouse_path).count_rows()
+    instance = dg.DagsterInstance.get()
+    project = defs.resources["project"]
+    entries = read_manifest(settings.home)
     print("\n== HiBayES demo summary ==")
-    n_logs = len(summary.ingested) + len(summary.unchanged)
-    print(f"logs:     {n_logs} in {settings.log_dir} ({len(summary.ingested)} read this run, {len(summary.unchanged)} unchanged)")
-    for key, status in summary.problem_logs.items():
-        print(f"            {key}: {status} (reason in table ingest_errors)")
-    print(f"samples:  {counts['samples']} rows, {counts['scores']} scores, {counts['ingest_errors']} ingest errors  ({settings.warehouse_path})")
-    for analysis, model_name, statuses in summary.fits:
-        print(f"fit:      {analysis}/{model_name}: " + ", ".join(f"{k.removeprefix('check_')} {v}" for k, v in statuses.items()))
-    for line in summary.irt:
+    statuses = {}
+    for entry in entries.values():
+        statuses[entry.status] = statuses.get(entry.status, 0) + 1
+    print(f"logs:     {len(entries)} in {settings.log_dir} (" + ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())) + ")")
+    failed_checks = []
+    if settings.warehouse_path.exists():
+        warehouse = Warehouse(settings.warehouse_path)
+        unusable = [key for key, entry in entries.items() if entry.status != "success"]
+        reasons = warehouse.query(
+            "SELECT log_key, first(message) AS message FROM ingest_errors WHERE sample_id IS NULL AND log_key IN ? GROUP BY log_key",
+            [unusable or [""]],
+        )
+        failed_checks += [f"{key}: check_log_readable: {message}" for key, message in zip(reasons["log_key"], reasons["message"])]
+        counts = warehouse.count_rows()
+        print(f"samples:  {counts['samples']} rows, {counts['scores']} scores, {counts['ingest_errors']} ingest errors  ({settings.warehouse_path})")
+    for key in instance.get_dynamic_partitions(fit_partitions.name):
+        analysis, model = split_fit_key(key)
+        path = project.fit_path(analysis, model).with_suffix(".checks.json")
+        outcomes = json.loads(path.read_text()) if path.exists() else []
+        print(f"fit:      {key}: " + (", ".join(f"{o['name']} {o['status']}" for o in outcomes) or "no fit"))
+        failed_checks += [
+            f"{key}: check_{o['name']} {o['status']}{' (blocks the report)' if o['name'] in blocking_checkers() else ''}: {o['message']}"
+            for o in outcomes if o["status"] in ("fail", "error")
+        ]
+    for line in _irt_lines(instance):
         print(f"irt:      {line}")
-    for analysis, files in summary.reports.items():
-        print(f"report:   {analysis}:")
-        for path in files:
-            print(f"            {path}")
+    for asset, partition in [("hal_report", None), *(("analysis_report", name) for name in instance.get_dynamic_partitions("analyses"))]:
+        files = latest_metadata(instance, asset, partition).get("files") or []
+        if files:
+            print(f"report:   {partition or 'hal'}: {len(files)} files in {Path(files[0]).parent}")
+    irt_files = [f for asset in IRT_PLOTS for f in latest_metadata(instance, asset).get("files") or []]
+    if irt_files:
+        print(f"report:   irt: {len(irt_files)} files in {Path(irt_files[0]).parent}")
+    for check in failed_checks:
+        print(f"CHECK:    {check}")
     for failure in summary.failures:
-        print(f"PROBLEM:  {failure}")
-    print(f"took {seconds:.1f}s; Dagster instance in {settings.dagster_home}; `make ui` to browse it")
+        print(f"FAILED:   {failure}")
+    failed_runs = sum(not ok for _, ok, _ in summary.runs)
+    print(f"took {seconds:.1f}s, {len(summary.runs)} runs ({failed_runs} failed); Dagster instance in {settings.dagster_home}; `make ui` to browse it")
+
+
+def _irt_lines(instance: dg.DagsterInstance) -> list[str]:
+    """The IRT group's headline numbers, from its latest metadata."""
+    matrix, validation, routing = (latest_metadata(instance, asset) for asset in ("response_matrix", "irt_validation", "routing_report"))
+    lines = []
+    if matrix:
+        lines.append(f"{matrix['respondents']} respondents x {matrix['items']} items from {matrix['source']} ({matrix['config_source']})")
+    if validation:
+        lines.append("leave-one-model-out MAE: " + ", ".join(
+            f"{name} {validation[f'mae/{key}']:.3f}" for key, name in (
+                ("anchor", "anchor"), ("pirt", "p-IRT"), ("gpirt", "gp-IRT"), ("random", "random"), ("train_mean", "no-data baseline"))
+            if f"mae/{key}" in validation))
+    if routing:
+        lines.append(
+            f"routing, {routing['test_items']} test items: routed {routing['routed_accuracy']:.3f}, best single model "
+            f"{routing['best_single_accuracy']:.3f} ({routing['best_single_model']}), oracle {routing['oracle_accuracy']:.3f}"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,14 +241,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force-refit", action="store_true", help="resample every fit even when nothing changed")
     parser.add_argument("--prepare-only", action="store_true", help="only set up the instance folder and example inputs")
     args = parser.parse_args(argv)
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     settings = load_settings()
     prepare(settings)
     if args.prepare_only:
         return 0
-    summary = run_demo(settings, force_refit=args.force_refit)
+    if daemon_running(dg.DagsterInstance.get()):
+        summary = wait_for_daemon(settings, started_at)
+    else:
+        from hibayes_assets.definitions import defs
+
+        summary = run_demo(settings, dg.DagsterInstance.get(), dict(defs.resources), force_refit=args.force_refit)
     print_summary(settings, summary, time.perf_counter() - started)
-    return 1 if summary.failures and not summary.reports else 0
+    return 1 if summary.failures else 0
 
 
 if __name__ == "__main__":

@@ -1,15 +1,23 @@
-"""Partitions: one per log file, one per analysis YAML, one per analysis x model fit."""
+"""Partitions: one per log file, one per analysis YAML, and one per (analysis, model) fit that
+exists. Fit keys are `<analysis>/<model>` (an analysis is named after its file, which cannot hold a
+`/`), registered and removed with the analyses, so there is no grid of pairs that cannot be fitted."""
 
 import dagster as dg
 
 log_partitions = dg.DynamicPartitionsDefinition(name="inspect_logs")
 analysis_partitions = dg.DynamicPartitionsDefinition(name="analyses")
-model_partitions = dg.DynamicPartitionsDefinition(name="models")
-fit_partitions = dg.MultiPartitionsDefinition({"analysis": analysis_partitions, "model": model_partitions})
+fit_partitions = dg.DynamicPartitionsDefinition(name="fits")
+
+FIT_KEY_SEPARATOR = "/"
 
 
-def fit_key(analysis: str, model: str) -> dg.MultiPartitionKey:
-    return dg.MultiPartitionKey({"analysis": analysis, "model": model})
+def fit_key(analysis: str, model: str) -> str:
+    return f"{analysis}{FIT_KEY_SEPARATOR}{model}"
+
+
+def split_fit_key(key: str) -> tuple[str, str]:
+    analysis, _, model = key.partition(FIT_KEY_SEPARATOR)
+    return analysis, model
 
 
 def contiguous_ranges(order: list[str], wanted: set[str]) -> list[tuple[str, str]]:

@@ -1,8 +1,10 @@
-"""Sensors: new or changed log files and analysis YAMLs become partitions and runs; failed runs are
-recorded; declarative automation keeps everything downstream fresh. All RUNNING by default.
+"""Sensors: new or changed log files are ingested; analysis YAMLs become partitions; the planner
+launches what a change makes due; failed runs are recorded. All RUNNING by default.
 
-Sensors run in the code server, so they only list folders and hash small files: they never open
-DuckDB (that would contend with runs for its lock) and never read a log."""
+Sensors run in the code server, so they only list folders, hash small files and read the Dagster
+instance and the ingest manifest: they never open DuckDB (that would contend with runs for its lock)
+and never read a log. They keep no cursor of their own: the manifest and the planned runs' tags are
+the state, shared with `make demo`, so the daemon starts quiet after a demo."""
 
 
 import hashlib
@@ -12,102 +14,121 @@ from pathlib import Path
 
 import dagster as dg
 
-from hibayes.config import ConfigError, list_analyses, load_analysis
 from hibayes.load.inspect_reader import scan_logs
+from hibayes.load.manifest import changed_logs, read_manifest
 from hibayes.settings import load_settings
-from hibayes_assets.partitions import (
-    analysis_partitions,
-    contiguous_ranges,
-    log_partitions,
-    model_partitions,
-    range_tags,
-)
+from hibayes_assets.partitions import analysis_partitions, contiguous_ranges, fit_key, fit_partitions, log_partitions, range_tags
+from hibayes_assets.planner import INGEST_ASSETS, INGEST_STAGE, STAGE_TAG, analysis_configs as read_analyses, plan, read_ledger
 from hibayes_assets.resources import ProjectPaths
 
-INGEST_SELECTION = [dg.AssetKey("inspect_log"), dg.AssetKey("eval_samples"), dg.AssetKey("ingest_errors")]
+INGEST_SELECTION = [dg.AssetKey(asset) for asset in INGEST_ASSETS]
+TICK_SECONDS = 5
+PartitionsRequest = dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest
 
 
-def new_log_requests(
-    found: dict[str, str], seen: dict[str, str], partition_order: list[str]
-) -> tuple[list[str], list[dg.RunRequest]]:
+def ingest_requests(found: dict[str, str], home: Path, partition_order: list[str]) -> tuple[list[str], list[dg.RunRequest]]:
     """Partitions to add, and ingest runs for new or changed log files: one run per stretch of
     consecutive partitions (new files are appended, so a folder of new logs is one run)."""
-    changed = {key: sig for key, sig in found.items() if seen.get(key) != sig}
+    changed = changed_logs(found, read_manifest(home))
     existing = set(partition_order)
-    to_add = sorted(key for key in changed if key not in existing)
+    to_add = [key for key in changed if key not in existing]
     requests = []
     for start, end in contiguous_ranges([*partition_order, *to_add], set(changed)):
-        run_key = f"{start}..{end}@" + hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:12]
-        if start == end:
-            requests.append(dg.RunRequest(run_key=run_key, partition_key=start, asset_selection=INGEST_SELECTION))
-        else:
-            requests.append(dg.RunRequest(run_key=run_key, tags=range_tags(start, end), asset_selection=INGEST_SELECTION))
+        signatures = {key: found[key] for key in changed}
+        run_key = f"{start}..{end}@" + hashlib.sha256(json.dumps(signatures, sort_keys=True).encode()).hexdigest()[:12]
+        tags = {STAGE_TAG: INGEST_STAGE, **({} if start == end else range_tags(start, end))}
+        requests.append(dg.RunRequest(
+            run_key=run_key, partition_key=start if start == end else None, tags=tags, asset_selection=INGEST_SELECTION,
+        ))
     return to_add, requests
 
 
 @dg.sensor(
     name="new_inspect_logs",
-    minimum_interval_seconds=15,
+    minimum_interval_seconds=TICK_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     asset_selection=INGEST_SELECTION,
-    description="Adds a partition for each new or changed Inspect log in HIBAYES_LOG_DIR and ingests it.",
+    description="Adds a partition for each new Inspect log in HIBAYES_LOG_DIR and ingests new or changed files "
+    "(by size and modification time against the ingest manifest) in one run.",
 )
-def new_inspect_logs(context: dg.SensorEvaluationContext, project: ProjectPaths) -> dg.SensorResult:
-    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    found = scan_logs(project.log_path)
+def new_inspect_logs(context: dg.SensorEvaluationContext, project: ProjectPaths) -> dg.SensorResult | dg.SkipReason:
+    if read_ledger(context.instance).ingest_in_flight:
+        return dg.SkipReason("an ingest is running; new files wait for the next tick")
     order = list(context.instance.get_dynamic_partitions(log_partitions.name))
-    to_add, requests = new_log_requests(found, seen, order)
+    to_add, requests = ingest_requests(scan_logs(project.log_path), Path(project.home), order)
     if not requests:
-        return dg.SensorResult(skip_reason=f"no new or changed logs in {project.log_path}", cursor=json.dumps(found))
-    context.log.info(f"{len(requests)} new or changed logs; {len(to_add)} new partitions")
+        return dg.SkipReason(f"no new or changed logs in {project.log_path}")
+    context.log.info(f"ingesting new or changed logs in {len(requests)} run(s); {len(to_add)} new partitions")
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[log_partitions.build_add_request(to_add)] if to_add else [],
-        cursor=json.dumps(found),
     )
 
 
-def analysis_signatures(analyses_dir: Path) -> dict[str, str]:
-    return {p.stem: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in list_analyses(analyses_dir)}
+def partition_changes(instance: dg.DagsterInstance, analyses_dir: Path) -> tuple[list[PartitionsRequest], list[str]]:
+    """Requests that make the analysis and fit partitions match the YAML files (a fit partition per
+    model each analysis lists), and the problems of files that could not be read (their partitions stay)."""
+    configs, problems = read_analyses(analyses_dir)
+    wanted = {name: [fit_key(name, model) for model in config.model_names] for name, config in configs.items()}
+    requests = []
+    for partitions, keys, keep in (
+        (analysis_partitions, list(wanted), set(problems)),
+        (fit_partitions, [key for keys in wanted.values() for key in keys], set(problems)),
+    ):
+        existing = instance.get_dynamic_partitions(partitions.name)
+        added = [key for key in keys if key not in existing]
+        removed = [key for key in existing if key not in keys and key.split("/")[0] not in keep]
+        if added:
+            requests.append(partitions.build_add_request(added))
+        if removed:
+            requests.append(partitions.build_delete_request(removed))
+    return requests, [f"{name}: {problem}" for name, problem in problems.items()]
+
+
+def apply_partition_changes(instance: dg.DagsterInstance, requests: list[PartitionsRequest]) -> None:
+    """What the sensor daemon does with a sensor's partition requests, for in-process callers (the demo)."""
+    for request in requests:
+        if isinstance(request, dg.AddDynamicPartitionsRequest):
+            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        else:
+            for key in request.partition_keys:
+                instance.delete_dynamic_partition(request.partitions_def_name, key)
 
 
 @dg.sensor(
     name="analysis_configs",
-    minimum_interval_seconds=15,
+    minimum_interval_seconds=TICK_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    asset_selection=[dg.AssetKey("analysis_data")],
-    description="Adds a partition for each new or changed analysis YAML in HIBAYES_ANALYSES_DIR (and its "
-    "models) and refreshes its data; automation refits what follows.",
+    description="Keeps one partition per analysis YAML in HIBAYES_ANALYSES_DIR and one fit partition per model "
+    "each lists (removed when the file or the model goes); reports files that do not validate.",
 )
-def analysis_configs(context: dg.SensorEvaluationContext, project: ProjectPaths) -> dg.SensorResult:
-    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    found = analysis_signatures(project.analyses_path)
-    changed = sorted(name for name, sig in found.items() if seen.get(name) != sig)
-    analyses_to_add, models_to_add, requests = [], set(), []
-    existing_analyses = set(context.instance.get_dynamic_partitions(analysis_partitions.name))
-    existing_models = set(context.instance.get_dynamic_partitions(model_partitions.name))
-    for name in changed:
-        path = next(p for p in list_analyses(project.analyses_path) if p.stem == name)
-        try:
-            config = load_analysis(path)
-        except ConfigError as err:
-            context.log.error(f"skipping analysis {path}: {err}")
-            continue
-        if name not in existing_analyses:
-            analyses_to_add.append(name)
-        models_to_add.update(m for m in config.model_names if m not in existing_models)
-        requests.append(dg.RunRequest(run_key=f"{name}@{found[name]}", partition_key=name))
-    partition_requests = []
-    if analyses_to_add:
-        partition_requests.append(analysis_partitions.build_add_request(analyses_to_add))
-    if models_to_add:
-        partition_requests.append(model_partitions.build_add_request(sorted(models_to_add)))
-    return dg.SensorResult(
-        run_requests=requests,
-        dynamic_partitions_requests=partition_requests,
-        cursor=json.dumps(found),
-        skip_reason=None if requests else f"no new or changed analyses in {project.analyses_path}",
-    )
+def analysis_configs(context: dg.SensorEvaluationContext, project: ProjectPaths) -> dg.SensorResult | dg.SkipReason:
+    requests, problems = partition_changes(context.instance, project.analyses_path)
+    signature = hashlib.sha256(json.dumps(problems).encode()).hexdigest()[:16]
+    if problems and context.cursor != signature:  # each problem is logged once, not every tick
+        for problem in problems:
+            context.log.error(f"analysis file not used: {problem}")
+    if not requests:
+        return dg.SensorResult(cursor=signature, skip_reason=f"analysis partitions match {project.analyses_path}")
+    return dg.SensorResult(dynamic_partitions_requests=requests, cursor=signature)
+
+
+@dg.sensor(
+    name="refresh_results",
+    minimum_interval_seconds=TICK_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    asset_selection=dg.AssetSelection.all(),
+    description="Launches what a change makes due, and nothing else: HAL and IRT when the warehouse's content "
+    "changed; each analysis's data and features; the fits whose features or settings changed; then the "
+    "report of each analysis with a new fit (see hibayes_assets/planner.py).",
+)
+def refresh_results(context: dg.SensorEvaluationContext, project: ProjectPaths) -> dg.SensorResult | dg.SkipReason:
+    runs = plan(context.instance, project)
+    if not runs:
+        return dg.SkipReason("every result is up to date with its inputs (or waits for a run in progress)")
+    for run in runs:
+        context.log.info(f"due: {run.describe()}")
+    return dg.SensorResult(run_requests=[run.run_request() for run in runs])
 
 
 @dg.run_failure_sensor(
@@ -131,12 +152,3 @@ def record_run_failures(context: dg.RunFailureSensorContext) -> None:
     with path.open("a") as handle:
         handle.write(json.dumps(entry) + "\n")
     context.log.info(f"recorded failed run {run.run_id} in {path}")
-
-
-automation_sensor = dg.AutomationConditionSensorDefinition(
-    "keep_analyses_fresh",
-    target=dg.AssetSelection.all(),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30,
-    description="Declarative automation: refreshes data, features, fits and reports when upstream changes.",
-)

@@ -348,10 +348,12 @@ def _json(value: Any) -> str | None:
     return json.dumps(value, default=str, allow_nan=True, sort_keys=False)
 
 
+def file_signature(path: Path) -> str:
+    """A cheap change signature: modification time and size."""
+    stat = path.stat()
+    return f"{stat.st_mtime_ns}:{stat.st_size}"
+
+
 def scan_logs(log_dir: Path) -> dict[str, str]:
-    """Each candidate log's partition key with a cheap change signature (mtime and size)."""
-    found = {}
-    for path in list_log_files(log_dir):
-        stat = path.stat()
-        found[log_key_for(path, log_dir)] = f"{stat.st_mtime_ns}:{stat.st_size}"
-    return found
+    """Each candidate log's partition key with its change signature."""
+    return {log_key_for(path, log_dir): file_signature(path) for path in list_log_files(log_dir)}

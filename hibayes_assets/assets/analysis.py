@@ -1,11 +1,13 @@
-"""Analysis group: one partition per analysis YAML; fits per analysis x model.
+"""Analysis group: one partition per analysis YAML; one fit partition per model an analysis lists.
 
-analysis_data -> analysis_features -> model_fit (+ checks) -> analysis_report. The statistics live
-in `hibayes`; these assets load configs, move files and describe results.
+analysis_data + analysis_features (one step) -> model_fit (+ checks) -> check_results,
+model_comparison, analysis_report. The statistics live in `hibayes`; these assets load configs,
+move files and describe results. What runs when is decided by the planner (hibayes_assets.planner).
 """
 
 
 import dataclasses
+import hashlib
 import json
 import re
 import time
@@ -15,15 +17,16 @@ import dagster as dg
 import pandas as pd
 
 from hibayes.config import AnalysisConfig, ConfigError, load_analysis
-from hibayes_assets.checks import ALWAYS_RUN, FIT_CHECK_SPECS, fit_check_results
+from hibayes_assets.checks import ALWAYS_RUN, FIT_CHECK_SPECS, blocking_checkers, check_name, fit_check_results
+from hibayes_assets.history import latest_metadata
 from hibayes_assets.metadata import markdown_table, save_figures
-from hibayes_assets.partitions import analysis_partitions, fit_partitions
+from hibayes_assets.partitions import analysis_partitions, fit_key, fit_partitions, split_fit_key
 from hibayes_assets.resources import ProjectPaths, WarehouseResource
 
-# Refresh when upstream changes, without waiting for upstream partitions that do not apply: a fit
-# grid cell whose model is not in the analysis is never materialized, and a log that failed to
-# ingest should not freeze every analysis.
-REFRESH = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
+# A range run covers many analyses; each records its own materialization (and only when its output
+# changed), so the step emits events itself instead of one output for the whole range.
+ONE_RUN = dg.BackfillPolicy.single_run()
+ALL = dg.AllPartitionMapping()
 
 
 def analysis_config(project: ProjectPaths, analysis: str) -> AnalysisConfig:
@@ -38,38 +41,108 @@ def analysis_table(analysis: str) -> str:
     return "analysis_data_" + re.sub(r"\W", "_", analysis)
 
 
-@dg.asset(
-    group_name="analysis",
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "analysis_data",
+            group_name="analysis",
+            partitions_def=analysis_partitions,
+            deps=[dg.AssetDep("eval_samples", partition_mapping=ALL)],
+            kinds={"duckdb"},
+            description="The analysis dataframe (its extractors' columns), as DuckDB table `analysis_data_<analysis>`: "
+            "computed from the warehouse for the built-in extractors, else read by HiBayES's loader (custom "
+            "extractors, files_to_process, extracted_data). Errored samples and incomplete logs are left out by "
+            "default. A new materialization means the rows changed.",
+        ),
+        dg.AssetSpec(
+            "analysis_features",
+            group_name="analysis",
+            partitions_def=analysis_partitions,
+            deps=["analysis_data"],
+            kinds={"numpy"},
+            description="Features, coords and dims after the analysis's processors (files under HIBAYES_HOME/features/"
+            "<analysis>): what the fits see. A new materialization means the features changed, and only then are "
+            "the analysis's models refitted.",
+        ),
+    ],
     partitions_def=analysis_partitions,
-    deps=[dg.AssetDep("eval_samples", partition_mapping=dg.AllPartitionMapping())],
-    kinds={"duckdb"},
+    backfill_policy=ONE_RUN,
+    can_subset=True,
     pool="duckdb",
-    automation_condition=REFRESH,
-    description="The analysis dataframe (extractor columns), as DuckDB table `analysis_data_<analysis>`: "
-    "computed from the warehouse for the built-in extractors, else read by HiBayES's loader (custom "
-    "extractors, files_to_process, extracted_data). Errored samples and incomplete logs are left out by default.",
 )
-def analysis_data(
-    context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    started = time.perf_counter()
-    config = _config_or_fail(project, context.partition_key)
+def analysis_inputs(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource):
+    """Data and features of every analysis in the run's range. Each analysis whose rows or features
+    changed records a materialization of its partition; an unchanged one records nothing, so nothing
+    downstream of it runs. One analysis's failure is reported and does not stop the others."""
+    failures = []
+    for analysis in context.partition_keys:
+        started = time.perf_counter()
+        try:
+            events = _refresh_inputs(context, project, warehouse, analysis)
+        except (dg.Failure, ConfigError, ValueError, KeyError) as err:
+            message = err.description if isinstance(err, dg.Failure) else str(err)
+            context.log.error(f"analysis '{analysis}': {message}")
+            failures.append(f"'{analysis}': {message}")
+            continue
+        yield from events
+        changed = ", ".join(e.asset_key.to_user_string() for e in events) or "nothing (same rows and features as before)"
+        context.log.info(f"analysis '{analysis}': {changed} changed ({time.perf_counter() - started:.1f}s)")
+    if failures:
+        raise dg.Failure(f"{len(failures)} analysis input(s) failed: " + " | ".join(failures))
+
+
+def _refresh_inputs(
+    context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource, analysis: str
+) -> list[dg.AssetMaterialization]:
+    from hibayes.analysis import process_data, save_features, validate
+
+    config = _config_or_fail(project, analysis)
+    validate(config)
     frame, report = _analysis_frame(config, project, warehouse)
     if frame.empty:
-        raise dg.Failure(f"analysis '{config.name}': no usable samples ({report})")
-    rows = warehouse.get().replace_table(analysis_table(config.name), frame)
-    for problem in report.get("problems", []):
-        context.log.warning(f"{config.name}: {problem}")
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": rows,
-            "table": analysis_table(config.name),
-            "config_hash": config.digest(),
-            "load_report": dg.MetadataValue.json(report),
-            "preview": dg.MetadataValue.md(markdown_table(frame, max_rows=10)),
-            "seconds": round(time.perf_counter() - started, 3),
-        }
-    )
+        raise dg.Failure(f"no usable samples ({report})")
+    events = []
+    data_hash = frame_digest(frame)
+    table = analysis_table(config.name)
+    if latest_metadata(context.instance, "analysis_data", analysis).get("data_hash") != data_hash:
+        rows = warehouse.get().replace_table(table, frame)
+        for problem in report.get("problems", []):
+            context.log.warning(f"{config.name}: {problem}")
+        events.append(dg.AssetMaterialization(
+            "analysis_data", partition=analysis,
+            metadata={
+                "dagster/row_count": rows,
+                "table": table,
+                "data_hash": data_hash,
+                "config_hash": config.digest(),
+                "load_report": dg.MetadataValue.json(report),
+                "preview": dg.MetadataValue.md(markdown_table(frame, max_rows=10)),
+            },
+        ))
+    try:
+        state = process_data(config, frame)
+    except (ValueError, KeyError) as err:
+        raise dg.Failure(f"{config.where}: processing failed: {err}") from None
+    stored = save_features(state, project.features_path(config.name))
+    if latest_metadata(context.instance, "analysis_features", analysis).get("data_hash") != stored.digest:
+        events.append(dg.AssetMaterialization(
+            "analysis_features", partition=analysis,
+            metadata={
+                "dagster/row_count": len(state.processed_data),
+                "features": dg.MetadataValue.json({k: list(getattr(v, "shape", ())) for k, v in stored.features.items()}),
+                "coords": dg.MetadataValue.json(stored.coords),
+                "data_hash": stored.digest,
+                "path": dg.MetadataValue.path(str(project.features_path(config.name))),
+                "processed_data": dg.MetadataValue.md(markdown_table(state.processed_data)),
+            },
+        ))
+    return events
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """A hash of a dataframe's columns, dtypes and values (row order included)."""
+    values = pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy()
+    return hashlib.sha256(values.tobytes() + repr(list(zip(frame.columns, map(str, frame.dtypes)))).encode()).hexdigest()[:16]
 
 
 def _analysis_frame(config: AnalysisConfig, project: ProjectPaths, warehouse: WarehouseResource) -> tuple[pd.DataFrame, dict]:
@@ -97,69 +170,24 @@ def _analysis_frame(config: AnalysisConfig, project: ProjectPaths, warehouse: Wa
     return frame, {**load_report.as_dict(), "inputs": len(load_report.inputs), "problems": load_report.problems()}
 
 
-@dg.asset(
-    group_name="analysis",
-    partitions_def=analysis_partitions,
-    deps=[analysis_data],
-    kinds={"numpy"},
-    pool="duckdb",
-    automation_condition=REFRESH,
-    description="Features, coords and dims after the analysis's processors (files under HIBAYES_HOME/features).",
-)
-def analysis_features(
-    context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    from hibayes.analysis import process_data, save_features, validate
-
-    started = time.perf_counter()
-    config = _config_or_fail(project, context.partition_key)
-    data = warehouse.get().query(f'SELECT * FROM "{analysis_table(config.name)}"')
-    try:
-        validate(config)
-    except ConfigError as err:
-        raise dg.Failure(str(err)) from None
-    try:
-        state = process_data(config, data)
-    except (ValueError, KeyError) as err:
-        raise dg.Failure(f"{config.where}: processing failed: {err}") from None
-    stored = save_features(state, project.features_path(config.name))
-    shapes = {k: list(getattr(v, "shape", ())) for k, v in stored.features.items()}
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": len(state.processed_data),
-            "features": dg.MetadataValue.json(shapes),
-            "coords": dg.MetadataValue.json(stored.coords),
-            "data_hash": stored.digest,
-            "path": dg.MetadataValue.path(str(project.features_path(config.name))),
-            "processed_data": dg.MetadataValue.md(markdown_table(state.processed_data)),
-            "seconds": round(time.perf_counter() - started, 3),
-        },
-        data_version=dg.DataVersion(stored.digest),
-    )
-
-
 class RefitConfig(dg.Config):
     force: bool = False  # refit even when data, config and library versions are unchanged
 
 
-# A multi-asset only to make every output optional (`can_subset`): a skipped grid cell then emits
-# neither a materialization nor check results.
+# A multi-asset only to make each check optional (`can_subset`): the checkers an analysis does not
+# list report nothing rather than a result they did not compute.
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
             "model_fit",
             group_name="analysis",
             partitions_def=fit_partitions,
-            deps=[
-                dg.AssetDep(
-                    analysis_features,
-                    partition_mapping=dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="analysis"),
-                )
-            ],
+            deps=[dg.AssetDep("analysis_features", partition_mapping=ALL)],
             kinds={"numpyro"},
-            automation_condition=dg.AutomationCondition.eager(),
-            description="A NumPyro NUTS fit of one model of one analysis, stored as NetCDF (ArviZ "
-            "InferenceData). Cells of the analysis x model grid whose model is not in the analysis are skipped.",
+            description="A NumPyro NUTS fit of one model of one analysis (partition `<analysis>/<model>`, one per "
+            "model the analysis lists), stored as NetCDF (ArviZ InferenceData) under HIBAYES_HOME/fits. An unchanged "
+            "fit (same features, model settings and library versions) is loaded instead of resampled. Reads its "
+            "own analysis's features.",
         )
     ],
     check_specs=FIT_CHECK_SPECS,
@@ -171,12 +199,13 @@ def model_fit(context: dg.AssetExecutionContext, config: RefitConfig, project: P
     from hibayes.analysis import checker_when_known, fit_or_reuse, import_custom_code, load_features, run_checks
     from hibayes.model.platform import available_devices, enable_compilation_cache
 
-    keys = context.partition_key.keys_by_dimension
-    analysis, model_name = keys["analysis"], keys["model"]
+    analysis, model_name = split_fit_key(context.partition_key)
     settings = _config_or_fail(project, analysis)
     if model_name not in settings.model_names:
-        context.log.info(f"model '{model_name}' is not part of analysis '{analysis}': nothing to fit")
-        return
+        raise dg.Failure(
+            f"model '{model_name}' is no longer part of {settings.where} (it lists {', '.join(settings.model_names)}); "
+            "the analysis_configs sensor removes this partition"
+        )
     spec = settings.model(model_name)
     import_custom_code(settings, ("model", "checker"))
     enable_compilation_cache(project.jax_cache_path)
@@ -214,35 +243,31 @@ def model_fit(context: dg.AssetExecutionContext, config: RefitConfig, project: P
     yield from fit_check_results(checks)
 
 
+FIT_DEP = dg.AssetDep("model_fit", partition_mapping=ALL)
+
+
 @dg.asset(
     group_name="analysis",
     partitions_def=analysis_partitions,
-    deps=[
-        dg.AssetDep(
-            "model_fit",
-            partition_mapping=dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="analysis"),
-        )
-    ],
+    deps=[FIT_DEP],
     kinds={"matplotlib"},
-    automation_condition=REFRESH & dg.AutomationCondition.all_deps_blocking_checks_passed(),
-    description="Every communicator's output for the analysis: forest plot and summary table (PNG/CSV "
-    "under HIBAYES_HOME/artifacts), previewed here.",
+    description="Every communicator's output for the analysis (forest plot, summary table, ...: PNG/CSV under "
+    "HIBAYES_HOME/artifacts/<analysis>), previewed here. Rendered only from the current fit of every model "
+    "of the analysis: when a fit is missing, out of date or failed a blocking check, the report is held back "
+    "(this asset fails saying which) and the files from the last good fits stay.",
 )
 def analysis_report(context: dg.AssetExecutionContext, project: ProjectPaths) -> dg.MaterializeResult:
     import matplotlib
 
     matplotlib.use("Agg")
-    from hibayes.analysis import load_features, run_communicators
+    from hibayes.analysis import run_communicators
     from hibayes.analysis_state import AnalysisState
 
     started = time.perf_counter()
     config = _config_or_fail(project, context.partition_key)
-    features = load_features(project.features_path(config.name))
+    features, models = _current_fits(project, config)
     state = AnalysisState(data=_processed(project, config.name), features=features.features, coords=features.coords, dims=features.dims)
-    state.models = _fitted_models(project, config)
-    missing = [name for name in config.model_names if name not in {m.model_name for m in state.models}]
-    if not state.models:
-        raise dg.Failure(f"analysis '{config.name}': no fitted models yet (missing: {', '.join(missing)})")
+    state.models = models
     results = run_communicators(config, state)
     out_dir = project.artifacts_path(config.name)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -260,8 +285,6 @@ def analysis_report(context: dg.AssetExecutionContext, project: ProjectPaths) ->
     if failed:
         messages = "; ".join(entry for stage, entry in state.logs if stage == "communicate")
         raise dg.Failure(f"analysis '{config.name}': communicator(s) {', '.join(failed)} failed: {messages}")
-    if missing:
-        context.log.warning(f"no fit yet for: {', '.join(missing)}")
     metadata["files"] = dg.MetadataValue.json([str(p) for p in written])
     metadata["models"] = dg.MetadataValue.json([m.model_name for m in state.models])
     metadata["seconds"] = round(time.perf_counter() - started, 3)
@@ -273,18 +296,12 @@ def checks_path(fit_path: Path) -> Path:
     return fit_path.with_suffix(".checks.json")
 
 
-FIT_DEP = dg.AssetDep(
-    "model_fit", partition_mapping=dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="analysis")
-)
-
-
 @dg.asset(
     group_name="analysis",
     partitions_def=analysis_partitions,
     deps=[FIT_DEP],
     kinds={"duckdb"},
     pool="duckdb",
-    automation_condition=REFRESH,
     description="Every checker's outcome for every fit of the analysis (model, checker, status, value, "
     "threshold, message) as rows of the DuckDB table `check_results`.",
 )
@@ -313,10 +330,10 @@ def check_results(context: dg.AssetExecutionContext, project: ProjectPaths, ware
     deps=[FIT_DEP],
     kinds={"duckdb", "arviz"},
     pool="duckdb",
-    automation_condition=REFRESH,
     description="ArviZ's comparison of the analysis's fitted models by PSIS-LOO (elpd, se, elpd_diff, dse, "
     "weights, warnings) and the best model, chosen taking the standard error of the difference into "
-    "account. DuckDB table `model_comparison`, CSV and PNG under HIBAYES_HOME/artifacts/<analysis>.",
+    "account. DuckDB table `model_comparison`, CSV and PNG under HIBAYES_HOME/artifacts/<analysis>. "
+    "Held back, like the report, while a fit is missing, out of date or failed a blocking check.",
 )
 def model_comparison(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource) -> dg.MaterializeResult:
     import matplotlib
@@ -326,9 +343,7 @@ def model_comparison(context: dg.AssetExecutionContext, project: ProjectPaths, w
     from hibayes.communicate import compare_models
 
     config = _config_or_fail(project, context.partition_key)
-    models = _fitted_models(project, config)
-    if not models:
-        raise dg.Failure(f"analysis '{config.name}': no fitted models to compare")
+    _, models = _current_fits(project, config)
     table, best, reason = compare_models(models)
     warehouse.get().replace_rows("model_comparison", "analysis", config.name, table)
     out_dir = project.artifacts_path(config.name)
@@ -345,26 +360,43 @@ def model_comparison(context: dg.AssetExecutionContext, project: ProjectPaths, w
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _fitted_models(project: ProjectPaths, config: AnalysisConfig) -> list:
-    """The analysis's stored fits as model states (models without a fit yet are left out)."""
+def _current_fits(project: ProjectPaths, config: AnalysisConfig) -> tuple:
+    """The analysis's features and, for every model it lists, the stored fit of those features
+    as a model state. Raises a Failure naming each model whose fit is missing, out of date or
+    failed a blocking check: a report of some fits, or of stale ones, would mislead."""
     from hibayes import idata as idata_api
-    from hibayes.analysis import import_custom_code, load_features
+    from hibayes.analysis import fit_problem, import_custom_code, load_features
     from hibayes.analysis_state import ModelAnalysisState
     from hibayes.model import MODELS
 
     import_custom_code(config, ("model",))
     features = load_features(project.features_path(config.name))
-    models = []
+    models, problems = [], []
     for spec in config.models:
         path = project.fit_path(config.name, spec.model_name)
-        if path.exists():
-            models.append(
-                ModelAnalysisState(
-                    spec.model_name, MODELS.build(spec.name, spec.kwargs), spec, features.features,
-                    features.coords, features.dims, inference_data=idata_api.load(path), is_fitted=True,
-                )
+        problem = fit_problem(config, spec, features, path) or _blocking_failure(path)
+        if problem:
+            problems.append(f"{spec.model_name}: {problem} (partition '{fit_key(config.name, spec.model_name)}')")
+            continue
+        models.append(
+            ModelAnalysisState(
+                spec.model_name, MODELS.build(spec.name, spec.kwargs), spec, features.features,
+                features.coords, features.dims, inference_data=idata_api.load(path), is_fitted=True,
             )
-    return models
+        )
+    if problems:
+        raise dg.Failure(
+            f"analysis '{config.name}': held back, the outputs from the last good fits stay: " + "; ".join(problems),
+            metadata={"held_back_by": dg.MetadataValue.json(problems)},
+        )
+    return features, models
+
+
+def _blocking_failure(fit_path: Path) -> str | None:
+    path = checks_path(fit_path)
+    outcomes = json.loads(path.read_text()) if path.exists() else []
+    failed = [o for o in outcomes if o["name"] in blocking_checkers() and o["status"] in ("fail", "error")]
+    return "; ".join(f"failed blocking check {check_name(o['name'])}: {o['message']}" for o in failed) or None
 
 
 def _processed(project: ProjectPaths, analysis: str) -> pd.DataFrame:

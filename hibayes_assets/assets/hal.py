@@ -8,11 +8,12 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from hibayes_assets.assets.analysis import REFRESH
 from hibayes_assets.metadata import markdown_table, save_figures
 from hibayes_assets.resources import ProjectPaths, WarehouseResource
 
 ERRORS_TABLE = "hal_errors"
+# One run refreshes HAL and IRT together: HAL's few seconds go before IRT's minute.
+FIRST = {"dagster/priority": "1"}
 # How many errors of each stage to show in the UI; all of them are in the table.
 ERRORS_SHOWN = 15
 
@@ -38,10 +39,10 @@ def _record_errors(warehouse: WarehouseResource, stage: str, errors: pd.DataFram
 
 @dg.asset(
     group_name="hal",
+    op_tags=FIRST,
     deps=[dg.AssetDep("eval_samples", partition_mapping=dg.AllPartitionMapping())],
     kinds={"duckdb"},
     pool="duckdb",
-    automation_condition=REFRESH,
     description="One row per run (benchmark x model x scaffold): accuracy with its 95% interval, total and "
     "per-task cost from token usage x prices.yaml, mean latency. DuckDB table `hal_run_metrics`.",
 )
@@ -108,10 +109,10 @@ PRICE_COLUMNS = {
 
 @dg.asset(
     group_name="hal",
+    op_tags=FIRST,
     deps=[run_metrics],
     kinds={"duckdb"},
     pool="duckdb",
-    automation_condition=REFRESH,
     description="Per benchmark, for cost and for latency: the Pareto set (non-dominated runs), the convex-hull "
     "frontier (what HAL calls 'Pareto'), every run's distance to each, and the probability that a run is on "
     "each frontier given the sampling uncertainty of its accuracy. Tables `hal_cost_frontier`, `hal_latency_frontier`.",
@@ -138,10 +139,10 @@ def cost_frontier(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
 
 @dg.asset(
     group_name="hal",
+    op_tags=FIRST,
     deps=[run_metrics],
     kinds={"duckdb"},
     pool="duckdb",
-    automation_condition=REFRESH,
     description="Per model: max-accuracy win rate (best scaffold per model per benchmark, pairwise within each "
     "benchmark; a tie counts as a comparison but a win for neither, as in HAL's analysis), per-scaffold-type "
     "win rates, and distance-to-frontier win rates using each benchmark's own distances. Tables "
@@ -168,10 +169,10 @@ def win_rates(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
 
 @dg.asset(
     group_name="hal",
+    op_tags=FIRST,
     deps=[cost_frontier, win_rates],
     kinds={"matplotlib"},
     pool="duckdb",
-    automation_condition=REFRESH,
     description="Heatmaps (accuracy, latency, cost, win rate; generalist and task-specific), cost- and "
     "latency-accuracy frontier plots with accuracy intervals and frontier probabilities, and win rate "
     "against mean cost and latency. PNGs under HIBAYES_HOME/artifacts/hal.",

@@ -7,12 +7,17 @@ from collections import Counter
 import dagster as dg
 import pandas as pd
 
-from hibayes.load.inspect_reader import LogRows, file_sha256, read_logs
+from pathlib import Path
+
+from hibayes.load.inspect_reader import LogRows, file_sha256, file_signature, read_logs
+from hibayes.load.manifest import UNREADABLE, LogEntry, ingest_lock, read_manifest, warehouse_version, write_manifest
 from hibayes_assets.metadata import markdown_table
 from hibayes_assets.partitions import log_partitions
 from hibayes_assets.resources import ProjectPaths, WarehouseResource
 
 CHECK_LOG_READABLE = "check_log_readable"
+# Error fields that mean the log as a whole could not be used (the others are about one sample or score).
+UNUSABLE_FIELDS = ("file", "header", "status", "samples")
 
 
 # Both ingest assets take a whole range of log partitions in one run (one DuckDB transaction):
@@ -54,9 +59,9 @@ def inspect_log(context: dg.AssetExecutionContext, project: ProjectPaths) -> dg.
             deps=[inspect_log],
             partitions_def=log_partitions,
             kinds={"duckdb"},
-            description="DuckDB tables `evals` (one row per log), `samples` (one per sample x epoch) and "
-            "`scores` (one per sample x epoch x scorer).",
-            automation_condition=dg.AutomationCondition.eager(),
+            description="One log's rows in the DuckDB tables `evals` (one row per log), `samples` (one per sample x "
+            "epoch) and `scores` (one per sample x epoch x scorer). A file whose content is already in the "
+            "warehouse (same sha256) is not read again.",
         ),
         dg.AssetSpec(
             "ingest_errors",
@@ -64,8 +69,8 @@ def inspect_log(context: dg.AssetExecutionContext, project: ProjectPaths) -> dg.
             deps=[inspect_log],
             partitions_def=log_partitions,
             kinds={"duckdb"},
-            description="DuckDB table `ingest_errors`: why a log, a sample or a score could not be used.",
-            automation_condition=dg.AutomationCondition.eager(),
+            description="One log's rows in the DuckDB table `ingest_errors`: why the log, a sample or a score could "
+            "not be used, naming the file and the field.",
         ),
     ],
     check_specs=[
@@ -73,42 +78,55 @@ def inspect_log(context: dg.AssetExecutionContext, project: ProjectPaths) -> dg.
             CHECK_LOG_READABLE,
             asset="eval_samples",
             partitions_def=log_partitions,
-            description="The log could be read and finished with status 'success'.",
+            description="Whether the log could be read and finished with status 'success'; when not, the result "
+            "says what went wrong (the same message is in `ingest_errors`).",
         )
     ],
     partitions_def=log_partitions,
     backfill_policy=ONE_RUN,
     pool="duckdb",
+    can_subset=True,  # the check reports per log partition (log events), not as the step's output
 )
 def eval_samples(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource):
-    """Replace each log's rows in every ingest table, all logs of the run in one transaction
-    (idempotent: re-running leaves the tables as they were)."""
+    """Replace each changed log's rows in every ingest table, all logs of the run in one transaction
+    (idempotent: re-running leaves the tables as they were), then record them in the manifest that
+    the sensors read. Holds the ingest lock so that two ingests of one file read it once."""
     started = time.perf_counter()
-    logs = read_logs({key: project.log_path / key for key in context.partition_keys})
-    counts = warehouse.get().replace_partitions("log_key", {rows.log_key: rows.frames() for rows in logs})
+    home = Path(project.home)
+    with ingest_lock(home):
+        entries = read_manifest(home)
+        paths = {key: project.log_path / key for key in context.partition_keys}
+        unchanged = _unchanged_logs(paths, entries)
+        logs = read_logs({key: path for key, path in paths.items() if key not in unchanged})
+        counts = warehouse.get().replace_partitions("log_key", {rows.log_key: rows.frames() for rows in logs})
+        for rows in logs:
+            path = paths[rows.log_key]
+            signature = file_signature(path) if path.exists() else ""
+            entries[rows.log_key] = LogEntry(signature=signature, sha256=rows.sha256, status=rows.status)
+        for key, entry in unchanged.items():
+            entries[key] = entry
+        write_manifest(home, entries)
     seconds = time.perf_counter() - started
     per_log = {rows.log_key: _log_summary(rows, counts[rows.log_key]) for rows in logs}
     for key, summary in per_log.items():
-        context.log.info(
-            f"{key}: status {summary['log_status']}, {summary['samples']} samples, "
-            f"{summary['ingest_errors']} ingest errors"
-        )
-    if len(logs) > 1:
-        for key, summary in per_log.items():
-            context.log_event(dg.AssetObservation("eval_samples", partition=key, metadata=summary))
+        context.log.info(f"{key}: status {summary['log_status']}, {summary['samples']} samples, {summary['ingest_errors']} ingest errors")
+        context.add_asset_metadata(summary, asset_key="eval_samples", partition_key=key)
+    for key in unchanged:
+        context.log.info(f"{key}: content unchanged since it was ingested (same sha256): not read again")
+        context.add_asset_metadata({"unchanged": True, "sha256": unchanged[key].sha256}, asset_key="eval_samples", partition_key=key)
+    for rows in logs:
+        context.log_event(_readable_check(rows, paths[rows.log_key]))
     errors = pd.concat([rows.errors for rows in logs if len(rows.errors)] or [pd.DataFrame()], ignore_index=True)
-    single = logs[0] if len(logs) == 1 else None
     yield dg.MaterializeResult(
         asset_key="eval_samples",
         metadata={
-            "dagster/row_count": sum(s["samples"] for s in per_log.values()),
-            "logs": len(logs),
-            "scores_rows": sum(s["scores"] for s in per_log.values()),
-            "samples_with_error": sum(s["samples_with_error"] for s in per_log.values()),
-            **({"log_status": single.status, "sha256": single.sha256} if single else {"log_status": _statuses(logs)}),
+            "logs_read": len(logs),
+            "logs_unchanged": len(unchanged),
+            "samples_written": sum(s["samples"] for s in per_log.values()),
+            "log_statuses": _statuses(logs) or "none read",
+            "warehouse_version": warehouse_version(entries),
             "seconds": round(seconds, 3),
         },
-        data_version=dg.DataVersion(single.sha256) if single else None,
     )
     yield dg.MaterializeResult(
         asset_key="ingest_errors",
@@ -117,14 +135,41 @@ def eval_samples(context: dg.AssetExecutionContext, project: ProjectPaths, wareh
             "preview": dg.MetadataValue.md(markdown_table(errors[["log_key", "field", "message"]], 20) if len(errors) else "no errors"),
         },
     )
-    unusable = errors[errors["field"].isin(["file", "status", "samples"])] if len(errors) else errors
-    yield dg.AssetCheckResult(
-        asset_key="eval_samples",
-        check_name=CHECK_LOG_READABLE,
-        passed=len(unusable) == 0,
-        severity=dg.AssetCheckSeverity.WARN,
-        description="; ".join(unusable["message"].head(5)) if len(unusable) else f"read {len(logs)} log(s)",
-        metadata={"unusable_logs": len(unusable), "logs": len(logs)},
+
+
+def _unchanged_logs(paths: dict[str, Path], entries: dict[str, LogEntry]) -> dict[str, LogEntry]:
+    """Logs already in the warehouse with the same content (only their signature changed, or a
+    concurrent ingest got there first): they are not read again."""
+    unchanged = {}
+    for key, path in paths.items():
+        entry = entries.get(key)
+        if entry is None or not entry.usable or not path.exists():
+            continue
+        signature = file_signature(path)
+        if entry.signature == signature or entry.sha256 == file_sha256(path):
+            unchanged[key] = LogEntry(signature=signature, sha256=entry.sha256, status=entry.status)
+    return unchanged
+
+
+def _readable_check(rows: LogRows, path: Path) -> dg.AssetCheckEvaluation:
+    """The log's check result, for its own partition (a range run covers many logs)."""
+    problems = rows.errors[rows.errors["field"].isin(UNUSABLE_FIELDS)]["message"].tolist() if len(rows.errors) else []
+    if rows.status == UNREADABLE:
+        passed, severity = False, dg.AssetCheckSeverity.ERROR
+        description = f"{path} could not be read: " + ("; ".join(problems[:3]) or "no rows")
+    elif rows.status != "success":
+        passed, severity = False, dg.AssetCheckSeverity.WARN
+        description = (
+            f"{path} finished with status '{rows.status}': its {len(rows.samples)} samples are kept but left out of "
+            "analyses by default" + (f" ({'; '.join(problems[:2])})" if problems else "")
+        )
+    else:
+        passed, severity = True, dg.AssetCheckSeverity.WARN
+        description = f"read {len(rows.samples)} samples from {path} (status 'success')"
+    return dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey("eval_samples"), check_name=CHECK_LOG_READABLE, passed=passed, severity=severity,
+        description=description, partition=rows.log_key,
+        metadata={"log_status": rows.status, "samples": len(rows.samples), "ingest_errors": len(rows.errors)},
     )
 
 
@@ -132,9 +177,9 @@ def _log_summary(rows: LogRows, counts: dict[str, int]) -> dict[str, object]:
     return {
         "log_status": rows.status,
         "sha256": rows.sha256,
-        "samples": counts["samples"],
-        "scores": counts["scores"],
-        "ingest_errors": counts["ingest_errors"],
+        "samples": counts.get("samples", 0),
+        "scores": counts.get("scores", 0),
+        "ingest_errors": counts.get("ingest_errors", 0),
         "samples_with_error": int(rows.samples["has_error"].sum()) if len(rows.samples) else 0,
     }
 

@@ -4,8 +4,7 @@ DuckDB tables `irt_*`, the fit to HIBAYES_HOME/fits/irt/irt_fit.nc and PNGs unde
 HIBAYES_HOME/artifacts/irt. Settings come from HIBAYES_IRT_CONFIG (an `irt:` section), the data from
 the warehouse or, when HIBAYES_IRT_ROUTERDC is set, from RouterDC-style JSON files.
 
-These assets are not refreshed by automation: an IRT fit with validation is minutes of work on
-large data, so it runs when asked (the UI, `make demo`, or a job), not on every new log."""
+The planner refreshes the group in one run when the warehouse's content or the IRT settings change."""
 
 import time
 import warnings
@@ -38,7 +37,7 @@ ORDER BY s.log_key, s.sample_id, s.epoch
 
 # -- shared plumbing -----------------------------------------------------------------------------
 @contextmanager
-def _library_calls(context: dg.AssetExecutionContext, notes: list[str]) -> Iterator[None]:
+def _library_calls(context: dg.AssetExecutionContext, project: ProjectPaths, notes: list[str]) -> Iterator[None]:
     """Bad data or settings (ResponseError, IRTConfigError, RouterDCFormatError and the library's other
     ValueErrors, a missing file) become a `dg.Failure` carrying the library's message; the library's
     warnings (dropped samples, fallbacks) are logged and kept for the metadata."""
@@ -48,13 +47,19 @@ def _library_calls(context: dg.AssetExecutionContext, notes: list[str]) -> Itera
             yield
         except (ValueError, FileNotFoundError) as err:
             raise dg.Failure(
-                description=f"{context.asset_key.to_user_string()}: {err}",
+                description=f"{context.asset_key.to_user_string()}: {err} [the IRT settings: {_settings_file(project)}]",
                 metadata={"error": type(err).__name__, "message": str(err)},
             ) from None
         finally:
             for message in dict.fromkeys(str(w.message) for w in caught if w.category is UserWarning):
                 context.log.warning(message)
                 notes.append(message)
+
+
+def _settings_file(project: ProjectPaths) -> str:
+    path = Path(project.irt_config)
+    where = f"{path}" if path.exists() else f"{path} (missing: defaults in use; copy examples/irt.yaml there to change them)"
+    return f"edit {where}, or point HIBAYES_IRT_CONFIG at another file"
 
 
 def _irt_config(project: ProjectPaths) -> "tuple[IRTConfig, str]":
@@ -186,7 +191,7 @@ def response_matrix(
     from hibayes.irt import build_response_matrix, wide_view_sql
 
     started, notes = time.perf_counter(), []
-    with _library_calls(context, notes):
+    with _library_calls(context, project, notes):
         config, source = _irt_config(project)
         samples, data_source, counts = _samples(project, warehouse)
         responses = build_response_matrix(samples, config)
@@ -237,7 +242,7 @@ def irt_fit(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse:
 
     started, notes = time.perf_counter(), []
     store = warehouse.get()
-    with _library_calls(context, notes):
+    with _library_calls(context, project, notes):
         config, source, train = _training_responses(project, store)
         enable_compilation_cache(project.jax_cache_path)
         fit = fit_irt(train, config)
@@ -277,7 +282,7 @@ def anchor_points(context: dg.AssetExecutionContext, project: ProjectPaths, ware
 
     started, notes = time.perf_counter(), []
     store = warehouse.get()
-    with _library_calls(context, notes):
+    with _library_calls(context, project, notes):
         config, source, train = _training_responses(project, store)
         fit = _load_fit(project, train)
         n_items = len(train.items)
@@ -331,7 +336,7 @@ def performance_estimates(
 
     started, notes = time.perf_counter(), []
     store = warehouse.get()
-    with _library_calls(context, notes):
+    with _library_calls(context, project, notes):
         config, source = _irt_config(project)
         responses = _load_responses(store)
         train, new = _split(responses, config)
@@ -381,7 +386,7 @@ def irt_validation(context: dg.AssetExecutionContext, project: ProjectPaths, war
 
     started, notes = time.perf_counter(), []
     store = warehouse.get()
-    with _library_calls(context, notes):
+    with _library_calls(context, project, notes):
         config, source, train = _training_responses(project, store)
         enable_compilation_cache(project.jax_cache_path)
         results = leave_one_model_out(
@@ -428,7 +433,7 @@ def routing_report(context: dg.AssetExecutionContext, project: ProjectPaths, war
 
     started, notes = time.perf_counter(), []
     store = warehouse.get()
-    with _library_calls(context, notes):
+    with _library_calls(context, project, notes):
         config, source = _irt_config(project)
         responses = _load_responses(store)
         train_items, test_items = split_items(responses, config.routing_test_fraction, seed=config.seed)

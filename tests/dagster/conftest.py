@@ -17,6 +17,11 @@ from tests.conftest import EXAMPLE_ANALYSES, PROJECT_ROOT, example_log_files
 # Enough logs for every model to appear in both scaffolds, few enough to ingest in seconds.
 N_LOGS = 8
 TEST_FIT = {"samples": 400, "warmup": 400, "chains": 4}
+# The IRT group refreshes with every change of the warehouse: settings that make it cheap.
+FAST_IRT = {"irt": {
+    "model": "1pl", "respondent": "model+scaffold", "fit_method": "map", "steps": 100, "n_anchors": 5, "kmeans_restarts": 1,
+    "gp_bias": "in_sample", "n_interval_draws": 50, "routing_dims": 1, "k": 3,
+}}
 
 
 @dataclass
@@ -26,17 +31,36 @@ class Project:
     instance: dg.DagsterInstance
     resources: dict
 
-    def materialize(self, selection: list[str], partition_key, run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+    def materialize(
+        self, selection: list[str], partition_key, run_config: dict | None = None, tags: dict | None = None
+    ) -> dg.ExecuteInProcessResult:
         return dg.materialize(
             [*defs.assets, *defs.asset_checks], selection=selection, partition_key=partition_key,
-            instance=self.instance, resources=self.resources, raise_on_error=False, run_config=run_config,
+            instance=self.instance, resources=self.resources, raise_on_error=False, run_config=run_config, tags=tags,
         )
+
+    def register_analyses(self) -> None:
+        """The partitions the analysis_configs sensor would register for the analyses folder."""
+        from hibayes_assets.sensors import apply_partition_changes, partition_changes
+
+        requests, problems = partition_changes(self.instance, self.settings.analyses_dir)
+        apply_partition_changes(self.instance, requests)
 
     def add_logs(self, keys: list[str]) -> None:
         self.instance.add_dynamic_partitions("inspect_logs", keys)
 
     def ingest(self, key: str) -> dg.ExecuteInProcessResult:
         return self.materialize(["inspect_log", "eval_samples", "ingest_errors"], key)
+
+
+def materializations(result: dg.ExecuteInProcessResult, asset: str) -> list[dict]:
+    """The metadata values of every materialization of `asset` in a run (whichever step made it)."""
+    return [
+        {key: value.value for key, value in event.event_specific_data.materialization.metadata.items()}
+        for event in result.all_events
+        if event.event_type_value == "ASSET_MATERIALIZATION"
+        and event.event_specific_data.materialization.asset_key == dg.AssetKey(asset)
+    ]
 
 
 def write_test_analysis(folder: Path, models: list[str] | None = None) -> Path:
@@ -60,7 +84,10 @@ def project(tmp_path: Path):
     for path in example_log_files()[:N_LOGS]:
         shutil.copy(path, logs / path.name)
     write_test_analysis(tmp_path / "analyses")
-    settings = Settings(log_dir=logs, analyses_dir=tmp_path / "analyses", home=tmp_path / "home", dagster_home=tmp_path / "dh")
+    settings = Settings(
+        log_dir=logs, analyses_dir=tmp_path / "analyses", home=tmp_path / "home", dagster_home=tmp_path / "dh",
+        prices_path=tmp_path / "prices.yaml", irt_config=tmp_path / "irt.yaml",  # missing: each group's defaults
+    )
     (tmp_path / "dh").mkdir()
     overrides = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
     with dg.instance_for_test(temp_dir=str(tmp_path / "dh"), overrides=overrides) as instance:

@@ -16,8 +16,15 @@ def test_definitions_load_and_name_the_graph():
     assert {"check_r_hat", "check_ess_bulk", "check_divergences", "check_log_readable"} <= checks
 
 
+def test_fits_are_partitioned_by_the_pairs_that_exist_and_nothing_automates_itself():
+    graph = defs.resolve_asset_graph()
+    assert graph.get(dg.AssetKey("model_fit")).partitions_def.name == "fits"
+    # What runs when is the planner's alone: no asset carries an automation condition of its own.
+    assert all(graph.get(key).automation_condition is None for key in graph.get_all_asset_keys())
+
+
 def test_unattended_automation_is_on_by_default():
-    for name in ("new_inspect_logs", "analysis_configs", "record_run_failures", "keep_analyses_fresh"):
+    for name in ("new_inspect_logs", "analysis_configs", "refresh_results", "record_run_failures"):
         assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
     assert defs.resolve_schedule_def("nightly_refit").default_status == dg.DefaultScheduleStatus.RUNNING
 

@@ -8,6 +8,7 @@ import dagster as dg
 from hibayes.warehouse import Warehouse
 from hibayes_assets.partitions import fit_key
 from tests.conftest import example_log_files
+from tests.dagster.conftest import materializations
 from tests.logfactory import write_error_log, write_json_not_a_log, write_not_a_zip, write_truncated_copy
 
 
@@ -25,13 +26,16 @@ def test_whole_graph_materializes_and_reruns_reuse(project):
     counts = warehouse.count_rows()
     assert counts["evals"] == len(keys) and counts["samples"] >= 30 * len(keys) - 3
 
-    project.instance.add_dynamic_partitions("analyses", ["model_comparison"])
+    project.register_analyses()
     models = ["two_level_group_binomial", "simplified_group_binomial_exponential"]
-    project.instance.add_dynamic_partitions("models", models)
+    assert project.instance.get_dynamic_partitions("fits") == [fit_key("model_comparison", m) for m in models]
     result = project.materialize(["analysis_data", "analysis_features"], "model_comparison")
     assert result.success
-    data_meta = result.asset_materializations_for_node("analysis_data")[0].metadata
-    assert data_meta["load_report"].value["excluded_errored_samples"] == counts["samples"] - data_meta["dagster/row_count"].value
+    (data_meta,) = materializations(result, "analysis_data")
+    assert data_meta["load_report"]["excluded_errored_samples"] == counts["samples"] - data_meta["dagster/row_count"]
+    # The same rows again: nothing changed, so nothing is recorded and nothing downstream is due.
+    again = project.materialize(["analysis_data", "analysis_features"], "model_comparison")
+    assert again.success and not materializations(again, "analysis_data") and not materializations(again, "analysis_features")
 
     for model in models:
         fit = project.materialize(["model_fit"], fit_key("model_comparison", model))
@@ -63,10 +67,11 @@ def test_whole_graph_materializes_and_reruns_reuse(project):
     again = project.materialize(["model_fit"], fit_key("model_comparison", models[1]))
     assert again.asset_materializations_for_node("model_fit")[0].metadata["reused_stored_fit"].value is True
 
-    # A grid cell whose model is not in the analysis is skipped without a materialization.
-    project.instance.add_dynamic_partitions("models", ["not_in_this_analysis"])
-    skipped = project.materialize(["model_fit"], fit_key("model_comparison", "not_in_this_analysis"))
-    assert skipped.success and not skipped.asset_materializations_for_node("model_fit")
+    # A model the analysis does not list has no partition; materialized anyway, it fails saying why.
+    project.instance.add_dynamic_partitions("fits", [fit_key("model_comparison", "not_in_this_analysis")])
+    stray = project.materialize(["model_fit"], fit_key("model_comparison", "not_in_this_analysis"))
+    assert not stray.success and not stray.asset_materializations_for_node("model_fit")
+    assert "no longer part of" in str(stray.get_step_failure_events()[0].step_failure_data.user_failure_data.description)
 
 
 def test_bad_logs_are_recorded_and_leave_the_others_intact(project):
@@ -86,9 +91,23 @@ def test_bad_logs_are_recorded_and_leave_the_others_intact(project):
     assert all(key in message for key, message in zip(errors["log_key"], errors["message"]))
     assert warehouse.query("SELECT count(DISTINCT log_key) AS n FROM samples WHERE log_key IN ?", [good])["n"][0] == len(good)
 
-    check = project.ingest("truncated.eval").get_asset_check_evaluations()[0]
-    assert check.check_name == "check_log_readable" and not check.passed
-    assert check.severity == dg.AssetCheckSeverity.WARN
+    # Each log's check is recorded on its own partition and says what went wrong.
+    check = _latest_check(project, "truncated.eval")
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert "truncated.eval could not be read" in check.description
+    status = _latest_check(project, "status_error.eval")
+    assert not status.passed and status.severity == dg.AssetCheckSeverity.WARN and "status 'error'" in status.description
+    assert _latest_check(project, good[0]).passed
+    # An unreadable log is read again when asked (it may have been rewritten); a good one is not.
+    again = project.ingest("truncated.eval").get_asset_check_evaluations()
+    assert [e.partition for e in again] == ["truncated.eval"] and not again[0].passed
+    assert project.ingest(good[0]).get_asset_check_evaluations() == []
+
+
+def _latest_check(project, partition: str) -> dg.AssetCheckEvaluation:
+    key = dg.AssetCheckKey(dg.AssetKey("eval_samples"), "check_log_readable")
+    records = project.instance.event_log_storage.get_asset_check_execution_history(key, limit=100)
+    return next(r for r in records if r.partition == partition).event.dagster_event.event_specific_data
 
 
 def test_an_extractor_the_warehouse_cannot_compute_reads_the_logs_with_hibayes_loader(project):
@@ -109,10 +128,10 @@ def test_an_extractor_the_warehouse_cannot_compute_reads_the_logs_with_hibayes_l
     project.instance.add_dynamic_partitions("analyses", ["by_domain"])
     result = project.materialize(["analysis_data", "analysis_features"], "by_domain")
     assert result.success
-    report = result.asset_materializations_for_node("analysis_data")[0].metadata["load_report"].value
+    report = materializations(result, "analysis_data")[0]["load_report"]
     assert report["source"] == "logs" and report["logs_read"] == len(list(project.settings.log_dir.iterdir()))
-    features = result.asset_materializations_for_node("analysis_features")[0].metadata
-    assert {"math", "knowledge"} <= set(features["coords"].value["group"]) <= {"math", "language", "knowledge"}
+    features = materializations(result, "analysis_features")[0]
+    assert {"math", "knowledge"} <= set(features["coords"]["group"]) <= {"math", "language", "knowledge"}
 
 
 def test_an_analysis_whose_model_lacks_features_fails_naming_them(project):
@@ -126,5 +145,5 @@ def test_an_analysis_whose_model_lacks_features_fails_naming_them(project):
     result = project.materialize(["analysis_data", "analysis_features"], "bad")
     assert not result.success
     (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    message = failure.event_specific_data.error.message
+    message = failure.event_specific_data.user_failure_data.description
     assert "group_index" in message and "extract_features with categorical_features" in message

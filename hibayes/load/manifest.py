@@ -1,0 +1,78 @@
+"""The ingest manifest: which log files are in the warehouse, and as what.
+
+A small JSON file next to the warehouse (`HIBAYES_HOME/ingested_logs.json`), rewritten by the ingest
+after each DuckDB commit. Sensors read it instead of the warehouse (they must never take DuckDB's
+lock), and `make demo` and the daemon read the same file, so both agree on what is new. The
+warehouse version, a hash of the usable logs' contents, is what every downstream result depends
+on: a corrupt file or a re-saved copy with the same bytes does not change it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from hibayes.config import stable_hash
+
+MANIFEST_NAME = "ingested_logs.json"
+LOCK_NAME = "ingest.lock"
+UNREADABLE = "unreadable"
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    signature: str  # "<mtime_ns>:<size>", the cheap change test
+    sha256: str
+    status: str  # the log's status (success, error, cancelled, started) or "unreadable"
+
+    @property
+    def usable(self) -> bool:
+        return self.status != UNREADABLE
+
+
+def manifest_path(home: Path) -> Path:
+    return home / MANIFEST_NAME
+
+
+def read_manifest(home: Path) -> dict[str, LogEntry]:
+    path = manifest_path(home)
+    if not path.exists():
+        return {}
+    return {key: LogEntry(**entry) for key, entry in json.loads(path.read_text()).items()}
+
+
+def write_manifest(home: Path, entries: Mapping[str, LogEntry]) -> None:
+    """Replace the manifest atomically (write a temporary file, then rename it over the old one)."""
+    path = manifest_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({key: asdict(entry) for key, entry in sorted(entries.items())}, indent=0))
+    tmp.replace(path)
+
+
+@contextmanager
+def ingest_lock(home: Path) -> Iterator[None]:
+    """Serialise ingests across processes (the demo and the daemon's runs), so a log dropped while
+    both run is read once: the second ingest finds it in the manifest, unchanged."""
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / LOCK_NAME, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def warehouse_version(entries: Mapping[str, LogEntry]) -> str:
+    """A hash of every usable log's key and content: what the warehouse holds."""
+    return stable_hash(sorted((key, entry.sha256) for key, entry in entries.items() if entry.usable))
+
+
+def changed_logs(found: Mapping[str, str], entries: Mapping[str, LogEntry]) -> list[str]:
+    """Keys of files (key -> signature) that are new or whose signature changed since ingest."""
+    return sorted(key for key, signature in found.items() if key not in entries or entries[key].signature != signature)

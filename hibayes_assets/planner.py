@@ -1,0 +1,210 @@
+"""What is due after a change: the one rule used by the `refresh_results` sensor and `make demo` alike.
+
+Every result is a target with a signature, a hash of exactly the inputs it depends on:
+
+| target            | signature                                                          | run (assets)                  |
+|-------------------|--------------------------------------------------------------------|-------------------------------|
+| `hal`, `irt`      | warehouse version + the group's settings files                     | one run for both groups       |
+| `inputs:<A>`      | warehouse version + the analysis YAML and its custom files         | one range run, all analyses   |
+| `fit:<A>/<m>`     | A's features hash + the model's spec + the analysis's checkers     | one run per fit               |
+| `report:<A>`      | the analysis YAML + the latest materialization of each of A's fits | one run per analysis          |
+
+The warehouse version hashes the usable logs' contents (the ingest manifest), so a corrupt or
+re-saved file changes nothing. An analysis's inputs step records a new `analysis_features` only when
+the features changed, so its fits, and then its report, are due only then.
+
+A target is due when no planned run has been made for its current signature. Runs carry their
+targets and signatures as tags, so whichever process made a run (the daemon or the demo), the other
+sees it; a run that failed is not retried until an input changes (materialize it by hand to retry).
+Stages wait for the ones before them: nothing while logs wait to be ingested or an ingest runs, no
+fit while its analysis's inputs are due or running, no report while one of its fits is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+
+from hibayes.config import AnalysisConfig, ConfigError, list_analyses, load_analysis, stable_hash
+from hibayes.load.inspect_reader import scan_logs
+from hibayes.load.manifest import changed_logs, read_manifest, warehouse_version
+from hibayes_assets.history import latest_metadata, latest_storage_ids
+from hibayes_assets.partitions import analysis_partitions, fit_key, fit_partitions, range_tags
+from hibayes_assets.resources import ProjectPaths
+
+PLANNED_TAG = "hibayes/planned"
+PLAN_TAG = "hibayes/plan"
+STAGE_TAG = "hibayes/stage"
+INGEST_STAGE = "ingest"
+IN_PROGRESS = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+LEDGER_RUNS = 2000  # planned runs read per evaluation, newest first
+
+INGEST_ASSETS = ("inspect_log", "eval_samples", "ingest_errors")
+HAL_ASSETS = ("run_metrics", "cost_frontier", "win_rates", "hal_report")
+IRT_ASSETS = ("response_matrix", "irt_fit", "anchor_points", "performance_estimates", "irt_validation", "routing_report")
+INPUT_ASSETS = ("analysis_data", "analysis_features")
+FIT_ASSETS = ("model_fit",)
+REPORT_ASSETS = ("check_results", "model_comparison", "analysis_report")
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run to launch: its assets, its partition (or range) and the targets it brings up to date."""
+
+    stage: str
+    assets: tuple[str, ...]
+    targets: dict[str, str] = field(hash=False)
+    partition_key: str | None = None
+    partition_range: tuple[str, str] | None = None
+
+    @property
+    def tags(self) -> dict[str, str]:
+        tags = {PLANNED_TAG: "true", STAGE_TAG: self.stage, PLAN_TAG: json.dumps(self.targets, sort_keys=True)}
+        if self.partition_range:
+            tags.update(range_tags(*self.partition_range))
+        return tags
+
+    @property
+    def run_key(self) -> str:
+        return f"{self.stage}@" + hashlib.sha256(self.tags[PLAN_TAG].encode()).hexdigest()[:16]
+
+    def describe(self) -> str:
+        where = self.partition_key or (" .. ".join(self.partition_range) if self.partition_range else "")
+        return f"{self.stage}{f' [{where}]' if where else ''}: {', '.join(self.assets)}"
+
+    def run_request(self) -> dg.RunRequest:
+        return dg.RunRequest(
+            run_key=self.run_key, partition_key=self.partition_key, tags=self.tags,
+            asset_selection=[dg.AssetKey(asset) for asset in self.assets],
+        )
+
+
+@dataclass
+class Ledger:
+    """What planned runs have been made, for which signatures, and which are still going."""
+
+    attempted: set[tuple[str, str]]
+    in_flight: set[str]
+    ingest_in_flight: bool
+
+    def due(self, target: str, signature: str) -> bool:
+        return (target, signature) not in self.attempted and target not in self.in_flight
+
+
+def read_ledger(instance: dg.DagsterInstance) -> Ledger:
+    attempted, in_flight = set(), set()
+    for run in instance.get_runs(filters=dg.RunsFilter(tags={PLANNED_TAG: "true"}), limit=LEDGER_RUNS):
+        targets = json.loads(run.tags.get(PLAN_TAG, "{}"))
+        attempted.update(targets.items())
+        if run.status in IN_PROGRESS:
+            in_flight.update(targets)
+    ingest_runs = instance.get_runs(filters=dg.RunsFilter(tags={STAGE_TAG: INGEST_STAGE}, statuses=IN_PROGRESS), limit=1)
+    return Ledger(attempted, in_flight, bool(ingest_runs))
+
+
+def file_digest(path: Path | None) -> str:
+    if path is None or not path.is_file():
+        return "none"
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def analysis_configs(analyses_dir: Path) -> tuple[dict[str, AnalysisConfig], dict[str, str]]:
+    """The valid analyses by name, and the problems of the files that are not."""
+    configs, problems = {}, {}
+    for path in list_analyses(analyses_dir):
+        try:
+            config = load_analysis(path)
+        except ConfigError as err:
+            problems[path.stem] = str(err)
+            continue
+        configs[config.name] = config
+    return configs, problems
+
+
+def config_digest(config: AnalysisConfig) -> str:
+    """The analysis YAML and the custom code files it names (tried against its folder, then the
+    working directory, as HiBayES does)."""
+    custom = []
+    for paths in config.custom_paths.values():
+        for entry in paths:
+            candidates = [config.folder / entry] if config.folder else []
+            found = next((p for p in [*candidates, Path(entry)] if p.is_file()), None)
+            custom.append((entry, file_digest(found)))
+    return stable_hash({"yaml": file_digest(config.source), "custom": custom})
+
+
+def plan(instance: dg.DagsterInstance, project: ProjectPaths) -> list[PlannedRun]:
+    """The runs due now, given what the logs, settings and instance hold."""
+    ledger = read_ledger(instance)
+    entries = read_manifest(Path(project.home))
+    if ledger.ingest_in_flight or changed_logs(scan_logs(project.log_path), entries):
+        return []  # downstream of a moving warehouse would only be redone
+    if not any(entry.usable for entry in entries.values()) and not project.hal_csv and not project.irt_routerdc:
+        return []
+    version = warehouse_version(entries)
+    runs = [*_results_run(ledger, project, version)]
+    configs, _ = analysis_configs(project.analyses_path)
+    registered = [name for name in instance.get_dynamic_partitions(analysis_partitions.name) if name in configs]
+    inputs = {name: stable_hash([version, config_digest(configs[name])]) for name in registered}
+    due_inputs = [name for name in registered if ledger.due(f"inputs:{name}", inputs[name])]
+    if due_inputs:
+        span = registered[registered.index(due_inputs[0]) : registered.index(due_inputs[-1]) + 1]
+        runs.append(PlannedRun(
+            "inputs", INPUT_ASSETS, {f"inputs:{name}": inputs[name] for name in span}, partition_range=(span[0], span[-1]),
+        ))
+    fits = set(instance.get_dynamic_partitions(fit_partitions.name))
+    fit_records = latest_storage_ids(instance, "model_fit")
+    for name in registered:
+        if name in due_inputs or f"inputs:{name}" in ledger.in_flight:
+            continue
+        runs += _analysis_runs(instance, ledger, configs[name], fits, fit_records)
+    return runs
+
+
+def _results_run(ledger: Ledger, project: ProjectPaths, version: str) -> Iterable[PlannedRun]:
+    """HAL and IRT, each refreshed when the warehouse or its settings change; one run for both."""
+    signatures = {
+        "hal": stable_hash([version, file_digest(Path(project.prices)), file_digest(Path(project.hal_csv) if project.hal_csv else None)]),
+        "irt": stable_hash([version, file_digest(Path(project.irt_config)), [file_digest(p) for p in project.irt_routerdc_paths]]),
+    }
+    due = {target: signature for target, signature in signatures.items() if ledger.due(target, signature)}
+    if due:
+        assets = (*(HAL_ASSETS if "hal" in due else ()), *(IRT_ASSETS if "irt" in due else ()))
+        yield PlannedRun("results", assets, due)
+
+
+def _analysis_runs(
+    instance: dg.DagsterInstance, ledger: Ledger, config: AnalysisConfig, fits: set[str], fit_records: dict[str, int]
+) -> list[PlannedRun]:
+    """The fits of one analysis whose features or settings changed; once none is due or running,
+    its report, when a fit changed since the last one."""
+    features_hash = latest_metadata(instance, "analysis_features", config.name).get("data_hash")
+    if features_hash is None:
+        return []  # its inputs never succeeded: that run's failure says why
+    keys = [fit_key(config.name, model) for model in config.model_names]
+    if any(key not in fits for key in keys):
+        return []  # the analysis_configs sensor has not registered every model yet
+    checkers = [[name, kwargs] for name, kwargs in config.checkers]
+    runs, waiting = [], False
+    for model, key in zip(config.model_names, keys):
+        signature = stable_hash([features_hash, config.model(model).digest(), checkers])
+        if ledger.due(f"fit:{key}", signature):
+            runs.append(PlannedRun("fit", FIT_ASSETS, {f"fit:{key}": signature}, partition_key=key))
+        waiting = waiting or f"fit:{key}" in ledger.in_flight
+    if runs or waiting:
+        return runs
+    signature = stable_hash([config_digest(config), [fit_records.get(key) for key in keys]])
+    if ledger.due(f"report:{config.name}", signature):
+        runs.append(PlannedRun("report", REPORT_ASSETS, {f"report:{config.name}": signature}, partition_key=config.name))
+    return runs

@@ -1,0 +1,162 @@
+"""The live path against a real instance: the sensors, the planner and the demo's in-process runs.
+A change runs once, where it matters; the demo leaves what the daemon would have left; blocking
+checks hold a report back; nothing that cannot be materialized has a partition."""
+
+import os
+import shutil
+from collections import Counter
+from datetime import datetime, timezone
+
+import dagster as dg
+import yaml
+
+from hibayes.load.manifest import read_manifest, warehouse_version
+from hibayes_assets.definitions import defs
+from hibayes_assets.demo import run_demo
+from hibayes_assets.partitions import range_tags
+from hibayes_assets.sensors import analysis_configs, new_inspect_logs, partition_changes, refresh_results
+from tests.conftest import EXAMPLE_ANALYSES, example_log_files
+from tests.dagster.conftest import FAST_IRT, materializations, write_test_analysis
+from tests.logfactory import write_error_log, write_not_a_zip
+
+
+def _tick(sensor, project):
+    context = dg.build_sensor_context(instance=project.instance, resources=project.resources, definitions=defs)
+    return sensor(context)
+
+
+def _requested_keys(result: dg.SensorResult, order: list[str]) -> list[str]:
+    """Partition keys covered by the run requests (single keys or single-run ranges)."""
+    keys = []
+    for request in result.run_requests:
+        if request.partition_key:
+            keys.append(request.partition_key)
+        else:
+            start, end = (request.tags[f"dagster/asset_partition_range_{edge}"] for edge in ("start", "end"))
+            keys += order[order.index(start) : order.index(end) + 1]
+    return sorted(keys)
+
+
+def _quiet(result) -> bool:
+    return isinstance(result, dg.SkipReason) or (not result.run_requests and not result.dynamic_partitions_requests)
+
+
+def _stages(summary) -> Counter:
+    assert all(ok for _, ok, _ in summary.runs), summary.failures
+    return Counter(stage for stage, _, _ in summary.runs)
+
+
+def test_new_inspect_logs_ingests_new_and_changed_files_once(project):
+    first = _tick(new_inspect_logs, project)
+    keys = sorted(p.name for p in project.settings.log_dir.iterdir())
+    assert len(first.run_requests) == 1  # one single-run range for the whole folder
+    assert _requested_keys(first, keys) == keys
+    assert {k.to_user_string() for k in first.run_requests[0].asset_selection} == {"inspect_log", "eval_samples", "ingest_errors"}
+    (added,) = first.dynamic_partitions_requests
+    assert sorted(added.partition_keys) == keys
+
+    project.add_logs(list(added.partition_keys))
+    assert project.materialize(["inspect_log", "eval_samples", "ingest_errors"], None, tags=range_tags(keys[0], keys[-1])).success
+    assert _quiet(_tick(new_inspect_logs, project))
+    version = warehouse_version(read_manifest(project.settings.home))
+
+    # A file re-saved with the same bytes is looked at, not read, and changes nothing downstream.
+    touched = project.settings.log_dir / keys[0]
+    stat = touched.stat()
+    os.utime(touched, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    later = _tick(new_inspect_logs, project)
+    assert _requested_keys(later, keys) == [keys[0]]
+    rerun = project.ingest(keys[0])
+    (meta,) = materializations(rerun, "eval_samples")
+    assert rerun.success and meta["logs_read"] == 0 and meta["logs_unchanged"] == 1 and meta["unchanged"] is True
+    assert warehouse_version(read_manifest(project.settings.home)) == version
+    assert _quiet(_tick(new_inspect_logs, project))
+
+    new_file = example_log_files()[-1]
+    shutil.copy(new_file, project.settings.log_dir / new_file.name)
+    newer = _tick(new_inspect_logs, project)
+    assert _requested_keys(newer, [*keys, new_file.name]) == [new_file.name]
+    assert list(newer.dynamic_partitions_requests[0].partition_keys) == [new_file.name]
+
+
+def test_a_change_runs_once_where_it_matters_and_the_daemon_starts_quiet(project):
+    logs = project.settings.log_dir
+    held_back = sorted(logs.iterdir())[-1]
+    shutil.move(held_back, project.root / held_back.name)
+    write_test_analysis(project.settings.analyses_dir, models=["two_level_group_binomial"])
+    project.settings.irt_config.write_text(yaml.safe_dump(FAST_IRT))
+
+    # The demo: ingest, HAL + IRT, the analysis's data and features, its fit, its report.
+    first = run_demo(project.settings, project.instance, project.resources)
+    assert _stages(first) == {"ingest": 1, "results": 1, "inputs": 1, "fit": 1, "report": 1}
+    # The daemon's sensors find nothing left to do.
+    for sensor in (new_inspect_logs, analysis_configs, refresh_results):
+        assert _quiet(_tick(sensor, project)), sensor.name
+
+    # A corrupt file: ingested (a failed check says why), and nothing downstream runs.
+    write_not_a_zip(logs / "corrupt.eval")
+    corrupt = run_demo(project.settings, project.instance, project.resources)
+    assert _stages(corrupt) == {"ingest": 1}
+    check = project.instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [dg.AssetCheckKey(dg.AssetKey("eval_samples"), "check_log_readable")]
+    )
+    assert check  # recorded for the corrupt log's own partition (see test_pipeline for its text)
+
+    # A new log: 3 + 1 affected analysis + 1 affected fit runs.
+    shutil.move(project.root / held_back.name, held_back)
+    new_log = run_demo(project.settings, project.instance, project.resources)
+    assert _stages(new_log) == {"ingest": 1, "results": 1, "inputs": 1, "fit": 1, "report": 1}
+
+    # A log whose samples the analysis leaves out (status error): its data is re-read, but its
+    # features are the same, so no fit and no report runs.
+    shutil.copy(write_error_log(project.root / "error_logs"), logs / "status_error.eval")
+    excluded = run_demo(project.settings, project.instance, project.resources)
+    assert _stages(excluded) == {"ingest": 1, "results": 1, "inputs": 1}
+
+    # A blocking check that fails (r_hat can never be below 1.0): the fit is reused, not resampled,
+    # its check fails, and the report is held back saying why; the daemon does not retry it.
+    path = project.settings.analyses_dir / "model_comparison.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["check"]["checkers"][0] = {"r_hat": {"threshold": 1.0}}
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    blocked = run_demo(project.settings, project.instance, project.resources)
+    assert Counter(stage for stage, _, _ in blocked.runs) == {"inputs": 1, "fit": 1, "report": 1}
+    assert any("held back" in failure and "check_r_hat" in failure for failure in blocked.failures)
+    reused = project.instance.fetch_materializations(dg.AssetKey("model_fit"), limit=1).records[0]
+    assert reused.asset_materialization.metadata["reused_stored_fit"].value is True
+    assert _quiet(_tick(refresh_results, project))
+
+
+def test_fit_partitions_follow_the_models_each_analysis_lists(project):
+    analyses = project.settings.analyses_dir
+    requests, problems = partition_changes(project.instance, analyses)
+    added = {r.partitions_def_name: list(r.partition_keys) for r in requests}
+    assert added == {
+        "analyses": ["model_comparison"],
+        "fits": ["model_comparison/two_level_group_binomial", "model_comparison/simplified_group_binomial_exponential"],
+    }
+    project.register_analyses()
+    # Dropping a model removes its partition; a file that does not validate is reported, its partitions kept.
+    write_test_analysis(analyses, models=["two_level_group_binomial"])
+    shutil.copy(EXAMPLE_ANALYSES / "judge_ratings.yaml", analyses / "judge_ratings.yaml")
+    (analyses / "broken.yaml").write_text("modle: {}\n")
+    requests, problems = partition_changes(project.instance, analyses)
+    changes = {(type(r).__name__, r.partitions_def_name): list(r.partition_keys) for r in requests}
+    assert changes == {
+        ("AddDynamicPartitionsRequest", "analyses"): ["judge_ratings"],
+        ("AddDynamicPartitionsRequest", "fits"): ["judge_ratings/ordered_logistic_model"],
+        ("DeleteDynamicPartitionsRequest", "fits"): ["model_comparison/simplified_group_binomial_exponential"],
+    }
+    assert len(problems) == 1 and problems[0].startswith("broken:") and "model" in problems[0]
+
+
+def test_nightly_refit_requests_every_fit_forced(project):
+    schedule = defs.resolve_schedule_def("nightly_refit")
+    project.register_analyses()
+    tick = datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc)
+    with dg.build_schedule_context(instance=project.instance, resources=project.resources, scheduled_execution_time=tick, repository_def=defs.get_repository_def()) as context:
+        data = schedule.evaluate_tick(context)
+    keys = sorted(str(r.partition_key) for r in data.run_requests)
+    assert keys == ["model_comparison/simplified_group_binomial_exponential", "model_comparison/two_level_group_binomial"]
+    assert all(r.run_config["ops"]["model_fit"]["config"]["force"] is True for r in data.run_requests)
+    assert len({r.run_key for r in data.run_requests}) == 2
