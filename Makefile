@@ -6,7 +6,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster
 # uv writes no bytecode by default and this machine sets PYTHONDONTWRITEBYTECODE: compile at install.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: setup demo test test-fast ui bench clean
+.PHONY: setup demo test test-fast ui bench bench-live clean
 
 setup: $(VENV)/.installed
 
@@ -33,6 +33,9 @@ bench: setup  ## the benchmarks; results go in benchmarks/RESULTS.md
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_fit.py
 	$(BIN)/python benchmarks/bench_hibayes_examples.py
+
+bench-live: setup  ## the live path with `dagster dev`: one new log -> every affected report (about 10 min)
+	$(BIN)/python benchmarks/bench_live.py
 
 clean:  ## remove the local instance and warehouse (keeps .venv)
 	rm -rf .dagster .hibayes

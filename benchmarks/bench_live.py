@@ -62,7 +62,7 @@ def main() -> int:
 
             dropped = time.time()
             shutil.copy(held[1], project.logs / held[1].name)
-            last = dev.wait_until_settled(quiet_seconds=20, timeout=900)
+            last = dev.wait_until_settled(quiet_seconds=20, timeout=900, since=dropped)
             new_log = [run for run in dev.runs() if run["creationTime"] >= dropped]
             reached = {
                 "ingest": first_after(dev, "eval_samples", dropped, held[1].name),
@@ -74,7 +74,7 @@ def main() -> int:
 
             corrupt_at = time.time()
             (project.logs / "corrupt.eval").write_bytes(b"not a zip file")
-            dev.wait_until_settled(quiet_seconds=20, timeout=300)
+            dev.wait_until_settled(quiet_seconds=20, timeout=300, since=corrupt_at)
             corrupt_runs = [run for run in dev.runs() if run["creationTime"] >= corrupt_at]
     finally:
         if not args.keep:

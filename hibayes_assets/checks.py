@@ -40,18 +40,21 @@ FIT_CHECK_SPECS = [
 ]
 
 
-def fit_check_results(outcomes: Iterable[CheckOutcome]) -> Iterator[dg.AssetCheckResult]:
-    """Asset check results for the built-in checkers; custom checkers' outcomes stay in metadata."""
+def fit_check_results(outcomes: Iterable[CheckOutcome], partition: str) -> Iterator[dg.AssetCheckEvaluation]:
+    """Check results for the built-in checkers, on the fit's own partition; custom checkers'
+    outcomes stay in metadata."""
     blocking = blocking_checkers()
     for outcome in outcomes:
         if outcome.name not in AFTER_FIT_CHECKERS:
             continue
-        yield dg.AssetCheckResult(
-            asset_key="model_fit",
+        yield dg.AssetCheckEvaluation(
+            asset_key=dg.AssetKey("model_fit"),
             check_name=check_name(outcome.name),
             passed=outcome.status in ("pass", "NA"),
             severity=dg.AssetCheckSeverity.ERROR if outcome.name in blocking else dg.AssetCheckSeverity.WARN,
             description=outcome.message,
+            blocking=outcome.name in blocking,
+            partition=partition,
             metadata={
                 "status": outcome.status,
                 "value": outcome.value if outcome.value is not None else float("nan"),

@@ -6,7 +6,7 @@ Every result is a target with a signature, a hash of exactly the inputs it depen
 |-------------------|--------------------------------------------------------------------|-------------------------------|
 | `hal`, `irt`      | warehouse version + the group's settings files                     | one run for both groups       |
 | `inputs:<A>`      | warehouse version + the analysis YAML and its custom files         | one range run, all analyses   |
-| `fit:<A>/<m>`     | A's features hash + the model's spec + the analysis's checkers     | one run per fit               |
+| `fit:<A>/<m>`     | A's features hash + the model's spec + the analysis's checkers     | one run per analysis's fits   |
 | `report:<A>`      | the analysis YAML + the latest materialization of each of A's fits | one run per analysis          |
 
 The warehouse version hashes the usable logs' contents (the ingest manifest), so a corrupt or
@@ -34,7 +34,7 @@ from hibayes.config import AnalysisConfig, ConfigError, list_analyses, load_anal
 from hibayes.load.inspect_reader import scan_logs
 from hibayes.load.manifest import changed_logs, read_manifest, warehouse_version
 from hibayes_assets.history import latest_metadata, latest_storage_ids
-from hibayes_assets.partitions import analysis_partitions, fit_key, fit_partitions, range_tags
+from hibayes_assets.partitions import analysis_partitions, contiguous_ranges, fit_key, fit_partitions, range_tags
 from hibayes_assets.resources import ProjectPaths
 
 PLANNED_TAG = "hibayes/planned"
@@ -155,15 +155,16 @@ def plan(instance: dg.DagsterInstance, project: ProjectPaths) -> list[PlannedRun
     version = warehouse_version(entries)
     runs = [*_results_run(ledger, project, version)]
     configs, _ = analysis_configs(project.analyses_path)
-    registered = [name for name in instance.get_dynamic_partitions(analysis_partitions.name) if name in configs]
+    order = list(instance.get_dynamic_partitions(analysis_partitions.name))
+    registered = [name for name in order if name in configs]  # a file that does not validate is left out
     inputs = {name: stable_hash([version, config_digest(configs[name])]) for name in registered}
     due_inputs = [name for name in registered if ledger.due(f"inputs:{name}", inputs[name])]
-    if due_inputs:
-        span = registered[registered.index(due_inputs[0]) : registered.index(due_inputs[-1]) + 1]
-        runs.append(PlannedRun(
-            "inputs", INPUT_ASSETS, {f"inputs:{name}": inputs[name] for name in span}, partition_range=(span[0], span[-1]),
-        ))
-    fits = set(instance.get_dynamic_partitions(fit_partitions.name))
+    # Usually one run for every analysis: an unchanged one costs a query and records nothing.
+    for start, end in contiguous_ranges(order, set(registered)):
+        span = [name for name in order[order.index(start) : order.index(end) + 1] if name in due_inputs]
+        if span:
+            runs.append(_range_run("inputs", INPUT_ASSETS, {f"inputs:{name}": inputs[name] for name in span}, span[0], span[-1]))
+    fits = list(instance.get_dynamic_partitions(fit_partitions.name))
     fit_records = latest_storage_ids(instance, "model_fit")
     for name in registered:
         if name in due_inputs or f"inputs:{name}" in ledger.in_flight:
@@ -184,8 +185,14 @@ def _results_run(ledger: Ledger, project: ProjectPaths, version: str) -> Iterabl
         yield PlannedRun("results", assets, due)
 
 
+def _range_run(stage: str, assets: tuple[str, ...], targets: dict[str, str], start: str, end: str) -> PlannedRun:
+    if start == end:
+        return PlannedRun(stage, assets, targets, partition_key=start)
+    return PlannedRun(stage, assets, targets, partition_range=(start, end))
+
+
 def _analysis_runs(
-    instance: dg.DagsterInstance, ledger: Ledger, config: AnalysisConfig, fits: set[str], fit_records: dict[str, int]
+    instance: dg.DagsterInstance, ledger: Ledger, config: AnalysisConfig, order: list[str], fit_records: dict[str, int]
 ) -> list[PlannedRun]:
     """The fits of one analysis whose features or settings changed; once none is due or running,
     its report, when a fit changed since the last one."""
@@ -193,18 +200,19 @@ def _analysis_runs(
     if features_hash is None:
         return []  # its inputs never succeeded: that run's failure says why
     keys = [fit_key(config.name, model) for model in config.model_names]
-    if any(key not in fits for key in keys):
+    if any(key not in order for key in keys):
         return []  # the analysis_configs sensor has not registered every model yet
     checkers = [[name, kwargs] for name, kwargs in config.checkers]
-    runs, waiting = [], False
-    for model, key in zip(config.model_names, keys):
-        signature = stable_hash([features_hash, config.model(model).digest(), checkers])
-        if ledger.due(f"fit:{key}", signature):
-            runs.append(PlannedRun("fit", FIT_ASSETS, {f"fit:{key}": signature}, partition_key=key))
-        waiting = waiting or f"fit:{key}" in ledger.in_flight
-    if runs or waiting:
-        return runs
+    signatures = {key: stable_hash([features_hash, config.model(model).digest(), checkers]) for model, key in zip(config.model_names, keys)}
+    due = {key: signature for key, signature in signatures.items() if ledger.due(f"fit:{key}", signature)}
+    if due:  # one run per stretch of consecutive fit partitions: usually all of the analysis's models
+        return [
+            _range_run("fit", FIT_ASSETS, {f"fit:{key}": due[key] for key in order[order.index(start) : order.index(end) + 1]}, start, end)
+            for start, end in contiguous_ranges(order, set(due))
+        ]
+    if any(f"fit:{key}" in ledger.in_flight for key in keys):
+        return []
     signature = stable_hash([config_digest(config), [fit_records.get(key) for key in keys]])
     if ledger.due(f"report:{config.name}", signature):
-        runs.append(PlannedRun("report", REPORT_ASSETS, {f"report:{config.name}": signature}, partition_key=config.name))
-    return runs
+        return [PlannedRun("report", REPORT_ASSETS, {f"report:{config.name}": signature}, partition_key=config.name)]
+    return []

@@ -5,7 +5,7 @@ anything else that changed is picked up; the planner re-renders the reports afte
 import dagster as dg
 
 from hibayes.settings import load_settings
-from hibayes_assets.partitions import fit_partitions
+from hibayes_assets.partitions import fit_partitions, split_fit_key
 from hibayes_assets.planner import analysis_configs
 from hibayes_assets.resources import ProjectPaths
 
@@ -30,7 +30,7 @@ def refit_requests(context: dg.ScheduleEvaluationContext, project: ProjectPaths)
             tags={"hibayes/trigger": "nightly_refit"},
         )
         for key in context.instance.get_dynamic_partitions(fit_partitions.name)
-        if key.split("/")[0] in configs
+        if split_fit_key(key)[0] in configs
     ]
 
 

@@ -17,7 +17,15 @@ import dagster as dg
 from hibayes.load.inspect_reader import scan_logs
 from hibayes.load.manifest import changed_logs, read_manifest
 from hibayes.settings import load_settings
-from hibayes_assets.partitions import analysis_partitions, contiguous_ranges, fit_key, fit_partitions, log_partitions, range_tags
+from hibayes_assets.partitions import (
+    analysis_partitions,
+    contiguous_ranges,
+    fit_key,
+    fit_partitions,
+    log_partitions,
+    range_tags,
+    split_fit_key,
+)
 from hibayes_assets.planner import INGEST_ASSETS, INGEST_STAGE, STAGE_TAG, analysis_configs as read_analyses, plan, read_ledger
 from hibayes_assets.resources import ProjectPaths
 
@@ -77,7 +85,7 @@ def partition_changes(instance: dg.DagsterInstance, analyses_dir: Path) -> tuple
     ):
         existing = instance.get_dynamic_partitions(partitions.name)
         added = [key for key in keys if key not in existing]
-        removed = [key for key in existing if key not in keys and key.split("/")[0] not in keep]
+        removed = [key for key in existing if key not in keys and split_fit_key(key)[0] not in keep]
         if added:
             requests.append(partitions.build_add_request(added))
         if removed:

@@ -127,12 +127,15 @@ class DagsterDev:
         found = self.graphql(SENSOR_TICKS, name=name, location=LOCATION)["sensorOrError"]
         return len(found["sensorState"]["ticks"])
 
-    def wait_until_settled(self, quiet_seconds: float, timeout: float) -> float:
-        """Wait until no run is in progress and none has been created for `quiet_seconds`; the time
-        (epoch seconds) the last run ended."""
+    def wait_until_settled(self, quiet_seconds: float, timeout: float, since: float | None = None) -> float:
+        """Wait until no run is in progress and none has been created for `quiet_seconds` (and,
+        with `since`, at least one run was created after it); the time (epoch seconds) the last run ended."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             runs = self.runs()
+            if since is not None and not any(run["creationTime"] >= since for run in runs):
+                time.sleep(1)
+                continue
             busy = any(run["status"] in IN_PROGRESS for run in runs)
             last = max([run["endTime"] or 0 for run in runs] + [run["creationTime"] for run in runs] + [0])
             if not busy and time.time() - last > quiet_seconds:

@@ -79,8 +79,8 @@ def analysis_inputs(context: dg.AssetExecutionContext, project: ProjectPaths, wa
         started = time.perf_counter()
         try:
             events = _refresh_inputs(context, project, warehouse, analysis)
-        except (dg.Failure, ConfigError, ValueError, KeyError) as err:
-            message = err.description if isinstance(err, dg.Failure) else str(err)
+        except Exception as err:  # one analysis's failure, whatever it is, stays in that analysis
+            message = err.description if isinstance(err, dg.Failure) else f"{type(err).__name__}: {err}"
             context.log.error(f"analysis '{analysis}': {message}")
             failures.append(f"'{analysis}': {message}")
             continue
@@ -174,8 +174,8 @@ class RefitConfig(dg.Config):
     force: bool = False  # refit even when data, config and library versions are unchanged
 
 
-# A multi-asset only to make each check optional (`can_subset`): the checkers an analysis does not
-# list report nothing rather than a result they did not compute.
+# Each fit records its own materialization and check results (log events for its partition), so one
+# run can fit several models of an analysis in one process: one start-up and one JAX import.
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -187,19 +187,48 @@ class RefitConfig(dg.Config):
             description="A NumPyro NUTS fit of one model of one analysis (partition `<analysis>/<model>`, one per "
             "model the analysis lists), stored as NetCDF (ArviZ InferenceData) under HIBAYES_HOME/fits. An unchanged "
             "fit (same features, model settings and library versions) is loaded instead of resampled. Reads its "
-            "own analysis's features.",
+            "own analysis's features. A fit that fails a blocking check fails its run.",
         )
     ],
     check_specs=FIT_CHECK_SPECS,
     partitions_def=fit_partitions,
+    backfill_policy=ONE_RUN,
     pool="mcmc",
     can_subset=True,
 )
 def model_fit(context: dg.AssetExecutionContext, config: RefitConfig, project: ProjectPaths):
-    from hibayes.analysis import checker_when_known, fit_or_reuse, import_custom_code, load_features, run_checks
-    from hibayes.model.platform import available_devices, enable_compilation_cache
+    """Fit every model in the run's range of fit partitions; one fit's failure does not stop the
+    others, and the step fails at the end naming each fit that failed or failed a blocking check."""
+    from hibayes.model.platform import enable_compilation_cache
 
-    analysis, model_name = split_fit_key(context.partition_key)
+    enable_compilation_cache(project.jax_cache_path)
+    problems = []
+    for key in context.partition_keys:
+        try:
+            materialization, checks = _fit_one(context, project, key, force=config.force)
+        except Exception as err:
+            message = err.description if isinstance(err, dg.Failure) else f"{type(err).__name__}: {err}"
+            context.log.error(f"{key}: {message}")
+            problems.append(f"{key}: {message}")
+            continue
+        yield materialization
+        for check in checks:
+            context.log_event(check)
+        problems += [
+            f"{key}: {check.check_name} failed: {check.description}"
+            for check in checks if not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+        ]
+    if problems:
+        raise dg.Failure(f"{len(problems)} fit problem(s): " + " | ".join(problems))
+
+
+def _fit_one(
+    context: dg.AssetExecutionContext, project: ProjectPaths, key: str, force: bool
+) -> tuple[dg.AssetMaterialization, list[dg.AssetCheckEvaluation]]:
+    from hibayes.analysis import checker_when_known, fit_or_reuse, import_custom_code, load_features, run_checks
+    from hibayes.model.platform import available_devices
+
+    analysis, model_name = split_fit_key(key)
     settings = _config_or_fail(project, analysis)
     if model_name not in settings.model_names:
         raise dg.Failure(
@@ -208,24 +237,23 @@ def model_fit(context: dg.AssetExecutionContext, config: RefitConfig, project: P
         )
     spec = settings.model(model_name)
     import_custom_code(settings, ("model", "checker"))
-    enable_compilation_cache(project.jax_cache_path)
     features = load_features(project.features_path(analysis))
     path = project.fit_path(analysis, model_name)
     context.log.info(
-        f"fitting {model_name} on '{analysis}': {spec.fit.chains} chains x ({spec.fit.warmup} warmup + "
-        f"{spec.fit.samples} draws) on {available_devices()} host devices"
+        f"fitting {key}: {spec.fit.chains} chains x ({spec.fit.warmup} warmup + {spec.fit.samples} draws) "
+        f"on {available_devices()} host devices"
     )
-    outcome = fit_or_reuse(settings, spec, features, path, force=config.force)
+    outcome = fit_or_reuse(settings, spec, features, path, force=force)
     wanted = [name for name, _ in settings.checkers if checker_when_known(name) == "after"]
     checks = run_checks(settings, outcome.model_state, list(dict.fromkeys([*ALWAYS_RUN, *wanted])))
     context.log.info(
-        ("reused the stored fit" if outcome.reused else f"fitted in {outcome.seconds:.1f}s")
-        + "; "
-        + ", ".join(f"{c.name} {c.status}" for c in checks)
+        f"{key}: " + ("reused the stored fit" if outcome.reused else f"fitted in {outcome.seconds:.1f}s")
+        + "; " + ", ".join(f"{c.name} {c.status}" for c in checks)
     )
     _, plots = save_figures(outcome.model_state.plots, project.artifacts_path(analysis) / model_name)
     checks_path(path).write_text(json.dumps([c.as_dict() for c in checks], default=str))
-    yield dg.MaterializeResult(
+    materialization = dg.AssetMaterialization(
+        "model_fit", partition=key,
         metadata={
             "path": dg.MetadataValue.path(str(path)),
             "input_hash": outcome.input_hash,
@@ -238,9 +266,8 @@ def model_fit(context: dg.AssetExecutionContext, config: RefitConfig, project: P
             **{f"diag/{c.name}": c.value for c in checks if c.value is not None},
             **plots,
         },
-        data_version=dg.DataVersion(outcome.input_hash),
     )
-    yield from fit_check_results(checks)
+    return materialization, list(fit_check_results(checks, partition=key))
 
 
 FIT_DEP = dg.AssetDep("model_fit", partition_mapping=ALL)

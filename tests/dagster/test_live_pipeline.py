@@ -14,6 +14,7 @@ from hibayes.load.manifest import read_manifest, warehouse_version
 from hibayes_assets.definitions import defs
 from hibayes_assets.demo import run_demo
 from hibayes_assets.partitions import range_tags
+from hibayes_assets.planner import plan
 from hibayes_assets.sensors import analysis_configs, new_inspect_logs, partition_changes, refresh_results
 from tests.conftest import EXAMPLE_ANALYSES, example_log_files
 from tests.dagster.conftest import FAST_IRT, materializations, write_test_analysis
@@ -160,3 +161,19 @@ def test_nightly_refit_requests_every_fit_forced(project):
     assert keys == ["model_comparison/simplified_group_binomial_exponential", "model_comparison/two_level_group_binomial"]
     assert all(r.run_config["ops"]["model_fit"]["config"]["force"] is True for r in data.run_requests)
     assert len({r.run_key for r in data.run_requests}) == 2
+
+
+def test_the_fits_of_an_analysis_are_one_run_and_wait_for_its_inputs(project):
+    keys = sorted(p.name for p in project.settings.log_dir.iterdir())
+    project.add_logs(keys)
+    assert project.materialize(["inspect_log", "eval_samples", "ingest_errors"], None, tags=range_tags(keys[0], keys[-1])).success
+    project.register_analyses()
+    paths = project.resources["project"]
+    first = plan(project.instance, paths)
+    assert [run.stage for run in first] == ["results", "inputs"]  # no fit before its features exist
+    (inputs,) = [run for run in first if run.stage == "inputs"]
+    assert project.materialize(list(inputs.assets), inputs.partition_key, tags=inputs.tags).success
+    (fits,) = plan(project.instance, paths)[1:]
+    pairs = project.instance.get_dynamic_partitions("fits")
+    assert fits.stage == "fit" and fits.partition_range == (pairs[0], pairs[-1]) and len(pairs) == 2
+    assert set(fits.targets) == {f"fit:{key}" for key in pairs}

@@ -1,7 +1,8 @@
 """The real thing, once: `make demo`'s command, then `dagster dev` (webserver + daemon) on the same
 instance. GraphQL serves the asset graph; the daemon starts quiet (the demo left nothing to do); a
 log dropped into the watched folder is ingested by the sensor and carried through to a fresh report
-in exactly the runs the planner promises, all of them successful."""
+in exactly the runs the planner promises, all of them successful; `make demo` meanwhile waits for
+the daemon instead of repeating its work."""
 
 import shutil
 import time
@@ -52,3 +53,8 @@ def test_demo_then_the_daemon_starts_quiet_and_a_new_log_runs_once_where_it_matt
         new = [run for run in dev.runs() if run["creationTime"] > dropped_at]
         assert stage_counts(new) == {"ingest": 1, "results": 1, "inputs": 1, "fit": 1, "report": 1}
         assert {run["status"] for run in new} == {"SUCCESS"}
+
+        # `make demo` while the daemon runs waits for it instead of doing the work a second time.
+        waiting = project.demo()
+        assert waiting.returncode == 0 and "A Dagster daemon is running" in waiting.stdout, waiting.stdout[-2000:]
+        assert len(dev.runs()) == len(demo_runs) + len(new)
