@@ -111,7 +111,7 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
     stats = _posterior_stats(idata.posterior["group_effects"].values)
     return {
         "side": "ours",
-        "fit_s": outcome.seconds,  # mcmc.run + conversion to InferenceData, as hibayes.model.fit times it
+        "fit_s": outcome.seconds,  # mcmc.run + conversion to InferenceData, as hibayes.model.sampling times it
         "fit_or_reuse_s": fit_or_reuse_s,  # + writing the NetCDF file
         "chain_method": outcome.chain_method,
         "devices": jax.local_device_count(),
@@ -393,7 +393,7 @@ def main() -> None:
 
     print()
     print(
-        "fit s: ours = mcmc.run + InferenceData (hibayes.model.fit's own timer); baseline = mcmc.run + get_samples. "
+        "fit s: ours = mcmc.run + InferenceData (hibayes.model.sampling's own timer); baseline = mcmc.run + get_samples. "
         "process s: the whole fresh process (imports, JAX start-up, processors, fit, ESS). "
         "ESS = min ArviZ bulk ESS over group_effects, all chains pooled. ESS/s uses fit s. "
         f"Medians over {args.repeats} repeat(s)."

@@ -157,7 +157,7 @@ def fit_problem(config: AnalysisConfig, spec: ModelSpec, features: StoredFeature
     """Why `path` does not hold the fit of the current inputs (None when it does)."""
     if not path.exists():
         return "not fitted yet"
-    if idata_api.attrs(idata_api.load(path)).get("hibayes_input_hash") != stored_fit_hash(config, spec, features):
+    if idata_api.stored_attrs(path).get("hibayes_input_hash") != stored_fit_hash(config, spec, features):
         return "the stored fit is of other data or settings (its refit failed or has not run)"
     return None
 

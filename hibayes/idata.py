@@ -112,6 +112,14 @@ def attrs(idata: InferenceData) -> dict[str, Any]:
     return dict(idata.posterior.attrs)
 
 
+def stored_attrs(path: Path) -> dict[str, Any]:
+    """The posterior attributes of a stored fit, without reading its draws."""
+    import xarray as xr
+
+    with xr.open_dataset(path, group="posterior", engine="h5netcdf") as posterior:
+        return dict(posterior.attrs)
+
+
 # --- groups and draws ------------------------------------------------------------------------
 
 

@@ -4,12 +4,16 @@ is held back until it is refitted); HIBAYES_BLOCKING_CHECKS="r_hat,divergences,b
 Checkers an analysis does not list are not run (their checks are skipped for that fit), except the
 three that always run: r_hat, ess_bulk and divergences."""
 
+from __future__ import annotations
+
 import os
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from hibayes.check import CheckOutcome
+if TYPE_CHECKING:  # the checkers import ArviZ: not at definition load time
+    from hibayes.check import CheckOutcome
 from hibayes_assets.partitions import fit_partitions
 
 AFTER_FIT_CHECKERS = ("r_hat", "ess_bulk", "ess_tail", "divergences", "bfmi", "loo", "waic", "posterior_predictive_plot")

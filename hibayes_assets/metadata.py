@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-PREVIEW_DPI = 60  # thumbnails only: metadata lives in the event log; full plots go to files
+PREVIEW_SCALE = 0.5  # thumbnails only: metadata lives in the event log; full plots go to files
 
 
 def markdown_table(frame: pd.DataFrame, max_rows: int = 30, floatfmt: str = ".3g") -> str:
@@ -28,9 +28,14 @@ def markdown_table(frame: pd.DataFrame, max_rows: int = 30, floatfmt: str = ".3g
     return text
 
 
-def embedded_png(fig: Any, title: str, dpi: int = PREVIEW_DPI) -> dg.MetadataValue:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+def embedded_png(png: Path, title: str, scale: float = PREVIEW_SCALE) -> dg.MetadataValue:
+    """A thumbnail of a PNG already written, shrunk with Pillow: a figure is rendered once."""
+    from PIL import Image
+
+    with Image.open(png) as image:
+        image.thumbnail((max(1, int(image.width * scale)), max(1, int(image.height * scale))))
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", optimize=True)
     encoded = base64.b64encode(buffer.getvalue()).decode()
     return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{encoded})")
 
@@ -47,6 +52,6 @@ def save_figures(figures: Mapping[str, Any], folder: Path, dpi: int = 110) -> tu
         path = folder / f"{name}.png"
         fig.savefig(path, dpi=dpi, bbox_inches="tight")
         written.append(path)
-        metadata[f"plot/{name}"] = embedded_png(fig, name)
+        metadata[f"plot/{name}"] = embedded_png(path, name)
         plt.close(fig)
     return written, metadata

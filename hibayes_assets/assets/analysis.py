@@ -387,10 +387,27 @@ def model_comparison(context: dg.AssetExecutionContext, project: ProjectPaths, w
     return dg.MaterializeResult(metadata=metadata)
 
 
+# The report run's steps (comparison, report) run in one process: they share the loaded fits, and
+# with them each model's cached LOO, as long as no file changed in between.
+_LOADED_FITS: dict[tuple, tuple] = {}
+
+
 def _current_fits(project: ProjectPaths, config: AnalysisConfig) -> tuple:
     """The analysis's features and, for every model it lists, the stored fit of those features
     as a model state. Raises a Failure naming each model whose fit is missing, out of date or
     failed a blocking check: a report of some fits, or of stale ones, would mislead."""
+    files = [project.features_path(config.name) / "features.npz"]
+    for name in config.model_names:
+        path = project.fit_path(config.name, name)
+        files += [path, checks_path(path)]
+    key = (config.name, config.digest(), tuple((str(p), p.stat().st_mtime_ns) if p.exists() else (str(p), None) for p in files))
+    if key not in _LOADED_FITS:
+        _LOADED_FITS.clear()
+        _LOADED_FITS[key] = _load_current_fits(project, config)
+    return _LOADED_FITS[key]
+
+
+def _load_current_fits(project: ProjectPaths, config: AnalysisConfig) -> tuple:
     from hibayes import idata as idata_api
     from hibayes.analysis import fit_problem, import_custom_code, load_features
     from hibayes.analysis_state import ModelAnalysisState

@@ -4,7 +4,10 @@ DuckDB tables `irt_*`, the fit to HIBAYES_HOME/fits/irt/irt_fit.nc and PNGs unde
 HIBAYES_HOME/artifacts/irt. Settings come from HIBAYES_IRT_CONFIG (an `irt:` section), the data from
 the warehouse or, when HIBAYES_IRT_ROUTERDC is set, from RouterDC-style JSON files.
 
-The planner refreshes the group in one run when the warehouse's content or the IRT settings change."""
+The planner refreshes the group in one run when the warehouse's content or the IRT settings change.
+Only `response_matrix` is in the `duckdb` pool: the others fit for seconds to minutes and touch
+DuckDB only in short reads and writes (which retry while another process holds its lock), so
+they never hold the slot that ingests and analyses wait for."""
 
 import time
 import warnings
@@ -146,7 +149,7 @@ def _save_plot(fig: Any, project: ProjectPaths, name: str) -> tuple[str, dg.Meta
     from hibayes.irt import save_figure
 
     path = save_figure(fig, project.artifacts_path(GROUP) / f"{name}.png")
-    return str(path), embedded_png(fig, name)
+    return str(path), embedded_png(path, name)
 
 
 def _samples(project: ProjectPaths, warehouse: WarehouseResource) -> tuple[pd.DataFrame, str, dict[str, int]]:
@@ -231,7 +234,6 @@ def response_matrix(
     group_name=GROUP,
     deps=[response_matrix],
     kinds={"numpyro", "duckdb"},
-    pool="duckdb",
     description="The IRT model (1PL, 2PL or MIRT; SVI, MAP or NUTS) fitted to the training respondents "
     "(all but the config's new_models), as NetCDF under HIBAYES_HOME/fits/irt/irt_fit.nc; item parameters "
     "in `irt_item_parameters`, abilities in `irt_abilities`; fit diagnostics in the metadata.",
@@ -272,7 +274,6 @@ def irt_fit(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse:
     group_name=GROUP,
     deps=[irt_fit],
     kinds={"duckdb", "matplotlib"},
-    pool="duckdb",
     description="n anchor items chosen by weighted k-means on the items' fitted IRT parameters (or their "
     "correctness), one anchor per cluster, weighted by its cluster's share of the items: `irt_anchors`, "
     "every item's cluster in `irt_item_clusters`, and a plot of the clusters.",
@@ -322,7 +323,6 @@ def anchor_points(context: dg.AssetExecutionContext, project: ProjectPaths, ware
     group_name=GROUP,
     deps=[anchor_points],
     kinds={"duckdb", "matplotlib"},
-    pool="duckdb",
     description="Per respondent, its score on all items estimated from its answers to the anchors only: "
     "anchor (weighted mean), p-IRT and gp-IRT, each with an interval, next to the true score where every "
     "item was answered. New models are the point; training respondents (role 'train') are in-sample. "
@@ -374,7 +374,6 @@ def performance_estimates(
     group_name=GROUP,
     deps=[response_matrix],
     kinds={"numpyro", "duckdb"},
-    pool="duckdb",
     description="Leave-one-model-out: each training respondent in turn is left out of the IRT fit, "
     "estimated from its answers to the anchors only and compared with its true score. Per respondent in "
     "`irt_validation`; per estimator (anchor, p-IRT, gp-IRT, a random sample of as many items, and the "
@@ -420,7 +419,6 @@ def irt_validation(context: dg.AssetExecutionContext, project: ProjectPaths, war
     group_name=GROUP,
     deps=[response_matrix],
     kinds={"numpyro", "duckdb", "matplotlib"},
-    pool="duckdb",
     description="Routing: items are split into train and test (the data's own split when it has one); a "
     "MIRT fitted on the train items, item parameters moved to each test item from its nearest train items "
     "(TF-IDF of the item text), and each test item sent to the respondent most likely to get it right. "

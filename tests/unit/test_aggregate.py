@@ -9,7 +9,7 @@ import pytest
 from hibayes.config import FitConfig
 from hibayes.model import MODELS
 from hibayes.model.aggregate import group_identical_rows
-from hibayes.model.fit import fit
+from hibayes.model.sampling import fit
 
 SMALL = FitConfig(samples=500, warmup=500, chains=2)
 

@@ -8,7 +8,7 @@ from scipy.special import gammaln
 from hibayes import idata as idata_api
 from hibayes.config import FitConfig
 from hibayes.model import MODELS
-from hibayes.model.fit import fit
+from hibayes.model.sampling import fit
 
 SMALL = FitConfig(samples=400, warmup=400, chains=2)
 
