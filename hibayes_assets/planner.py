@@ -119,7 +119,7 @@ def file_digest(path: Path | None) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
-def analysis_configs(analyses_dir: Path) -> tuple[dict[str, AnalysisConfig], dict[str, str]]:
+def read_analyses(analyses_dir: Path) -> tuple[dict[str, AnalysisConfig], dict[str, str]]:
     """The valid analyses by name, and the problems of the files that are not."""
     configs, problems = {}, {}
     for path in list_analyses(analyses_dir):
@@ -154,7 +154,7 @@ def plan(instance: dg.DagsterInstance, project: ProjectPaths) -> list[PlannedRun
         return []
     version = warehouse_version(entries)
     runs = [*_results_run(ledger, project, version)]
-    configs, _ = analysis_configs(project.analyses_path)
+    configs, _ = read_analyses(project.analyses_path)
     order = list(instance.get_dynamic_partitions(analysis_partitions.name))
     registered = [name for name in order if name in configs]  # a file that does not validate is left out
     inputs = {name: stable_hash([version, config_digest(configs[name])]) for name in registered}

@@ -6,7 +6,7 @@ import dagster as dg
 
 from hibayes.settings import load_settings
 from hibayes_assets.partitions import fit_partitions, split_fit_key
-from hibayes_assets.planner import analysis_configs
+from hibayes_assets.planner import read_analyses
 from hibayes_assets.resources import ProjectPaths
 
 refit_job = dg.define_asset_job(
@@ -21,7 +21,7 @@ def refit_requests(context: dg.ScheduleEvaluationContext, project: ProjectPaths)
     """One forced refit per registered fit partition (the analysis_configs sensor registers them)
     whose analysis file still validates; the planner re-renders the reports afterwards."""
     tick = context.scheduled_execution_time.isoformat()
-    configs, _ = analysis_configs(project.analyses_path)
+    configs, _ = read_analyses(project.analyses_path)
     return [
         dg.RunRequest(
             run_key=f"{key}@{tick}",

@@ -26,7 +26,7 @@ from hibayes_assets.partitions import (
     range_tags,
     split_fit_key,
 )
-from hibayes_assets.planner import INGEST_ASSETS, INGEST_STAGE, STAGE_TAG, analysis_configs as read_analyses, plan, read_ledger
+from hibayes_assets.planner import INGEST_ASSETS, INGEST_STAGE, STAGE_TAG, plan, read_analyses, read_ledger
 from hibayes_assets.resources import ProjectPaths
 
 INGEST_SELECTION = [dg.AssetKey(asset) for asset in INGEST_ASSETS]
