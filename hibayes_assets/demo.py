@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,8 @@ import dagster as dg  # noqa: E402
 from hibayes.load.inspect_reader import scan_logs  # noqa: E402
 from hibayes.load.manifest import read_manifest  # noqa: E402
 from hibayes.settings import Settings, load_settings  # noqa: E402
-from hibayes_assets.checks import blocking_checkers  # noqa: E402
+from hibayes_assets.assets.analysis import checks_path  # noqa: E402
+from hibayes_assets.checks import blocking_checkers, check_name  # noqa: E402
 from hibayes_assets.history import latest_metadata  # noqa: E402
 from hibayes_assets.partitions import fit_partitions, log_partitions, split_fit_key  # noqa: E402
 from hibayes_assets.planner import IN_PROGRESS, INGEST_ASSETS, plan  # noqa: E402
@@ -176,9 +178,7 @@ def print_summary(settings: Settings, summary: DemoSummary, seconds: float) -> N
     project = defs.resources["project"]
     entries = read_manifest(settings.home)
     print("\n== HiBayES demo summary ==")
-    statuses = {}
-    for entry in entries.values():
-        statuses[entry.status] = statuses.get(entry.status, 0) + 1
+    statuses = Counter(entry.status for entry in entries.values())
     print(f"logs:     {len(entries)} in {settings.log_dir} (" + ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())) + ")")
     failed_checks = []
     if settings.warehouse_path.exists():
@@ -193,11 +193,11 @@ def print_summary(settings: Settings, summary: DemoSummary, seconds: float) -> N
         print(f"samples:  {counts['samples']} rows, {counts['scores']} scores, {counts['ingest_errors']} ingest errors  ({settings.warehouse_path})")
     for key in instance.get_dynamic_partitions(fit_partitions.name):
         analysis, model = split_fit_key(key)
-        path = project.fit_path(analysis, model).with_suffix(".checks.json")
+        path = checks_path(project.fit_path(analysis, model))
         outcomes = json.loads(path.read_text()) if path.exists() else []
         print(f"fit:      {key}: " + (", ".join(f"{o['name']} {o['status']}" for o in outcomes) or "no fit"))
         failed_checks += [
-            f"{key}: check_{o['name']} {o['status']}{' (blocks the report)' if o['name'] in blocking_checkers() else ''}: {o['message']}"
+            f"{key}: {check_name(o['name'])} {o['status']}{' (blocks the report)' if o['name'] in blocking_checkers() else ''}: {o['message']}"
             for o in outcomes if o["status"] in ("fail", "error")
         ]
     for line in _irt_lines(instance):

@@ -109,8 +109,11 @@ def read_ledger(instance: dg.DagsterInstance) -> Ledger:
         attempted.update(targets.items())
         if run.status in IN_PROGRESS:
             in_flight.update(targets)
-    ingest_runs = instance.get_runs(filters=dg.RunsFilter(tags={STAGE_TAG: INGEST_STAGE}, statuses=IN_PROGRESS), limit=1)
-    return Ledger(attempted, in_flight, bool(ingest_runs))
+    return Ledger(attempted, in_flight, ingest_in_flight(instance))
+
+
+def ingest_in_flight(instance: dg.DagsterInstance) -> bool:
+    return bool(instance.get_runs(filters=dg.RunsFilter(tags={STAGE_TAG: INGEST_STAGE}, statuses=IN_PROGRESS), limit=1))
 
 
 def file_digest(path: Path | None) -> str:

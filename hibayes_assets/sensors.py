@@ -26,7 +26,7 @@ from hibayes_assets.partitions import (
     range_tags,
     split_fit_key,
 )
-from hibayes_assets.planner import INGEST_ASSETS, INGEST_STAGE, STAGE_TAG, plan, read_analyses, read_ledger
+from hibayes_assets.planner import INGEST_ASSETS, INGEST_STAGE, STAGE_TAG, ingest_in_flight, plan, read_analyses
 from hibayes_assets.resources import ProjectPaths
 
 INGEST_SELECTION = [dg.AssetKey(asset) for asset in INGEST_ASSETS]
@@ -60,7 +60,7 @@ def ingest_requests(found: dict[str, str], home: Path, partition_order: list[str
     "(by size and modification time against the ingest manifest) in one run.",
 )
 def new_inspect_logs(context: dg.SensorEvaluationContext, project: ProjectPaths) -> dg.SensorResult | dg.SkipReason:
-    if read_ledger(context.instance).ingest_in_flight:
+    if ingest_in_flight(context.instance):
         return dg.SkipReason("an ingest is running; new files wait for the next tick")
     order = list(context.instance.get_dynamic_partitions(log_partitions.name))
     to_add, requests = ingest_requests(scan_logs(project.log_path), Path(project.home), order)
