@@ -1,10 +1,12 @@
 """The Dagster code location (workspace.yaml points here)."""
 
-from hibayes.model.platform import configure_host_devices
+from hibayes.model.platform import configure_host_devices, pin_hash_seed_for_workers
 
 # Every Dagster process (code server, run worker, step) imports this module before any asset code,
-# so this is the one place to ask XLA for host devices before JAX is imported.
+# so this is the one place to ask XLA for host devices before JAX is imported, and to fix the hash
+# seed of the run workers the code server starts.
 configure_host_devices()
+pin_hash_seed_for_workers()
 
 import dagster as dg  # noqa: E402
 

@@ -73,7 +73,8 @@ class LiveProject:
     def demo(self) -> subprocess.CompletedProcess:
         """`make demo`'s command on this project."""
         return subprocess.run(
-            [sys.executable, "-m", "hibayes_assets.demo"], cwd=PROJECT_ROOT, env=self.env, capture_output=True, text=True
+            [sys.executable, "-m", "hibayes_assets.demo"], cwd=PROJECT_ROOT, env={**self.env, "PYTHONHASHSEED": "0"},
+            capture_output=True, text=True,
         )
 
 

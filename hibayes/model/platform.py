@@ -1,6 +1,6 @@
-"""JAX set-up that must happen before JAX is imported: host devices for parallel chains and the
-persistent compilation cache. Call `configure_host_devices` at process entry (the CLI, the Dagster
-code location), never as a side effect of parsing a config."""
+"""JAX set-up that must happen before JAX is imported: host devices for parallel chains, the
+persistent compilation cache, and a fixed hash seed for worker processes. Call these at process
+entry (the CLI, the demo, the Dagster code location), never as a side effect of parsing a config."""
 
 from __future__ import annotations
 
@@ -20,6 +20,17 @@ def configure_host_devices(count: int | None = None) -> None:
     count = count or int(os.environ.get("HIBAYES_HOST_DEVICES", DEFAULT_HOST_DEVICES))
     flags = re.sub(rf"{_FLAG}=\d+", "", os.environ.get("XLA_FLAGS", "")).strip()
     os.environ["XLA_FLAGS"] = f"{flags} {_FLAG}={count}".strip()
+
+
+def pin_hash_seed_for_workers() -> None:
+    """Give the processes this one starts (Dagster run workers) a fixed PYTHONHASHSEED.
+
+    NumPyro's Trace_ELBO sums its per-site terms in the iteration order of a Python `set` of
+    site names, which changes with the hash seed: every process traces a different XLA program
+    for the same IRT fit, so the persistent compilation cache never hits (7 s per fit shape) and
+    the float sums, hence the fits, differ in their last bits from process to process. The seed
+    of a running process cannot change; `make demo` sets it for the in-process demo."""
+    os.environ.setdefault("PYTHONHASHSEED", "0")
 
 
 def enable_compilation_cache(cache_dir: Path) -> None:

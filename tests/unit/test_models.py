@@ -77,3 +77,24 @@ def test_checkers_pass_a_good_fit_and_ignore_constant_sites():
     assert outcomes["ess_bulk"].value > 300
     strict = run_checker("ess_bulk", {"threshold": 1e9}, state)
     assert strict.status == "fail" and "min ess_bulk" in strict.message
+
+
+def test_new_data_of_the_same_shapes_reuses_the_compiled_sampler():
+    """A new log changes the data, not its shapes: the sampler must come from the compilation
+    cache (data passed to the compiled program as arguments, not baked in as constants)."""
+    import jax
+
+    events: list[str] = []
+
+    def record(name: str, **_: object) -> None:
+        events.append(name)
+
+    spec = ModelSpec("two_level_group_binomial", fit=FitConfig(samples=50, warmup=50, chains=4))
+    fit_spec(spec, _simulated_features(seed=1), {}, {}, "parallel")
+    jax.monitoring.register_event_listener(record)
+    try:
+        fit_spec(spec, _simulated_features(seed=2), {}, {}, "parallel")
+    finally:
+        jax.monitoring.unregister_event_listener(record)
+    assert events.count("/jax/compilation_cache/cache_misses") == 0
+    assert events.count("/jax/compilation_cache/cache_hits") >= 1
