@@ -12,6 +12,9 @@ import dagster as dg
 import pandas as pd
 
 PREVIEW_SCALE = 0.5  # thumbnails only: metadata lives in the event log; full plots go to files
+# zlib level for the PNGs: level 6 (the default) or `optimize` took a quarter of a report's time
+# (seconds per report on 2 cores) for files about 20% smaller.
+FAST_PNG = 3
 
 
 def markdown_table(frame: pd.DataFrame, max_rows: int = 30, floatfmt: str = ".3g") -> str:
@@ -35,7 +38,7 @@ def embedded_png(png: Path, title: str, scale: float = PREVIEW_SCALE) -> dg.Meta
     with Image.open(png) as image:
         image.thumbnail((max(1, int(image.width * scale)), max(1, int(image.height * scale))))
         buffer = io.BytesIO()
-        image.save(buffer, format="PNG", optimize=True)
+        image.save(buffer, format="PNG", compress_level=FAST_PNG)
     encoded = base64.b64encode(buffer.getvalue()).decode()
     return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{encoded})")
 
@@ -50,7 +53,7 @@ def save_figures(figures: Mapping[str, Any], folder: Path, dpi: int = 110) -> tu
     for name, fig in figures.items():
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{name}.png"
-        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+        fig.savefig(path, dpi=dpi, bbox_inches="tight", pil_kwargs={"compress_level": FAST_PNG})
         written.append(path)
         metadata[f"plot/{name}"] = embedded_png(path, name)
         plt.close(fig)

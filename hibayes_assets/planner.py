@@ -6,7 +6,7 @@ Every result is a target with a signature, a hash of exactly the inputs it depen
 |-------------------|--------------------------------------------------------------------|-------------------------------|
 | `hal`, `irt`      | warehouse version + the group's settings files                     | one run for both groups       |
 | `inputs:<A>`      | warehouse version + the analysis YAML and its custom files         | one range run, all analyses   |
-| `fit:<A>/<m>`     | A's features hash + the model's spec + the analysis's checkers     | one run per analysis's fits   |
+| `fit:<A>/<m>`     | A's features hash + the model's spec + the analysis's checkers     | one run for all due fits      |
 | `report:<A>`      | the analysis YAML + the latest materialization of each of A's fits | one run per analysis          |
 
 The warehouse version hashes the usable logs' contents (the ingest manifest), so a corrupt or
@@ -17,7 +17,10 @@ A target is due when no planned run has been made for its current signature. Run
 targets and signatures as tags, so whichever process made a run (the daemon or the demo), the other
 sees it; a run that failed is not retried until an input changes (materialize it by hand to retry).
 Stages wait for the ones before them: nothing while logs wait to be ingested or an ingest runs, no
-fit while its analysis's inputs are due or running, no report while one of its fits is.
+fit while its analysis's inputs are due or running, no report while one of its fits is due or not yet
+fitted (a fit run fits several analyses one after the other; each report goes as soon as its own
+fits are done). Runs on the way from a log to a report (ingest, inputs, fits, reports) are queued
+ahead of HAL and IRT, which nothing else waits for.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import dagster as dg
 from hibayes.config import AnalysisConfig, ConfigError, list_analyses, load_analysis, stable_hash
 from hibayes.load.inspect_reader import scan_logs
 from hibayes.load.manifest import changed_logs, read_manifest, warehouse_version
-from hibayes_assets.history import latest_metadata, latest_storage_ids
+from hibayes_assets.history import latest_materialization, latest_metadata, latest_storage_ids
 from hibayes_assets.partitions import analysis_partitions, contiguous_ranges, fit_key, fit_partitions, range_tags
 from hibayes_assets.resources import ProjectPaths
 
@@ -58,6 +61,10 @@ FIT_ASSETS = ("model_fit",)
 REPORT_ASSETS = ("check_results", "model_comparison", "analysis_report")
 
 
+# Run queue priority (`dagster/priority`): the chain to the analysis reports first.
+PRIORITY = {"inputs": 2, "fit": 2, "report": 1, "results": 0}
+
+
 @dataclass(frozen=True)
 class PlannedRun:
     """One run to launch: its assets, its partition (or range) and the targets it brings up to date."""
@@ -70,7 +77,10 @@ class PlannedRun:
 
     @property
     def tags(self) -> dict[str, str]:
-        tags = {PLANNED_TAG: "true", STAGE_TAG: self.stage, PLAN_TAG: json.dumps(self.targets, sort_keys=True)}
+        tags = {
+            PLANNED_TAG: "true", STAGE_TAG: self.stage, PLAN_TAG: json.dumps(self.targets, sort_keys=True),
+            "dagster/priority": str(PRIORITY.get(self.stage, 0)),
+        }
         if self.partition_range:
             tags.update(range_tags(*self.partition_range))
         return tags
@@ -95,7 +105,7 @@ class Ledger:
     """What planned runs have been made, for which signatures, and which are still going."""
 
     attempted: set[tuple[str, str]]
-    in_flight: set[str]
+    in_flight: dict[str, str]  # target -> the id of the run in progress for it
     ingest_in_flight: bool
 
     def due(self, target: str, signature: str) -> bool:
@@ -103,12 +113,12 @@ class Ledger:
 
 
 def read_ledger(instance: dg.DagsterInstance) -> Ledger:
-    attempted, in_flight = set(), set()
+    attempted, in_flight = set(), {}
     for run in instance.get_runs(filters=dg.RunsFilter(tags={PLANNED_TAG: "true"}), limit=LEDGER_RUNS):
         targets = json.loads(run.tags.get(PLAN_TAG, "{}"))
         attempted.update(targets.items())
         if run.status in IN_PROGRESS:
-            in_flight.update(targets)
+            in_flight.update(dict.fromkeys(targets, run.run_id))
     return Ledger(attempted, in_flight, ingest_in_flight(instance))
 
 
@@ -169,10 +179,19 @@ def plan(instance: dg.DagsterInstance, project: ProjectPaths) -> list[PlannedRun
             runs.append(_range_run("inputs", INPUT_ASSETS, {f"inputs:{name}": inputs[name] for name in span}, span[0], span[-1]))
     fits = list(instance.get_dynamic_partitions(fit_partitions.name))
     fit_records = latest_storage_ids(instance, "model_fit")
+    due_fits: dict[str, str] = {}
     for name in registered:
         if name in due_inputs or f"inputs:{name}" in ledger.in_flight:
             continue
-        runs += _analysis_runs(instance, ledger, configs[name], fits, fit_records)
+        due = _due_fits(instance, ledger, configs[name], fits)
+        if due:
+            due_fits.update(due)
+        elif due is not None and _fits_done(instance, ledger, configs[name]):
+            runs += _report_run(ledger, configs[name], fit_records)
+    # One run per stretch of consecutive fit partitions: usually every due fit of every analysis.
+    for start, end in contiguous_ranges(fits, set(due_fits)):
+        stretch = fits[fits.index(start) : fits.index(end) + 1]
+        runs.append(_range_run("fit", FIT_ASSETS, {f"fit:{key}": due_fits[key] for key in stretch}, start, end))
     return runs
 
 
@@ -194,27 +213,36 @@ def _range_run(stage: str, assets: tuple[str, ...], targets: dict[str, str], sta
     return PlannedRun(stage, assets, targets, partition_range=(start, end))
 
 
-def _analysis_runs(
-    instance: dg.DagsterInstance, ledger: Ledger, config: AnalysisConfig, order: list[str], fit_records: dict[str, int]
-) -> list[PlannedRun]:
-    """The fits of one analysis whose features or settings changed; once none is due or running,
-    its report, when a fit changed since the last one."""
+def _due_fits(instance: dg.DagsterInstance, ledger: Ledger, config: AnalysisConfig, order: list[str]) -> dict[str, str] | None:
+    """The analysis's fits whose features or settings changed since they were last planned (fit
+    key -> signature), or None while it cannot be fitted yet."""
     features_hash = latest_metadata(instance, "analysis_features", config.name).get("data_hash")
     if features_hash is None:
-        return []  # its inputs never succeeded: that run's failure says why
+        return None  # its inputs never succeeded: that run's failure says why
     keys = [fit_key(config.name, model) for model in config.model_names]
     if any(key not in order for key in keys):
-        return []  # the analysis_configs sensor has not registered every model yet
+        return None  # the analysis_configs sensor has not registered every model yet
     checkers = [[name, kwargs] for name, kwargs in config.checkers]
     signatures = {key: stable_hash([features_hash, config.model(model).digest(), checkers]) for model, key in zip(config.model_names, keys)}
-    due = {key: signature for key, signature in signatures.items() if ledger.due(f"fit:{key}", signature)}
-    if due:  # one run per stretch of consecutive fit partitions: usually all of the analysis's models
-        return [
-            _range_run("fit", FIT_ASSETS, {f"fit:{key}": due[key] for key in order[order.index(start) : order.index(end) + 1]}, start, end)
-            for start, end in contiguous_ranges(order, set(due))
-        ]
-    if any(f"fit:{key}" in ledger.in_flight for key in keys):
-        return []
+    return {key: signature for key, signature in signatures.items() if ledger.due(f"fit:{key}", signature)}
+
+
+def _fits_done(instance: dg.DagsterInstance, ledger: Ledger, config: AnalysisConfig) -> bool:
+    """No fit of the analysis is still to come: none is in a run in progress, or the run in
+    progress has already materialized it (it goes on with other analyses' fits)."""
+    for model in config.model_names:
+        key = fit_key(config.name, model)
+        run_id = ledger.in_flight.get(f"fit:{key}")
+        if run_id is not None:
+            latest = latest_materialization(instance, "model_fit", key)
+            if latest is None or latest.run_id != run_id:
+                return False
+    return True
+
+
+def _report_run(ledger: Ledger, config: AnalysisConfig, fit_records: dict[str, int]) -> list[PlannedRun]:
+    """The analysis's report, when one of its fits was materialized since the last report."""
+    keys = [fit_key(config.name, model) for model in config.model_names]
     signature = stable_hash([config_digest(config), [fit_records.get(key) for key in keys]])
     if ledger.due(f"report:{config.name}", signature):
         return [PlannedRun("report", REPORT_ASSETS, {f"report:{config.name}": signature}, partition_key=config.name)]

@@ -177,3 +177,34 @@ def test_the_fits_of_an_analysis_are_one_run_and_wait_for_its_inputs(project):
     pairs = project.instance.get_dynamic_partitions("fits")
     assert fits.stage == "fit" and fits.partition_range == (pairs[0], pairs[-1]) and len(pairs) == 2
     assert set(fits.targets) == {f"fit:{key}" for key in pairs}
+
+
+def test_one_fit_run_serves_every_analysis_and_each_report_goes_when_its_own_fits_are_done(project):
+    """Two analyses' fits are one run; while that run is still in progress, the report of the
+    analysis whose fits it has materialized is due, the other's is not, and nothing is re-planned."""
+    from dagster._core.events import DagsterEvent, DagsterEventType
+
+    second = yaml.safe_load(write_test_analysis(project.settings.analyses_dir, models=["two_level_group_binomial"]).read_text())
+    write_test_analysis(project.settings.analyses_dir)
+    (project.settings.analyses_dir / "second.yaml").write_text(yaml.safe_dump(second, sort_keys=False))
+    keys = sorted(p.name for p in project.settings.log_dir.iterdir())
+    project.add_logs(keys)
+    assert project.materialize(["inspect_log", "eval_samples", "ingest_errors"], None, tags=range_tags(keys[0], keys[-1])).success
+    project.register_analyses()
+    paths = project.resources["project"]
+    (inputs,) = [run for run in plan(project.instance, paths) if run.stage == "inputs"]
+    assert project.materialize(list(inputs.assets), inputs.partition_key, tags=inputs.tags).success
+
+    (fits,) = [run for run in plan(project.instance, paths) if run.stage == "fit"]
+    pairs = project.instance.get_dynamic_partitions("fits")
+    assert len(pairs) == 3 and fits.partition_range == (pairs[0], pairs[-1])
+    first_analysis = [key for key in pairs if key.startswith("model_comparison/")]
+    # The fit run has done the first analysis's fits and is still running.
+    done = project.materialize(["model_fit"], None, tags={**fits.tags, **range_tags(first_analysis[0], first_analysis[-1])})
+    assert done.success
+    project.instance.run_storage.handle_run_event(
+        done.run_id, DagsterEvent(DagsterEventType.RUN_START.value, job_name=done.dagster_run.job_name)
+    )
+    assert project.instance.get_run_by_id(done.run_id).status == dg.DagsterRunStatus.STARTED
+    (report,) = [run for run in plan(project.instance, paths) if run.stage != "results"]  # HAL/IRT: not run here
+    assert report.stage == "report" and report.partition_key == "model_comparison"
