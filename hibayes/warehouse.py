@@ -12,11 +12,14 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
 
-# One row per log file (a Dagster partition of `inspect_log`).
+# One row per run: the log file whose rows stand for it (a Dagster partition of `inspect_log`). A
+# second file holding the same run (a copy) has no rows here, in `samples` or in `scores`: it is
+# recorded in `log_files` and `ingest_errors` instead, so every reader counts each sample once.
 EVALS_DDL = """
 CREATE TABLE IF NOT EXISTS evals (
     log_key            VARCHAR PRIMARY KEY,  -- partition key: path relative to the log dir
@@ -64,7 +67,7 @@ CREATE TABLE IF NOT EXISTS samples (
     dataset            VARCHAR,
     scaffold           VARCHAR,
     input              VARCHAR,               -- the prompt as text (as Inspect's summaries keep it)
-    target             VARCHAR,
+    target             VARCHAR,               -- str() of the target, as HiBayES's base_extractor gives it
     input_tokens       BIGINT,
     output_tokens      BIGINT,
     total_tokens       BIGINT,
@@ -116,8 +119,23 @@ CREATE TABLE IF NOT EXISTS ingest_errors (
 )
 """
 
-INGEST_TABLES = ("evals", "samples", "scores", "ingest_errors")
-ALL_DDL = (EVALS_DDL, SAMPLES_DDL, SCORES_DDL, INGEST_ERRORS_DDL)
+# Provenance: one row per log file read, whether its rows are used or it is a copy of a run that
+# another file already holds (same eval_id, or the same bytes). The first file ingested keeps the
+# run; a copy is read again whenever its partition is, so it takes over once the kept file's rows go.
+LOG_FILES_DDL = """
+CREATE TABLE IF NOT EXISTS log_files (
+    log_key            VARCHAR,
+    log_path           VARCHAR,
+    sha256             VARCHAR,
+    eval_id            VARCHAR,               -- NULL when the file is not a readable log
+    status             VARCHAR,               -- the log's status, or unreadable
+    read_from          VARCHAR,               -- summaries | full samples: where its sample rows came from
+    used_log_key       VARCHAR                -- the file whose rows stand for this run: log_key itself, or the kept copy
+)
+"""
+
+INGEST_TABLES = ("evals", "samples", "scores", "ingest_errors", "log_files")
+ALL_DDL = (EVALS_DDL, SAMPLES_DDL, SCORES_DDL, INGEST_ERRORS_DDL, LOG_FILES_DDL)
 
 
 class Warehouse:
@@ -189,11 +207,13 @@ class Warehouse:
 
     def replace_rows(self, table: str, key_column: str, key: str, frame: pd.DataFrame) -> int:
         """Replace the rows of `table` whose `key_column` equals `key` (creating the table from
-        `frame`'s columns on first use), in one transaction."""
+        `frame`'s columns on first use, and adding the columns a newer version of the frame has),
+        in one transaction."""
         frame = frame.assign(**{key_column: key})
         with self.connect() as conn:
             conn.register("incoming", frame)
             conn.execute(f'CREATE TABLE IF NOT EXISTS "{table}" AS SELECT * FROM incoming LIMIT 0')
+            _add_missing_columns(conn, table)
             conn.execute("BEGIN TRANSACTION")
             try:
                 conn.execute(f'DELETE FROM "{table}" WHERE "{key_column}" = ?', [key])
@@ -221,6 +241,42 @@ class Warehouse:
         with self.connect() as conn:
             return conn.execute(sql, params or []).df()
 
+    def records(self, sql: str, params: list | None = None) -> list[dict[str, Any]]:
+        """Rows as dicts of plain Python values (a BIGINT column with NULLs stays ints and None,
+        where a dataframe would turn it into floats)."""
+        with self.connect() as conn:
+            cursor = conn.execute(sql, params or [])
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def kept_runs(self) -> pd.DataFrame:
+        """The file that stands for each run in the tables readers use: log_key, log_path, eval_id,
+        sha256."""
+        return self.query("SELECT log_key, log_path, eval_id, sha256 FROM evals")
+
+    def orphaned_copies(self) -> list[str]:
+        """Keys of copies whose kept file no longer holds their run (it was re-ingested with another
+        run, or its rows went): ingesting them again makes them count."""
+        return list(
+            self.query(
+                """
+                SELECT f.log_key FROM log_files f
+                WHERE f.used_log_key <> f.log_key
+                  AND NOT EXISTS (SELECT 1 FROM evals e WHERE e.log_key = f.used_log_key AND e.eval_id = f.eval_id)
+                ORDER BY f.log_key
+                """
+            )["log_key"]
+        )
+
     def count_rows(self, tables: tuple[str, ...] = INGEST_TABLES) -> dict[str, int]:
         with self.connect() as conn:
             return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+def _add_missing_columns(conn: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Columns of the registered `incoming` frame that `table` lacks (a table written by an older
+    version of the project), added with the frame's types: rows already there get NULL."""
+    existing = {row[0] for row in conn.execute(f'DESCRIBE "{table}"').fetchall()}
+    for name, column_type, *_ in conn.execute("DESCRIBE SELECT * FROM incoming").fetchall():
+        if name not in existing:
+            conn.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {column_type}')

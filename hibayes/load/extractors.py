@@ -29,12 +29,18 @@ first messages, so no value is dropped silently.
 Reading full samples is the slow part of loading, so a builder marked with `reads_summaries = True`
 is run on Inspect's sample summaries (`read_eval_log_sample_summaries`) instead, with the log's
 header as `eval_log` (no `eval_log.samples`). The summaries thin some fields: long strings and
-large metadata values are cut or removed, top-level metadata strings have their whitespace runs
-collapsed to single spaces, and summaries written by older Inspect versions lack the message
-count. Where a marked extractor meets a cut or missing value it raises `SummaryTooThin`, and the
-loader reads that log's full samples instead. A custom builder may set the same attribute when it
-only reads summary fields: id, epoch, target, scores, metadata, model_usage, message_count, error,
-total_time, working_time.
+large metadata values are cut or removed, and top-level metadata strings have their whitespace runs
+collapsed to single spaces. Logs whose writer left fields out of the summaries (metadata and usage
+before inspect_ai 0.3.93, the message count in some later versions) are read in full
+(`hibayes.load.inspect_reader.summaries_complete`). Where a marked extractor meets a cut value it
+raises `SummaryTooThin`, and that log's full samples are read instead. A custom builder may set
+the same attribute when it only reads summary fields: id, epoch, target, scores, metadata,
+model_usage, message_count, error, total_time, working_time.
+
+One definition, two paths: every built-in that reads summary fields only is a `FactsExtractor`, a
+function of `SampleFacts` (the values it reads from one sample). HiBayES's loader builds the facts
+from Inspect's sample objects (`sample_facts`); the assets build them from the warehouse rows
+(`hibayes.load.warehouse_extract`), and both run the same function and the same thinning guard.
 """
 
 from __future__ import annotations
@@ -42,9 +48,17 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hibayes.load.inspect_reader import scaffold_of
+from hibayes.load.inspect_reader import (
+    dataset_name,
+    error_text,
+    message_count,
+    scaffold_of,
+    target_text,
+    usage_totals,
+)
 from hibayes.load.scores import convert_score
 from hibayes.registry import Registry, did_you_mean, make_decorator
 
@@ -60,6 +74,8 @@ Builder = TypeVar("Builder", bound=Callable[..., Extractor])
 # What Inspect's summary thinning leaves behind (inspect_ai/log/_util.py).
 REMOVED_FROM_SUMMARY = "Key removed from summary (> 1k)"
 TARGET_TRUNCATED_SUFFIX = "(content truncated)"
+# token_extractor's columns, named as the warehouse's `samples` table names them.
+TOKEN_COLUMNS = ("total_tokens", "input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
 
 
 class ExtractorWarning(UserWarning):
@@ -76,47 +92,101 @@ def reads_summaries(builder: Builder) -> Builder:
     return builder
 
 
+@dataclass(frozen=True)
+class SampleFacts:
+    """What the built-in extractors read from one sample, whichever path supplies it."""
+
+    log_path: str
+    model: str  # the full model name, e.g. "openai/gpt-4o"
+    dataset: str | None
+    task: str
+    scaffold: str | None
+    id: str  # the sample id, as text
+    epoch: int
+    target: str  # `target_text` of the target
+    scores: Mapping[str, Any]  # each scorer's raw value, in the log's order
+    metadata: Mapping[str, Any]
+    usage: Mapping[str, int] | None  # TOKEN_COLUMNS summed over the sample's models; None without usage
+    message_count: int | None
+    error: str | None
+    from_summary: bool  # read from a thinned summary: a cut value raises SummaryTooThin
+
+
+def sample_facts(sample: Any, eval_log: Any) -> SampleFacts:
+    """The facts of an Inspect sample (a full sample or a summary) of `eval_log`."""
+    spec = eval_log.eval
+    usage = usage_totals(sample.model_usage)
+    return SampleFacts(
+        log_path=eval_log.location,
+        model=spec.model,
+        dataset=dataset_name(spec),
+        task=spec.task,
+        scaffold=scaffold_of(spec, eval_log.plan),
+        id=str(sample.id),
+        epoch=sample.epoch,
+        target=target_text(sample.target),
+        scores={name: score.value for name, score in (sample.scores or {}).items()},
+        metadata=sample.metadata or {},
+        usage=None if usage["total_tokens"] is None else {column: usage[column] for column in TOKEN_COLUMNS},
+        message_count=message_count(sample),
+        error=error_text(sample),
+        from_summary=_is_summary(sample),
+    )
+
+
+@dataclass(frozen=True)
+class FactsExtractor:
+    """A built-in extractor defined on `SampleFacts`: the loader calls it as HiBayES's
+    `inner(sample, eval_log)`, the warehouse path with the facts it built as `sample`."""
+
+    columns: Callable[[SampleFacts], dict[str, Any]]
+
+    def __call__(self, sample: Any, eval_log: Any) -> dict[str, Any]:
+        facts = sample if isinstance(sample, SampleFacts) else sample_facts(sample, eval_log)
+        return self.columns(facts)
+
+
 def _is_summary(sample: Any) -> bool:
     from inspect_ai.log import EvalSampleSummary
 
     return isinstance(sample, EvalSampleSummary)
 
 
-def _pick_score(sample: Any, scorer: str | None, who: str) -> tuple[str, Any] | None:
+def _pick_score(facts: SampleFacts, scorer: str | None, who: str) -> tuple[str, Any] | None:
     """(scorer name, raw value) of the chosen scorer, the first one by default as in HiBayES.
 
     None when there is nothing to read: a sample that errored before scoring (not worth a warning:
     the loader reports errored samples) or one without the named scorer (a warning).
     """
-    scores = sample.scores or {}
+    scores = facts.scores
     if not scores:
-        if not sample.error:
-            warnings.warn(f"{who}: sample {sample.id} epoch {sample.epoch} has no scores", ExtractorWarning)
+        if not facts.error:
+            warnings.warn(f"{who}: sample {facts.id} epoch {facts.epoch} has no scores", ExtractorWarning)
         return None
     if scorer is None:
         name = next(iter(scores))
-        return name, scores[name].value
+        return name, scores[name]
     if scorer not in scores:
         warnings.warn(
-            f"{who}: sample {sample.id} epoch {sample.epoch} has no scorer '{scorer}'"
+            f"{who}: sample {facts.id} epoch {facts.epoch} has no scorer '{scorer}'"
             f"{did_you_mean(scorer, scores)}; its scorers: {', '.join(scores)}",
             ExtractorWarning,
         )
         return None
-    return scorer, scores[scorer].value
+    return scorer, scores[scorer]
 
 
-def _score_value(sample: Any, scorer: str | None, who: str) -> float:
-    picked = _pick_score(sample, scorer, who)
-    return math.nan if picked is None else _to_float(sample, *picked, who)
+def _score_value(facts: SampleFacts, scorer: str | None, who: str) -> float:
+    picked = _pick_score(facts, scorer, who)
+    return math.nan if picked is None else _to_float(facts, *picked, who)
 
 
-def _to_float(sample: Any, scorer: str, raw: Any, who: str) -> float:
+def _to_float(facts: SampleFacts, scorer: str, raw: Any, who: str) -> float:
     converted = convert_score(raw)
     if converted.value is None:
         if converted.kind not in ("nan", "null"):  # NaN/None is Inspect's "unscored", not a mistake
             warnings.warn(
-                f"{who}: sample {sample.id} epoch {sample.epoch}: score {converted.raw_json} of scorer "
+                f"{who}: sample {facts.id} epoch {facts.epoch}: score {converted.raw_json} of scorer "
                 f"'{scorer}' is not numeric (expected a number, bool, numeric string or C/I/P/N); left NaN",
                 ExtractorWarning,
             )
@@ -124,26 +194,22 @@ def _to_float(sample: Any, scorer: str, raw: Any, who: str) -> float:
     return converted.value
 
 
-def _message_count(sample: Any) -> int:
-    if not _is_summary(sample):
-        return len(sample.messages)
-    if sample.message_count is None:  # summaries written before inspect_ai had the field
+def _message_count(facts: SampleFacts) -> int | None:
+    if facts.message_count is None and facts.from_summary:  # a summary whose writer did not count
         raise SummaryTooThin("message count missing from the sample summary")
-    return sample.message_count
+    return facts.message_count
 
 
-def _target(sample: Any) -> str:
-    target = sample.target
-    if _is_summary(sample):
-        parts = target if isinstance(target, list) else [target]
-        if any(part.endswith(TARGET_TRUNCATED_SUFFIX) for part in parts):
-            raise SummaryTooThin("target truncated in the sample summary")
-    return str(target)
+def _target(facts: SampleFacts) -> str:
+    # Truncation ends the (or a list target's) text with the suffix: `str()` of a list keeps it inside.
+    if facts.from_summary and TARGET_TRUNCATED_SUFFIX in facts.target:
+        raise SummaryTooThin("target truncated in the sample summary")
+    return facts.target
 
 
-def _checked_metadata_value(sample: Any, value: Any) -> Any:
+def _checked_metadata_value(facts: SampleFacts, value: Any) -> Any:
     """`value` read from sample metadata, refusing what summary thinning may have cut."""
-    if _is_summary(sample) and isinstance(value, str) and (value == REMOVED_FROM_SUMMARY or value.endswith("...")):
+    if facts.from_summary and isinstance(value, str) and (value == REMOVED_FROM_SUMMARY or value.endswith("...")):
         raise SummaryTooThin("metadata value cut in the sample summary")
     return value
 
@@ -152,26 +218,25 @@ def _checked_metadata_value(sample: Any, value: Any) -> Any:
 @reads_summaries
 def base_extractor(scorer: str | None = None) -> Extractor:
     """score, target, model, model_raw, dataset, task (the task name), sample_id, epoch,
-    num_messages, log_path and scaffold (as the warehouse has it: the eval's `scaffold` metadata,
-    else its solver chain). `score` comes from the first scorer, or from `scorer`."""
+    num_messages, log_path and scaffold (the eval's `scaffold` metadata, else its solver chain).
+    `score` comes from the first scorer, or from `scorer`."""
 
-    def inner(sample: EvalSample, eval_log: EvalLog) -> dict[str, Any]:
-        model_raw = eval_log.eval.model
+    def columns(facts: SampleFacts) -> dict[str, Any]:
         return {
-            "score": _score_value(sample, scorer, "base_extractor"),
-            "target": _target(sample),
-            "model": model_raw.split("/")[-1],
-            "model_raw": model_raw,
-            "dataset": eval_log.eval.dataset.name,
-            "task": eval_log.eval.task,
-            "sample_id": str(sample.id),
-            "epoch": sample.epoch,
-            "num_messages": _message_count(sample),
-            "log_path": eval_log.location,
-            "scaffold": scaffold_of(eval_log.eval, eval_log.plan),
+            "score": _score_value(facts, scorer, "base_extractor"),
+            "target": _target(facts),
+            "model": facts.model.split("/")[-1],
+            "model_raw": facts.model,
+            "dataset": facts.dataset,
+            "task": facts.task,
+            "sample_id": facts.id,
+            "epoch": facts.epoch,
+            "num_messages": _message_count(facts),
+            "log_path": facts.log_path,
+            "scaffold": facts.scaffold,
         }
 
-    return inner
+    return FactsExtractor(columns)
 
 
 @extractor
@@ -180,14 +245,14 @@ def cyber_extractor() -> Extractor:
     """Fields of `sample.metadata["challenge_metadata"]`, plus one column per capability holding its
     level as a string; nothing when the sample has no such metadata."""
 
-    def inner(sample: EvalSample, eval_log: EvalLog) -> dict[str, Any]:
-        metadata = _checked_metadata_value(sample, (sample.metadata or {}).get("challenge_metadata"))
+    def columns(facts: SampleFacts) -> dict[str, Any]:
+        metadata = _checked_metadata_value(facts, facts.metadata.get("challenge_metadata"))
         if not metadata:
             return {}
         max_messages = metadata.get("max_messages")
         row: dict[str, Any] = {
             "max_messages": int(max_messages) if max_messages is not None else None,
-            "full_name": str(metadata.get("full_name", sample.id)),
+            "full_name": str(metadata.get("full_name", facts.id)),
         }
         for key in ("category", "split", "description", "source"):
             value = metadata.get(key)
@@ -197,7 +262,7 @@ def cyber_extractor() -> Extractor:
                 row[capability["name"]] = str(capability["level"])
         return row
 
-    return inner
+    return FactsExtractor(columns)
 
 
 @extractor
@@ -221,23 +286,10 @@ def tools_extractor() -> Extractor:
 def token_extractor() -> Extractor:
     """Token usage summed over the sample's models; nothing when the sample has no usage."""
 
-    def inner(sample: EvalSample, eval_log: EvalLog) -> dict[str, Any]:
-        usages = list((sample.model_usage or {}).values())
-        if not usages:
-            return {}
+    def columns(facts: SampleFacts) -> dict[str, Any]:
+        return dict(facts.usage) if facts.usage is not None else {}
 
-        def total(field: str) -> int:
-            return sum(getattr(usage, field) or 0 for usage in usages)
-
-        return {
-            "total_tokens": total("total_tokens"),
-            "input_tokens": total("input_tokens"),
-            "output_tokens": total("output_tokens"),
-            "cache_write_tokens": total("input_tokens_cache_write"),
-            "cache_read_tokens": total("input_tokens_cache_read"),
-        }
-
-    return inner
+    return FactsExtractor(columns)
 
 
 @extractor
@@ -263,19 +315,20 @@ def message_count_extractor(
 @reads_summaries
 def metadata_field_extractor(field_path: str, default_value: Any = None, rename_to: str | None = None) -> Extractor:
     """One column, `rename_to` or `field_path` with dots as underscores, holding the value at the
-    dotted `field_path` in the sample metadata, or `default_value` where it is absent or None."""
+    dotted `field_path` in the sample metadata, or `default_value` where it is absent or None (a key
+    present with the value null counts as absent, as in HiBayES)."""
     parts = field_path.split(".")
     column = rename_to or field_path.replace(".", "_")
 
-    def inner(sample: EvalSample, eval_log: EvalLog) -> dict[str, Any]:
-        value: Any = sample.metadata
+    def columns(facts: SampleFacts) -> dict[str, Any]:
+        value: Any = facts.metadata
         for part in parts:
-            value = _checked_metadata_value(sample, value.get(part)) if isinstance(value, dict) else None
+            value = _checked_metadata_value(facts, value.get(part)) if isinstance(value, Mapping) else None
             if value is None:
                 return {column: default_value}
         return {column: value}
 
-    return inner
+    return FactsExtractor(columns)
 
 
 @extractor
@@ -291,26 +344,26 @@ def score_normalizer(
     numeric strings); with `normalize_to_01`, values above 1 are taken as percentages and divided
     by 100."""
 
-    def inner(sample: EvalSample, eval_log: EvalLog) -> dict[str, Any]:
-        picked = _pick_score(sample, scorer, "score_normalizer")
+    def columns(facts: SampleFacts) -> dict[str, Any]:
+        picked = _pick_score(facts, scorer, "score_normalizer")
         if picked is None:
             return {score_field: math.nan}
         name, raw = picked
         if custom_mapping and _hashable(raw) and raw in custom_mapping:
             value = float(custom_mapping[raw])
         else:
-            value = _to_float(sample, name, raw, "score_normalizer")
+            value = _to_float(facts, name, raw, "score_normalizer")
         if normalize_to_01 and value > 1.0:
             value /= 100.0
             if value > 1.0:
                 warnings.warn(
-                    f"score_normalizer: sample {sample.id} epoch {sample.epoch}: score {raw!r} is above 100, "
+                    f"score_normalizer: sample {facts.id} epoch {facts.epoch}: score {raw!r} is above 100, "
                     "so it is not a percentage; normalised value is still above 1",
                     ExtractorWarning,
                 )
         return {score_field: value}
 
-    return inner
+    return FactsExtractor(columns)
 
 
 def _hashable(value: Any) -> bool:

@@ -1,10 +1,17 @@
 """Reading one Inspect log into warehouse rows with Inspect's own reader.
 
-Only the header and the sample summaries are read (`read_eval_log(header_only=True)` and
+The header and the sample summaries are read (`read_eval_log(header_only=True)` and
 `read_eval_log_sample_summaries`): they hold everything the tables need (scores, usage, timing,
 errors, metadata), and they are what `inspect_ai.analysis.samples_df` reads too, so a large log is
-never fully parsed. Nothing here raises for bad input: every problem becomes an error row that names
-the file and the field, and whatever could be read is kept.
+usually never fully parsed. Where a log's summaries cannot be read or its writer left fields out
+of them (see `summaries_complete`), its full samples are read instead, by the same rule as
+HiBayES's loader, so that both paths start from the same values. Nothing here raises for bad
+input: every problem becomes an error row that names the file and the field, and whatever could be
+read is kept.
+
+The small functions that turn a sample (a summary or a full sample) into one value each
+(`target_text`, `error_text`, `message_count`, `usage_totals`, ...) are shared with the built-in
+extractors: a value means the same in the warehouse as in the loader's frame.
 """
 
 from __future__ import annotations
@@ -12,17 +19,23 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from hibayes.load.manifest import UNREADABLE
 from hibayes.load.scores import convert_score
 
 LOG_SUFFIXES = (".eval", ".json")
+# Sample summaries gained metadata and model usage in inspect_ai 0.3.93.
+SUMMARY_FIELDS_SINCE = (0, 3, 93)
+READ_FROM_SUMMARIES = "summaries"
+READ_FROM_FULL_SAMPLES = "full samples"
 
 
 @dataclass
@@ -36,7 +49,10 @@ class LogRows:
     errors: pd.DataFrame
     status: str  # the log's status, or "unreadable"
     sha256: str
-    warnings: list[str] = field(default_factory=list)
+    log_path: str = ""
+    eval_id: str | None = None  # None when the file could not be read
+    read_from: str | None = None  # READ_FROM_SUMMARIES or READ_FROM_FULL_SAMPLES
+    copy_of: str | None = None  # the key of the file whose rows stand for this run, when not this one
 
     def frames(self) -> dict[str, pd.DataFrame]:
         return {
@@ -44,7 +60,25 @@ class LogRows:
             "samples": self.samples,
             "scores": self.scores,
             "ingest_errors": self.errors,
+            "log_files": self.provenance(),
         }
+
+    def provenance(self) -> pd.DataFrame:
+        """This file's row in `log_files`: which run it holds and which file's rows are used for it."""
+        used = self.copy_of or (self.log_key if self.eval_id else None)
+        return pd.DataFrame(
+            [
+                {
+                    "log_key": self.log_key,
+                    "log_path": self.log_path,
+                    "sha256": self.sha256,
+                    "eval_id": self.eval_id,
+                    "status": self.status,
+                    "read_from": self.read_from,
+                    "used_log_key": used,
+                }
+            ]
+        )
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
@@ -89,29 +123,55 @@ def read_logs(paths_by_key: Mapping[str, Path], scaffold_field: str = "scaffold"
     """Read many logs: Inspect's async readers fetch every header and summary list concurrently
     (the way `samples_df` batches its reads), then each log becomes rows."""
     fetched = asyncio.run(_fetch_all(list(paths_by_key.values())))
-    return [
-        _rows(path, key, header, summaries, scaffold_field)
-        for (key, path), (header, summaries) in zip(paths_by_key.items(), fetched)
-    ]
+    return [_rows(path, key, read, scaffold_field) for (key, path), read in zip(paths_by_key.items(), fetched)]
 
 
-async def _fetch_all(paths: list[Path]) -> list[tuple[Any, Any]]:
+@dataclass(frozen=True)
+class _Read:
+    """What Inspect's reader gave for one file: its header and samples, or the exceptions it raised."""
+
+    header: Any
+    samples: Any
+    read_from: str = READ_FROM_SUMMARIES
+
+
+async def _fetch_all(paths: list[Path]) -> list[_Read]:
     from inspect_ai.log import read_eval_log_async, read_eval_log_sample_summaries_async
 
-    async def one(path: Path) -> tuple[Any, Any]:
+    async def one(path: Path) -> _Read:
         if not path.exists():
-            return FileNotFoundError(f"{path}: file not found"), []
+            return _Read(FileNotFoundError(f"{path}: file not found"), [])
         header, summaries = await asyncio.gather(
             read_eval_log_async(str(path), header_only=True),
             read_eval_log_sample_summaries_async(str(path)),
             return_exceptions=True,
         )
-        return header, summaries
+        if isinstance(header, BaseException):
+            return _Read(header, summaries)
+        if not isinstance(summaries, BaseException) and summaries_complete(header, summaries):
+            return _Read(header, summaries)
+        try:
+            full = await read_eval_log_async(str(path))
+        except Exception as err:  # whatever Inspect's reader raises: the samples are unreadable
+            return _Read(header, err, READ_FROM_FULL_SAMPLES)
+        return _Read(header, full.samples or [], READ_FROM_FULL_SAMPLES)
 
     return list(await asyncio.gather(*(one(path) for path in paths)))
 
 
-def _rows(path: Path, log_key: str, header: Any, summaries: Any, scaffold_field: str) -> LogRows:
+def summaries_complete(header: Any, summaries: Sequence[Any]) -> bool:
+    """Whether a log's sample summaries hold every field the warehouse and the built-in extractors
+    read: writers before inspect_ai 0.3.93 left metadata and model usage out of them, and some
+    later ones the message count. Where they do not, the ingest and the loader both read the
+    log's full samples instead."""
+    version = re.match(r"(\d+)\.(\d+)\.(\d+)", (header.eval.packages or {}).get("inspect_ai", ""))
+    if version is None or tuple(int(part) for part in version.groups()) < SUMMARY_FIELDS_SINCE:
+        return False
+    return all(summary.message_count is not None for summary in summaries)
+
+
+def _rows(path: Path, log_key: str, read: _Read, scaffold_field: str) -> LogRows:
+    header, samples = read.header, read.samples
     started = datetime.now(timezone.utc)
     errors: list[dict[str, Any]] = []
 
@@ -130,11 +190,11 @@ def _rows(path: Path, log_key: str, header: Any, summaries: Any, scaffold_field:
 
     if isinstance(header, FileNotFoundError):
         error("file", str(header))
-        return _unreadable(log_key, "", errors)
+        return _unreadable(log_key, path, "", errors)
     sha = file_sha256(path)
     if isinstance(header, BaseException):  # any failure of Inspect's reader: not a usable log
         error("file", f"{path.name}: not a readable Inspect log ({_describe(header)})")
-        return _unreadable(log_key, sha, errors)
+        return _unreadable(log_key, path, sha, errors)
 
     spec = header.eval
     status = header.status
@@ -142,40 +202,40 @@ def _rows(path: Path, log_key: str, header: Any, summaries: Any, scaffold_field:
         detail = f": {header.error.message}" if header.error and header.error.message else ""
         error("status", f"{path.name}: log status is '{status}', expected 'success'{detail}")
 
-    if isinstance(summaries, BaseException):
-        error("samples", f"{path.name}: sample summaries could not be read ({_describe(summaries)})")
-        summaries = []
+    if isinstance(samples, BaseException):
+        error("samples", f"{path.name}: neither the sample summaries nor the full samples could be read ({_describe(samples)})")
+        samples = []
 
     scaffold = scaffold_of(spec, header.plan, scaffold_field)
     model = spec.model
     task = spec.task
-    dataset = spec.dataset.name if spec.dataset else None
+    dataset = dataset_name(spec)
     sample_rows: list[dict[str, Any]] = []
     score_rows: list[dict[str, Any]] = []
-    for summary in summaries:
-        sample_id = str(summary.id)
-        usage = _sum_usage(summary.model_usage)
+    for sample in samples:
+        sample_id = str(sample.id)
+        usage = usage_totals(sample.model_usage)
         first_value: float | None = None
-        for rank, (scorer, score) in enumerate((summary.scores or {}).items()):
+        for rank, (scorer, score) in enumerate((sample.scores or {}).items()):
             converted = convert_score(score.value)
             if rank == 0:
                 first_value = converted.value
             if converted.is_problem:
                 error(
                     f"score.{scorer}",
-                    f"{path.name}: sample {sample_id} epoch {summary.epoch}: score value "
+                    f"{path.name}: sample {sample_id} epoch {sample.epoch}: score value "
                     f"{converted.raw_json} of scorer '{scorer}' is not numeric (expected a number, "
                     "bool, numeric string or one of C/I/P/N)",
                     sample_id,
-                    summary.epoch,
+                    sample.epoch,
                 )
             score_rows.append(
                 {
                     "log_key": log_key,
                     "eval_id": spec.eval_id,
-                    "sample_uuid": summary.uuid,
+                    "sample_uuid": sample.uuid,
                     "sample_id": sample_id,
-                    "epoch": summary.epoch,
+                    "epoch": sample.epoch,
                     "model": model,
                     "task": task,
                     "dataset": dataset,
@@ -188,36 +248,36 @@ def _rows(path: Path, log_key: str, header: Any, summaries: Any, scaffold_field:
                     "reason": _text_or_none(getattr(score, "reason", None)),
                 }
             )
-        sample_error = summary.error or None
+        sample_error = error_text(sample)
         if sample_error:
             error(
                 "sample.error",
-                f"{path.name}: sample {sample_id} epoch {summary.epoch} errored: {sample_error}",
+                f"{path.name}: sample {sample_id} epoch {sample.epoch} errored: {sample_error}",
                 sample_id,
-                summary.epoch,
+                sample.epoch,
             )
         sample_rows.append(
             {
                 "log_key": log_key,
                 "eval_id": spec.eval_id,
-                "sample_uuid": summary.uuid,
+                "sample_uuid": sample.uuid,
                 "sample_id": sample_id,
-                "epoch": summary.epoch,
+                "epoch": sample.epoch,
                 "model": model,
                 "task": task,
                 "dataset": dataset,
                 "scaffold": scaffold,
-                "input": _input_text(summary.input),
-                "target": _target_text(summary.target),
+                "input": _input_text(sample.input),
+                "target": target_text(sample.target),
                 **usage,
-                "total_time": summary.total_time,
-                "working_time": summary.working_time,
-                "message_count": summary.message_count,
+                "total_time": sample.total_time,
+                "working_time": sample.working_time,
+                "message_count": message_count(sample),
                 "error": sample_error,
                 "has_error": bool(sample_error),
-                "limit_type": summary.limit,
+                "limit_type": _limit_type(sample),
                 "score": first_value,
-                "metadata": _json(summary.metadata),
+                "metadata": _json(sample.metadata),
             }
         )
 
@@ -261,12 +321,15 @@ def _rows(path: Path, log_key: str, header: Any, summaries: Any, scaffold_field:
         errors=pd.DataFrame(errors),
         status=status,
         sha256=sha,
+        log_path=str(path),
+        eval_id=spec.eval_id,
+        read_from=read.read_from,
     )
 
 
-def _unreadable(log_key: str, sha: str, errors: list[dict[str, Any]]) -> LogRows:
+def _unreadable(log_key: str, path: Path, sha: str, errors: list[dict[str, Any]]) -> LogRows:
     empty = pd.DataFrame()
-    return LogRows(log_key, empty, empty, empty, pd.DataFrame(errors), "unreadable", sha)
+    return LogRows(log_key, empty, empty, empty, pd.DataFrame(errors), UNREADABLE, sha, log_path=str(path))
 
 
 def _describe(err: Exception) -> str:
@@ -274,7 +337,8 @@ def _describe(err: Exception) -> str:
     return f"{type(err).__name__}: {text[:300]}" if text else type(err).__name__
 
 
-def _sum_usage(model_usage: dict[str, Any] | None) -> dict[str, Any]:
+def usage_totals(model_usage: dict[str, Any] | None) -> dict[str, Any]:
+    """Token counts and cost summed over a sample's models; every value None when it has no usage."""
     totals = {
         "input_tokens": 0,
         "output_tokens": 0,
@@ -330,10 +394,38 @@ def _input_text(value: Any) -> str | None:
     return "\n".join(parts)
 
 
-def _target_text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(list(value))
+def target_text(target: str | list[str]) -> str:
+    """The target as HiBayES's base_extractor gives it: `str(sample.target)` (a list target as
+    Python writes a list)."""
+    return str(target)
+
+
+def error_text(sample: Any) -> str | None:
+    """The sample's error message: a string in summaries, an `EvalError` in full samples."""
+    error = sample.error
+    if not error:
+        return None
+    return error if isinstance(error, str) else error.message
+
+
+def message_count(sample: Any) -> int | None:
+    """Messages in the sample: counted in full samples, as the summary recorded it otherwise (None
+    where its writer did not record it)."""
+    return len(sample.messages) if _is_full_sample(sample) else sample.message_count
+
+
+def dataset_name(spec: Any) -> str | None:
+    return spec.dataset.name if spec.dataset else None
+
+
+def _limit_type(sample: Any) -> str | None:
+    limit = sample.limit
+    return limit if limit is None or isinstance(limit, str) else str(limit.type)
+
+
+def _is_full_sample(sample: Any) -> bool:
+    """A full `EvalSample` (it has its messages), not a thinned `EvalSampleSummary`."""
+    return hasattr(sample, "messages")
 
 
 def _text_or_none(value: Any) -> str | None:

@@ -35,6 +35,8 @@ What it does, and where it differs from HiBayES:
 - Samples that errored, and logs whose status is not "success", are left out unless
   `include_errored_samples` / `include_incomplete_logs` say otherwise; an unreadable log is
   skipped. Both are counted in the `LoadReport`, with the reasons.
+- A log holding the same run (eval_id) as an input before it, a copy, is skipped with a reason
+  naming both files, so each sample counts once (see `hibayes.load.copies`).
 - A failing extractor leaves its columns empty for that row (as in HiBayES) but is counted per
   extractor, with the first messages, in the report; so are values an extractor could not read.
 - A column mixing Python types (which parquet cannot store) is an error naming the column and the
@@ -73,9 +75,10 @@ from hibayes.config import (
     _check_keys,
     _components,
 )
+from hibayes.load.copies import same_run_message
 from hibayes.load.extractors import EXTRACTORS, Extractor, ExtractorWarning, SummaryTooThin
-from hibayes.load.inspect_reader import LOG_SUFFIXES, list_log_files
-from hibayes.plugins import import_file, resolve_path
+from hibayes.load.inspect_reader import LOG_SUFFIXES, error_text, list_log_files, summaries_complete
+from hibayes.plugins import import_file, raised_at, resolve_path
 
 LOGGER = logging.getLogger("hibayes.load")
 DEFAULT_EXTRACTORS: tuple[tuple[str, dict[str, Any]], ...] = (("base_extractor", {}),)
@@ -87,7 +90,6 @@ TABLE_SUFFIXES = (".csv", ".parquet", ".json", ".jsonl")
 PARALLEL_MIN_BYTES_FULL = 32 * 2**20
 PARALLEL_MIN_BYTES_SUMMARIES = 256 * 2**20
 MAX_WORKERS = 8
-SUMMARY_FIELDS_SINCE = (0, 3, 93)
 MAX_EXAMPLES = 3
 IDENTITY_COLUMNS = ("log", "id", "epoch", "error")
 
@@ -439,6 +441,7 @@ class ReadPlan:
 @dataclass
 class LogResult:
     path: str
+    eval_id: str | None = None  # the run the log holds; None when it could not be read
     rows: list[dict[str, Any]] = field(default_factory=list)
     skipped: str | None = None
     read_in_full: bool = False
@@ -469,18 +472,25 @@ def _load_logs(config: DataLoaderConfig, base: Path | None, workers: int | None)
     if report.workers > 1 and in_process_only:
         report.notes.append(f"read the logs in this process only: {in_process_only}")
         report.workers = 1
-    extractors = _build_extractors(plan)  # unknown names and arguments fail here, with suggestions
+    extractors = build_extractors(plan)  # unknown names and arguments fail here, with suggestions
     if report.workers > 1:
         results = _read_in_workers(paths, plan, report.workers)
     else:
         results = [read_one_log(path, plan, extractors) for path in paths]
-    return _merge(results, report), report
+    return merge_results(results, report), report
 
 
-def _merge(results: Sequence[LogResult], report: LoadReport) -> pd.DataFrame:
-    """The rows of every log, in order, with what each log reported added to `report`."""
+def merge_results(results: Sequence[LogResult], report: LoadReport) -> pd.DataFrame:
+    """The rows of every log, in order, with what each log reported added to `report`. A log
+    holding the run of a log before it is skipped as a copy, whatever else it holds."""
     rows: list[dict[str, Any]] = []
+    first_with_run: dict[str, str] = {}
     for result in results:
+        if result.eval_id is not None:
+            first = first_with_run.setdefault(result.eval_id, result.path)
+            if first != result.path:
+                report.skipped_logs.append(SkippedLog(result.path, same_run_message(result.path, first, result.eval_id)))
+                continue
         if result.skipped:
             report.skipped_logs.append(SkippedLog(result.path, result.skipped))
             continue
@@ -541,7 +551,7 @@ _worker_extractors: dict[str, list[tuple[str, Extractor]]] = {}
 def _read_in_worker(path: str, plan: ReadPlan) -> LogResult:
     key = repr(plan)
     if key not in _worker_extractors:
-        _worker_extractors[key] = _build_extractors(plan)
+        _worker_extractors[key] = build_extractors(plan)
     return read_one_log(path, plan, _worker_extractors[key])
 
 
@@ -557,32 +567,27 @@ def read_one_log(path: str, plan: ReadPlan, extractors: Sequence[tuple[str, Extr
     if log.status != "success" and not plan.include_incomplete_logs:
         detail = f": {log.error.message}" if log.error and log.error.message else ""
         return LogResult(
-            path, skipped=f"log status is '{log.status}'{detail} (include_incomplete_logs: true keeps its samples)"
+            path,
+            log.eval.eval_id,
+            skipped=f"log status is '{log.status}'{detail} (include_incomplete_logs: true keeps its samples)",
         )
-    if not plan.full_samples and _summaries_complete(log):
+    if not plan.full_samples:
         try:
             summaries = sorted(read_eval_log_sample_summaries(path), key=_inspect_order)
-        except Exception as err:
-            return LogResult(path, skipped=f"sample summaries unreadable ({_describe(err)})")
-        try:
-            return _extract(log, summaries, extractors, plan.include_errored_samples)
-        except SummaryTooThin:  # a summary lacks what an extractor needs: read the full samples
-            pass
-    if not plan.full_samples:  # only the header has been read
-        try:
+        except Exception:  # the full samples may still be readable
+            summaries = None
+        if summaries is not None and summaries_complete(log, summaries):
+            try:
+                return extract_rows(log, summaries, extractors, plan.include_errored_samples)
+            except SummaryTooThin:  # a summary lacks what an extractor needs: read the full samples
+                pass
+        try:  # only the header has been read
             log = read_eval_log(path)
         except Exception as err:
-            return LogResult(path, skipped=f"full samples unreadable ({_describe(err)})")
-    result = _extract(log, log.samples or [], extractors, plan.include_errored_samples)
+            return LogResult(path, log.eval.eval_id, skipped=f"full samples unreadable ({_describe(err)})")
+    result = extract_rows(log, log.samples or [], extractors, plan.include_errored_samples)
     result.read_in_full = True
     return result
-
-
-def _summaries_complete(log: Any) -> bool:
-    """Whether the log's writer put metadata and model usage into sample summaries (inspect_ai
-    0.3.93 and later); older summaries lack them, so their logs are read in full."""
-    version = re.match(r"(\d+)\.(\d+)\.(\d+)", (log.eval.packages or {}).get("inspect_ai", ""))
-    return version is not None and tuple(int(part) for part in version.groups()) >= SUMMARY_FIELDS_SINCE
 
 
 def _inspect_order(sample: Any) -> tuple[int, str]:
@@ -591,7 +596,7 @@ def _inspect_order(sample: Any) -> tuple[int, str]:
     return sample.epoch, sample.id if isinstance(sample.id, str) else str(sample.id).zfill(20)
 
 
-def _build_extractors(plan: ReadPlan) -> list[tuple[str, Extractor]]:
+def build_extractors(plan: ReadPlan) -> list[tuple[str, Extractor]]:
     """The enabled extractors, labelled by name (with `#n` for a repeated name)."""
     for module in plan.modules:
         importlib.import_module(module)
@@ -609,16 +614,16 @@ def _build_extractors(plan: ReadPlan) -> list[tuple[str, Extractor]]:
     return built
 
 
-def _extract(
+def extract_rows(
     log: Any, samples: Sequence[Any], extractors: Sequence[tuple[str, Extractor]], include_errored: bool
 ) -> LogResult:
     """Rows of one log; extractor exceptions and `ExtractorWarning`s are counted per extractor."""
-    result = LogResult(str(log.location))
+    result = LogResult(str(log.location), log.eval.eval_id)
     others: list[warnings.WarningMessage] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExtractorWarning)
         for sample in samples:
-            error = _error_text(sample)
+            error = error_text(sample)
             if error and not include_errored:
                 result.errored_excluded += 1
                 continue
@@ -632,7 +637,7 @@ def _extract(
                 except SummaryTooThin:
                     raise
                 except Exception as err:
-                    _problems(result, label).fail(f"{_where(log, sample)}: {_describe(err)}")
+                    _problems(result, label).fail(f"{_where(log, sample)}: {_describe(err)}{raised_at(err, extract)}")
                 for message in caught:
                     if issubclass(message.category, ExtractorWarning):
                         _problems(result, label).warn(f"{_where(log, sample)}: {message.message}")
@@ -651,14 +656,6 @@ def _problems(result: LogResult, label: str) -> ExtractorProblems:
 
 def _where(log: Any, sample: Any) -> str:
     return f"{Path(str(log.location)).name} sample {sample.id} epoch {sample.epoch}"
-
-
-def _error_text(sample: Any) -> str | None:
-    """The sample's error message: a string in summaries, an `EvalError` in full samples."""
-    error = sample.error
-    if not error:
-        return None
-    return error if isinstance(error, str) else error.message
 
 
 def _describe(err: Exception) -> str:

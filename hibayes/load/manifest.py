@@ -3,8 +3,9 @@
 A small JSON file next to the warehouse (`HIBAYES_HOME/ingested_logs.json`), rewritten by the ingest
 after each DuckDB commit. Sensors read it instead of the warehouse (they must never take DuckDB's
 lock), and `make demo` and the daemon read the same file, so both agree on what is new. The
-warehouse version, a hash of the usable logs' contents, is what every downstream result depends
-on: a corrupt file or a re-saved copy with the same bytes does not change it.
+warehouse version, a hash of the counted logs' contents, is what every downstream result depends
+on: a corrupt file, a re-saved file with the same bytes, or a copy of a run another file holds
+(`hibayes.load.copies`) does not change it.
 """
 
 from __future__ import annotations
@@ -29,10 +30,16 @@ class LogEntry:
     signature: str  # "<mtime_ns>:<size>", the cheap change test
     sha256: str
     status: str  # the log's status (success, error, cancelled, started) or "unreadable"
+    copy_of: str | None = None  # the key of the file whose rows stand for this log's run, if not its own
 
     @property
     def usable(self) -> bool:
         return self.status != UNREADABLE
+
+    @property
+    def counted(self) -> bool:
+        """Its rows are among those every reader counts: a readable log that is not a copy."""
+        return self.usable and self.copy_of is None
 
 
 def manifest_path(home: Path) -> Path:
@@ -69,8 +76,8 @@ def ingest_lock(home: Path) -> Iterator[None]:
 
 
 def warehouse_version(entries: Mapping[str, LogEntry]) -> str:
-    """A hash of every usable log's key and content: what the warehouse holds."""
-    return stable_hash(sorted((key, entry.sha256) for key, entry in entries.items() if entry.usable))
+    """A hash of every counted log's key and content: what the warehouse's readers see."""
+    return stable_hash(sorted((key, entry.sha256) for key, entry in entries.items() if entry.counted))
 
 
 def changed_logs(found: Mapping[str, str], entries: Mapping[str, LogEntry]) -> list[str]:

@@ -1,105 +1,212 @@
-"""The analysis dataframe from the warehouse: HiBayES extractor columns computed from the ingested
-`samples`/`evals` tables, so an analysis never re-reads the logs.
+"""The analysis dataframe from the warehouse: HiBayES's built-in extractors run on the ingested rows,
+so an analysis does not read the logs again.
 
-Built-in extractors available this way: `base_extractor`, `metadata_field_extractor`,
-`token_extractor`. Unlike the original `base_extractor`, `task` is the task name (the original put
-the sample id there); the sample id is in `sample_id`.
+The extractors are the loader's own. Each built-in in `WAREHOUSE_EXTRACTORS` is a function of
+`SampleFacts` (`hibayes.load.extractors`); here the facts come from the `samples`, `scores`,
+`evals` and `log_files` tables instead of Inspect's sample objects, and the rows are built by the
+loader's `extract_rows`, `merge_results` and `settle_types`. Where a value an extractor needs was
+cut from the sample summaries the warehouse was filled from, that log's full samples are read, as
+the loader does. So the same config gives the same frame on both paths (columns, dtypes, values);
+only the order of rows within a log may differ. Copies of a run are not in these tables
+(`hibayes.load.copies`), so each sample counts once here as in the loader.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from hibayes.config import AnalysisConfig, ConfigError
+from hibayes.load.extractors import TOKEN_COLUMNS, Extractor, SampleFacts, SummaryTooThin
+from hibayes.load.inspect_reader import READ_FROM_FULL_SAMPLES, file_sha256
+from hibayes.load.loader import (
+    LoadReport,
+    LogResult,
+    ReadPlan,
+    build_extractors,
+    extract_rows,
+    merge_results,
+    read_one_log,
+    settle_types,
+)
 from hibayes.registry import did_you_mean
 from hibayes.warehouse import Warehouse
 
-BASE_COLUMNS = """
-    s.score, s.target, regexp_extract(s.model, '[^/]+$') AS model, s.model AS model_raw, s.dataset,
-    s.task, s.sample_id, s.epoch, s.message_count AS num_messages, e.log_path, s.scaffold,
-    s.has_error, e.status AS log_status, s.metadata, s.input_tokens, s.output_tokens,
-    s.total_tokens, s.cache_read_tokens, s.cache_write_tokens
+# The built-ins defined on `SampleFacts`: the others need the eval plan or full samples.
+WAREHOUSE_EXTRACTORS = (
+    "base_extractor",
+    "cyber_extractor",
+    "metadata_field_extractor",
+    "score_normalizer",
+    "token_extractor",
+)
+
+# Within a log, Inspect's order of samples: by epoch, then by id with numeric ids zero-padded.
+SAMPLES_SQL = f"""
+SELECT s.log_key, e.log_path, e.eval_id, e.sha256, e.status AS log_status, f.read_from,
+       s.model, s.dataset, s.task, s.scaffold, s.sample_id, s.epoch, s.target, s.metadata,
+       {", ".join(f"s.{column}" for column in TOKEN_COLUMNS)}, s.message_count, s.error
+FROM samples s JOIN evals e USING (log_key) LEFT JOIN log_files f USING (log_key)
+ORDER BY s.log_key, s.epoch,
+         CASE WHEN regexp_full_match(s.sample_id, '[0-9]+') THEN lpad(s.sample_id, 20, '0') ELSE s.sample_id END
 """
-TOKEN_COLUMNS = ("total_tokens", "input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
-WAREHOUSE_EXTRACTORS = ("base_extractor", "metadata_field_extractor", "token_extractor")
+SCORES_SQL = "SELECT log_key, sample_id, epoch, scorer, raw_value FROM scores ORDER BY log_key, sample_id, epoch, scorer_rank"
+
+SampleKey = tuple[str, str, int]  # log_key, sample_id, epoch
+
+
+class StaleLogError(RuntimeError):
+    """A log must be read again, but its file changed or went since it was ingested."""
 
 
 @dataclass(frozen=True)
 class ExtractReport:
-    rows_read: int
-    excluded_errored_samples: int
-    excluded_incomplete_logs: int
+    rows_read: int  # sample rows of the logs in scope
+    excluded_errored_samples: int  # samples that errored, left out of the logs kept
+    excluded_incomplete_logs: int  # sample rows of logs left out for their status
     rows_without_score: int
-    logs: int
+    logs: int  # logs whose rows are in the frame
+    logs_read_in_full: int  # logs read again because their summaries lacked a value
+    problems: list[str] = field(default_factory=list)  # the loader's report lines
 
-    def as_metadata(self) -> dict[str, int]:
+    def as_metadata(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class _StoredEval:
+    eval_id: str
+
+
+@dataclass(frozen=True)
+class _StoredLog:
+    """What `extract_rows` reads from a log besides its samples."""
+
+    location: str
+    eval: _StoredEval
 
 
 def extract_analysis_data(warehouse: Warehouse, config: AnalysisConfig) -> tuple[pd.DataFrame, ExtractReport]:
     """Rows for one analysis, with errored samples and incomplete logs left out (and counted)."""
+    _check_extractors(config)
+    plan = ReadPlan(
+        extractors=tuple(config.extractors),
+        files=(),
+        modules=(),
+        full_samples=True,  # used only to read a log again, when its summaries lacked a value
+        include_errored_samples=config.include_errored_samples,
+        include_incomplete_logs=config.include_incomplete_logs,
+    )
+    extractors = build_extractors(plan)
+    samples = _restrict_to_files(warehouse.records(SAMPLES_SQL), config)
+    scores = _scores_by_sample(warehouse.records(SCORES_SQL))
+    results: list[LogResult] = []
+    excluded_incomplete = 0
+    for _, group in groupby(samples, key=lambda row: row["log_key"]):
+        rows = list(group)
+        if rows[0]["log_status"] != "success" and not config.include_incomplete_logs:
+            excluded_incomplete += len(rows)
+            continue
+        results.append(_log_rows(rows, scores, plan, extractors))
+    report = LoadReport(source="warehouse")
+    frame = merge_results(results, report)
+    report.rows = len(frame)
+    if "score" in frame.columns:
+        report.rows_without_score = int(pd.to_numeric(frame["score"], errors="coerce").isna().sum())
+    return settle_types(frame), ExtractReport(
+        rows_read=len(samples),
+        excluded_errored_samples=report.errored_samples_excluded,
+        excluded_incomplete_logs=excluded_incomplete,
+        rows_without_score=report.rows_without_score,
+        logs=report.logs_read,
+        logs_read_in_full=report.logs_read_in_full,
+        problems=report.problems(),
+    )
+
+
+def _check_extractors(config: AnalysisConfig) -> None:
     for name, _ in config.extractors:
         if name not in WAREHOUSE_EXTRACTORS:
             raise ConfigError(
                 f"{config.where}: extractor '{name}'{did_you_mean(name, WAREHOUSE_EXTRACTORS)} cannot run on "
                 f"ingested data; available here: {', '.join(WAREHOUSE_EXTRACTORS)}"
             )
-    frame = warehouse.query(f"SELECT {BASE_COLUMNS} FROM samples s JOIN evals e USING (log_key) ORDER BY s.log_key, s.sample_id, s.epoch")
-    frame = _restrict_to_files(frame, config)
-    rows_read = len(frame)
-    errored = frame["has_error"].fillna(False).astype(bool)
-    incomplete = frame["log_status"] != "success"
-    excluded_errors = int(errored.sum()) if not config.include_errored_samples else 0
-    excluded_incomplete = int((incomplete & ~errored).sum()) if not config.include_incomplete_logs else 0
-    keep = pd.Series(True, index=frame.index)
-    if not config.include_errored_samples:
-        keep &= ~errored
-    if not config.include_incomplete_logs:
-        keep &= ~incomplete
-    frame = frame[keep].reset_index(drop=True)
 
-    out = frame[["score", "target", "model", "model_raw", "dataset", "task", "sample_id", "epoch", "num_messages", "log_path", "scaffold"]].copy()
-    for name, kwargs in config.extractors:
-        if name == "metadata_field_extractor":
-            out = out.join(_metadata_field(frame["metadata"], **kwargs))
-        elif name == "token_extractor":
-            out = out.join(frame[list(TOKEN_COLUMNS)])
-    report = ExtractReport(
-        rows_read=rows_read,
-        excluded_errored_samples=excluded_errors,
-        excluded_incomplete_logs=excluded_incomplete,
-        rows_without_score=int(out["score"].isna().sum()),
-        logs=int(frame["log_path"].nunique()),
+
+def _log_rows(
+    rows: list[dict[str, Any]], scores: dict[SampleKey, dict[str, Any]], plan: ReadPlan,
+    extractors: Sequence[tuple[str, Extractor]],
+) -> LogResult:
+    """One log's rows from its facts, or from its full samples where a summary lacked a value."""
+    first = rows[0]
+    log = _StoredLog(first["log_path"], _StoredEval(first["eval_id"]))
+    try:
+        return extract_rows(log, [_facts(row, scores) for row in rows], extractors, plan.include_errored_samples)
+    except SummaryTooThin:
+        return _read_in_full(first, plan, extractors)
+
+
+def _facts(row: dict[str, Any], scores: dict[SampleKey, dict[str, Any]]) -> SampleFacts:
+    return SampleFacts(
+        log_path=row["log_path"],
+        model=row["model"],
+        dataset=row["dataset"],
+        task=row["task"],
+        scaffold=row["scaffold"],
+        id=row["sample_id"],
+        epoch=row["epoch"],
+        target=row["target"],
+        scores=scores.get((row["log_key"], row["sample_id"], row["epoch"]), {}),
+        metadata=json.loads(row["metadata"]) if row["metadata"] else {},
+        usage=None if row["total_tokens"] is None else {column: row[column] for column in TOKEN_COLUMNS},
+        message_count=row["message_count"],
+        error=row["error"],
+        # Rows ingested before `log_files` existed were always read from summaries.
+        from_summary=row["read_from"] != READ_FROM_FULL_SAMPLES,
     )
-    return out, report
 
 
-def _metadata_field(metadata: pd.Series, field_path: str, default_value: Any = None, rename_to: str | None = None) -> pd.DataFrame:
-    def lookup(text: str | None) -> Any:
-        value: Any = json.loads(text) if text else {}
-        for part in field_path.split("."):
-            if not isinstance(value, dict) or part not in value:
-                return default_value
-            value = value[part]
-        return value
-
-    column = rename_to or field_path.replace(".", "_")
-    return pd.DataFrame({column: metadata.map(lookup)}, index=metadata.index)
+def _scores_by_sample(rows: Iterable[dict[str, Any]]) -> dict[SampleKey, dict[str, Any]]:
+    """Each sample's raw score values by scorer, in the log's order (the values as logged: the
+    ingest stored them as JSON)."""
+    by_sample: dict[SampleKey, dict[str, Any]] = {}
+    for row in rows:
+        key = (row["log_key"], row["sample_id"], row["epoch"])
+        by_sample.setdefault(key, {})[row["scorer"]] = json.loads(row["raw_value"])
+    return by_sample
 
 
-def _restrict_to_files(frame: pd.DataFrame, config: AnalysisConfig) -> pd.DataFrame:
+def _read_in_full(row: dict[str, Any], plan: ReadPlan, extractors: Sequence[tuple[str, Extractor]]) -> LogResult:
+    """The log's rows from its full samples, as the loader reads them when a summary lacks a value;
+    only from the very file that was ingested, so that the rows are those of the warehouse's run."""
+    path = Path(row["log_path"])
+    if not path.is_file() or file_sha256(path) != row["sha256"]:
+        raise StaleLogError(
+            f"{path}: a value the extractors need was cut from the sample summaries stored in the warehouse, "
+            "and the file is gone or has changed since it was ingested; ingest it again"
+        )
+    return read_one_log(str(path), plan, extractors)
+
+
+def _restrict_to_files(samples: list[dict[str, Any]], config: AnalysisConfig) -> list[dict[str, Any]]:
     """Keep rows from the config's `files_to_process` (files or folders), when it names any."""
     if not config.files_to_process:
-        return frame
+        return samples
     roots = [_resolve(entry, config) for entry in config.files_to_process]
-    paths = frame["log_path"].map(lambda p: Path(p).resolve())
-    keep = paths.map(lambda p: any(p == root or root in p.parents for root in roots))
-    return frame[keep]
+
+    @cache  # one file system lookup per log, not per sample
+    def wanted(log_path: str) -> bool:
+        path = Path(log_path).resolve()
+        return any(path == root or root in path.parents for root in roots)
+
+    return [row for row in samples if wanted(row["log_path"])]
 
 
 def _resolve(entry: str, config: AnalysisConfig) -> Path:

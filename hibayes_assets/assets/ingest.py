@@ -9,7 +9,8 @@ import pandas as pd
 
 from pathlib import Path
 
-from hibayes.load.inspect_reader import LogRows, file_sha256, file_signature, read_logs
+from hibayes.load.copies import DUPLICATE_FIELD, ingest_logs
+from hibayes.load.inspect_reader import LogRows, file_sha256, file_signature
 from hibayes.load.manifest import UNREADABLE, LogEntry, ingest_lock, read_manifest, warehouse_version, write_manifest
 from hibayes_assets.metadata import markdown_table
 from hibayes_assets.partitions import log_partitions
@@ -17,7 +18,7 @@ from hibayes_assets.resources import ProjectPaths, WarehouseResource
 
 CHECK_LOG_READABLE = "check_log_readable"
 # Error fields that mean the log as a whole could not be used (the others are about one sample or score).
-UNUSABLE_FIELDS = ("file", "header", "status", "samples")
+UNUSABLE_FIELDS = ("file", "header", "status", "samples", DUPLICATE_FIELD)
 
 
 # Both ingest assets take a whole range of log partitions in one run (one DuckDB transaction):
@@ -60,8 +61,9 @@ def inspect_log(context: dg.AssetExecutionContext, project: ProjectPaths) -> dg.
             partitions_def=log_partitions,
             kinds={"duckdb"},
             description="One log's rows in the DuckDB tables `evals` (one row per log), `samples` (one per sample x "
-            "epoch) and `scores` (one per sample x epoch x scorer). A file whose content is already in the "
-            "warehouse (same sha256) is not read again.",
+            "epoch) and `scores` (one per sample x epoch x scorer), and its provenance in `log_files`. A file whose "
+            "content is already in the warehouse (same sha256) is not read again. A copy of a run another file holds "
+            "(same eval_id or bytes) adds no rows: the file ingested first counts, so each sample counts once.",
         ),
         dg.AssetSpec(
             "ingest_errors",
@@ -78,8 +80,8 @@ def inspect_log(context: dg.AssetExecutionContext, project: ProjectPaths) -> dg.
             CHECK_LOG_READABLE,
             asset="eval_samples",
             partitions_def=log_partitions,
-            description="Whether the log could be read and finished with status 'success'; when not, the result "
-            "says what went wrong (the same message is in `ingest_errors`).",
+            description="Whether the log could be read, finished with status 'success' and holds a run no other "
+            "file holds; when not, the result says what went wrong (the same message is in `ingest_errors`).",
         )
     ],
     partitions_def=log_partitions,
@@ -97,20 +99,29 @@ def eval_samples(context: dg.AssetExecutionContext, project: ProjectPaths, wareh
         entries = read_manifest(home)
         paths = {key: project.log_path / key for key in context.partition_keys}
         unchanged = _unchanged_logs(paths, entries)
-        logs = read_logs({key: path for key, path in paths.items() if key not in unchanged})
-        counts = warehouse.get().replace_partitions("log_key", {rows.log_key: rows.frames() for rows in logs})
+        store = warehouse.get()
+        logs, counts = ingest_logs(store, {key: path for key, path in paths.items() if key not in unchanged})
         for rows in logs:
             path = paths[rows.log_key]
             signature = file_signature(path) if path.exists() else ""
-            entries[rows.log_key] = LogEntry(signature=signature, sha256=rows.sha256, status=rows.status)
+            entries[rows.log_key] = LogEntry(signature=signature, sha256=rows.sha256, status=rows.status, copy_of=rows.copy_of)
         for key, entry in unchanged.items():
             entries[key] = entry
         write_manifest(home, entries)
+        orphans = store.orphaned_copies() if logs else []
     seconds = time.perf_counter() - started
     per_log = {rows.log_key: _log_summary(rows, counts[rows.log_key]) for rows in logs}
     for key, summary in per_log.items():
         context.log.info(f"{key}: status {summary['log_status']}, {summary['samples']} samples, {summary['ingest_errors']} ingest errors")
         context.add_asset_metadata(summary, asset_key="eval_samples", partition_key=key)
+    for rows in logs:
+        if rows.copy_of:
+            context.log.warning(f"{rows.log_key}: {rows.errors['message'].iloc[0]}")
+    if orphans:
+        context.log.warning(
+            f"{len(orphans)} copies of runs whose kept file no longer holds them; ingest them again to count "
+            f"their samples: {', '.join(orphans)}"
+        )
     for key in unchanged:
         context.log.info(f"{key}: content unchanged since it was ingested (same sha256): not read again")
         context.add_asset_metadata({"unchanged": True, "sha256": unchanged[key].sha256}, asset_key="eval_samples", partition_key=key)
@@ -123,6 +134,8 @@ def eval_samples(context: dg.AssetExecutionContext, project: ProjectPaths, wareh
             "logs_read": len(logs),
             "logs_unchanged": len(unchanged),
             "samples_written": sum(s["samples"] for s in per_log.values()),
+            "copies_left_out": sum(bool(rows.copy_of) for rows in logs),
+            "copies_to_ingest_again": ", ".join(orphans) or "none",
             "log_statuses": _statuses(logs) or "none read",
             "warehouse_version": warehouse_version(entries),
             "seconds": round(seconds, 3),
@@ -139,11 +152,12 @@ def eval_samples(context: dg.AssetExecutionContext, project: ProjectPaths, wareh
 
 def _unchanged_logs(paths: dict[str, Path], entries: dict[str, LogEntry]) -> dict[str, LogEntry]:
     """Logs already in the warehouse with the same content (only their signature changed, or a
-    concurrent ingest got there first): they are not read again."""
+    concurrent ingest got there first): they are not read again. A copy always is, so that it
+    counts once the file that held its run no longer does."""
     unchanged = {}
     for key, path in paths.items():
         entry = entries.get(key)
-        if entry is None or not entry.usable or not path.exists():
+        if entry is None or not entry.counted or not path.exists():
             continue
         signature = file_signature(path)
         if entry.signature == signature or entry.sha256 == file_sha256(path):
@@ -157,6 +171,9 @@ def _readable_check(rows: LogRows, path: Path) -> dg.AssetCheckEvaluation:
     if rows.status == UNREADABLE:
         passed, severity = False, dg.AssetCheckSeverity.ERROR
         description = f"{path} could not be read: " + ("; ".join(problems[:3]) or "no rows")
+    elif rows.copy_of:
+        passed, severity = False, dg.AssetCheckSeverity.WARN
+        description = "; ".join(problems)
     elif rows.status != "success":
         passed, severity = False, dg.AssetCheckSeverity.WARN
         description = (
@@ -169,7 +186,7 @@ def _readable_check(rows: LogRows, path: Path) -> dg.AssetCheckEvaluation:
     return dg.AssetCheckEvaluation(
         asset_key=dg.AssetKey("eval_samples"), check_name=CHECK_LOG_READABLE, passed=passed, severity=severity,
         description=description, partition=rows.log_key,
-        metadata={"log_status": rows.status, "samples": len(rows.samples), "ingest_errors": len(rows.errors)},
+        metadata={"log_status": rows.status, "samples": len(rows.samples), "ingest_errors": len(rows.errors), "copy_of": rows.copy_of or ""},
     )
 
 
@@ -181,6 +198,7 @@ def _log_summary(rows: LogRows, counts: dict[str, int]) -> dict[str, object]:
         "scores": counts.get("scores", 0),
         "ingest_errors": counts.get("ingest_errors", 0),
         "samples_with_error": int(rows.samples["has_error"].sum()) if len(rows.samples) else 0,
+        "copy_of": rows.copy_of or "",
     }
 
 

@@ -21,7 +21,8 @@ from inspect_ai.log import EvalPlanStep, read_eval_log, read_eval_log_sample_sum
 from inspect_ai.scorer import Score
 
 from hibayes.load import EXTRACTORS, ExtractorWarning
-from hibayes.load.extractors import SummaryTooThin
+from hibayes.load.extractors import FactsExtractor, SummaryTooThin, sample_facts
+from hibayes.load.warehouse_extract import WAREHOUSE_EXTRACTORS
 from tests.conftest import example_log_files
 
 
@@ -281,3 +282,15 @@ def test_summary_reading_extractors_ask_for_full_samples_when_thinning_cut_a_val
 def test_only_message_count_needs_full_samples():
     needs_full = [n for n in BUILTIN_ARGS if not getattr(EXTRACTORS.builder(n), "reads_summaries", False)]
     assert needs_full == ["message_count_extractor"]
+
+
+def test_the_builtins_the_warehouse_runs_are_defined_once_on_sample_facts():
+    """The loader calls them on Inspect's samples, the warehouse path on facts built from its rows:
+    the same function either way."""
+    path = example_log("spelling", "draco", "generalist")
+    s, log = sample(path, "sp05"), full_log(path)
+    arguments = {"metadata_field_extractor": {"field_path": "difficulty"}, "base_extractor": {"scorer": "letter_accuracy"}}
+    for name in WAREHOUSE_EXTRACTORS:
+        built = EXTRACTORS.build(name, arguments.get(name, {}))
+        assert isinstance(built, FactsExtractor), name
+        assert built(sample_facts(s, log), log) == built(s, log) == built.columns(sample_facts(s, log)), name

@@ -103,3 +103,20 @@ def test_third_party_logs_match_their_known_sample_counts(shared_fixtures):
     assert not expected, f"fixture logs not found: {list(expected)}"
     cancelled = read_log(logs_root / "inspect_ai/tests/analysis/test_logs/2025-05-12T20-28-13-04-00_popularity.json", "c.json")
     assert cancelled.status == "cancelled" and len(cancelled.samples) == 3
+
+
+def test_logs_whose_summaries_lack_fields_are_ingested_from_their_full_samples(shared_fixtures):
+    """Writers before inspect_ai 0.3.93 left usage out of sample summaries, and 0.3.128 the message
+    count: those rows come from the full samples (as the loader reads them), not as NULLs."""
+    logs = shared_fixtures / "inspect_logs"
+    older = {
+        "0.3.74": logs / "cfung89" / "2025-03-18T14-21-24+00-00_theory-of-mind_8zKwLcZJY872dKXo8GWXad.eval",
+        "0.3.128": logs / "inspect_ai" / "log-sets" / "set2" / "2025-09-15T15-04-34-04-00_popularity_CuCFPdqnwXupUkxp69nJ2a.eval",
+    }
+    for writer, path in older.items():
+        rows = read_log(path, path.name)
+        assert rows.read_from == "full samples", writer
+        assert rows.samples["total_tokens"].notna().all() and rows.samples["message_count"].notna().all(), writer
+        assert rows.provenance().iloc[0]["read_from"] == "full samples"
+    recent = example_log_files()[0]
+    assert read_log(recent, recent.name).read_from == "summaries"

@@ -30,3 +30,15 @@ def test_a_failed_write_leaves_the_partition_as_it_was(tmp_path):
     with pytest.raises(Exception):
         warehouse.replace_partition("log_key", path.name, broken)
     assert warehouse.count_rows() == before
+
+
+def test_a_table_written_by_an_older_version_takes_the_new_columns(tmp_path):
+    """A results table created before a column was added (the model comparison's `label`) is
+    extended, not rejected: rows already there get NULL."""
+    import pandas as pd
+
+    store = Warehouse(tmp_path / "w.duckdb")
+    store.replace_rows("model_comparison", "analysis", "old", pd.DataFrame({"model": ["a"], "rank": [0]}))
+    store.replace_rows("model_comparison", "analysis", "new", pd.DataFrame({"model": ["b"], "rank": [0], "label": ["b (tag)"]}))
+    table = store.table("model_comparison").set_index("analysis")
+    assert table.loc["new", "label"] == "b (tag)" and pd.isna(table.loc["old", "label"])
