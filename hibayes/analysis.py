@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,13 +30,19 @@ from hibayes.check import CheckOutcome
 from hibayes.communicate import COMMUNICATORS
 from hibayes.config import AnalysisConfig, ModelSpec, stable_hash
 from hibayes.model import MODELS, FitResult, fit_spec
+from hibayes.plugins import component_failure
 from hibayes.process import run_processors
+
+if TYPE_CHECKING:
+    from hibayes.load.loader import LoadReport
 
 FIT_FORMAT_VERSION = "1"
 
 
 def import_custom_code(config: AnalysisConfig, stages: tuple[str, ...] | None = None) -> None:
-    """Import the config's `path:` files so their decorated builders register (once per process)."""
+    """Import the config's `path:` files (of every stage, or of `stages`) so their decorated
+    builders register, once per process. A file that is missing or does not import raises
+    FileNotFoundError or CustomFileError naming it (and the line)."""
     from hibayes.plugins import load_custom_files
 
     for stage, paths in config.custom_paths.items():
@@ -56,7 +63,8 @@ def validate(config: AnalysisConfig) -> None:
 
 
 def load_data(config: AnalysisConfig, display: Any = None) -> AnalysisState:
-    """Read the config's logs (or extracted_data) through its extractors into a new state."""
+    """Read the config's logs (or extracted_data) through its extractors into a new state. An
+    extractor that raised leaves its columns empty on those rows and is listed in `state.failures`."""
     from hibayes.load.loader import DataLoaderConfig, load_data_with_report
 
     import_custom_code(config, ("extractor",))
@@ -65,7 +73,17 @@ def load_data(config: AnalysisConfig, display: Any = None) -> AnalysisState:
     state.add_log(report.summary(), "load")
     for problem in report.problems():
         state.add_log(problem, "load")
+    state.failures.extend(extractor_failures(report))
     return state
+
+
+def extractor_failures(report: LoadReport) -> list[str]:
+    """One line per extractor that raised, with its first examples (each with its file and line)."""
+    return [
+        f"extractor '{name}' raised on {problem.failed} sample(s); first: {' | '.join(problem.examples)}"
+        for name, problem in report.extractor_problems.items()
+        if problem.failed
+    ]
 
 
 def process_data(config: AnalysisConfig, state: AnalysisState | pd.DataFrame, display: Any = None) -> AnalysisState:
@@ -78,26 +96,39 @@ def process_data(config: AnalysisConfig, state: AnalysisState | pd.DataFrame, di
 
 def model(config: AnalysisConfig, state: AnalysisState, display: Any = None) -> AnalysisState:
     """Fit every model of the config: the "before" checkers (prior predictive) first, then NUTS,
-    then the "after" checkers. Results go to `state.models`."""
+    then the "after" checkers. Results go to `state.models`; a checker that failed, to
+    `state.failures` too."""
     import_custom_code(config, ("model", "checker"))
     for spec in config.models:
         model_fn = MODELS.build(spec.name, spec.kwargs)
-        fitted = ModelAnalysisState(spec.model_name, model_fn, spec, _as_jax(state.features), state.coords, state.dims)
+        fitted = ModelAnalysisState(
+            spec.model_name, model_fn, spec, _as_jax(state.features), state.coords, state.dims,
+            test_features=state.test_features, platform_config=config.platform,
+        )
         result = fit_with_prior_checks(config, fitted, display)
         fitted.add_diagnostic("fit_seconds", result.seconds)
         state.add_log(f"{spec.model_name}: fitted in {result.seconds:.1f}s ({result.chain_method} chains)", "model")
         run_checks(config, fitted, when="after", display=display)
+        state.failures.extend(check_failures(fitted.model_name, fitted.checks.values()))
         state.models = [m for m in state.models if m.model_name != spec.model_name] + [fitted]
     return state
 
 
 def model_checks(config: AnalysisConfig, state: AnalysisState, display: Any = None) -> AnalysisState:
-    """Run the config's "after" checkers again on every fitted model of the state."""
+    """Run the config's "after" checkers again on every fitted model of the state; a checker that
+    failed is also listed in `state.failures`."""
     import_custom_code(config, ("checker",))
     for fitted in state.models:
         if fitted.is_fitted:
-            run_checks(config, fitted, when="after", display=display)
+            outcomes = run_checks(config, fitted, when="after", display=display)
+            state.failures.extend(check_failures(fitted.model_name, outcomes))
     return state
+
+
+def check_failures(model_name: str, outcomes: Iterable[CheckOutcome]) -> list[str]:
+    """One line per "error" outcome: a checker that raised (its message says where), returned
+    something else than pass/fail/error/NA, or is unknown."""
+    return [f"{model_name}: checker '{o.name}' {o.message}" for o in outcomes if o.status == "error"]
 
 
 check = model_checks
@@ -179,7 +210,10 @@ def fit_or_reuse(
     the same inputs: data, model spec, prior checks and library versions (one hash)."""
     input_hash = stored_fit_hash(config, spec, features)
     model_fn = MODELS.build(spec.name, spec.kwargs)
-    state = ModelAnalysisState(spec.model_name, model_fn, spec, _as_jax(features.features), features.coords, features.dims)
+    state = ModelAnalysisState(
+        spec.model_name, model_fn, spec, _as_jax(features.features), features.coords, features.dims,
+        platform_config=config.platform,
+    )
     if not force and path.exists():
         stored = idata_api.load(path)
         if idata_api.attrs(stored).get("hibayes_input_hash") == input_hash:
@@ -230,22 +264,30 @@ def run_checks(
 
 
 def communicate(config: AnalysisConfig, state: AnalysisState, display: Any = None) -> AnalysisState:
-    """Run the config's communicators; each one's result is logged in `state.logs`."""
+    """Run the config's communicators; each one's result is logged in `state.logs`, and each
+    failure also listed in `state.failures`."""
     for name, status in run_communicators(config, state, display).items():
         state.add_log(f"{name}: {status}", "communicate")
     return state
 
 
 def run_communicators(config: AnalysisConfig, state: AnalysisState, display: Any = None) -> dict[str, str]:
-    """Run the config's communicators and return each one's result ("error" when it raised)."""
+    """Run the config's communicators and return each one's result. One that raised is "error",
+    and the others still run; each "error" is logged and listed in `state.failures`, naming the
+    communicator, its file and line."""
     import_custom_code(config, ("communicator",))
     results = {}
     for index, (name, kwargs) in enumerate(config.communicators):
+        failure = None
         try:
             state, status = COMMUNICATORS.build(name, kwargs)(state, display)
         except Exception as err:
             status = "error"
-            state.add_log(f"communicator '{name}' failed: {type(err).__name__}: {err}", "communicate")
+            failure = component_failure("communicator", name, COMMUNICATORS.builder(name) if name in COMMUNICATORS else None, err)
+        if status == "error":
+            failure = failure or f"communicator '{name}' returned 'error'"
+            state.add_log(failure, "communicate")
+            state.failures.append(failure)
         results[name if name not in results else f"{name}_{index}"] = status
     return results
 

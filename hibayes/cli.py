@@ -9,6 +9,13 @@
 and one `hibayes load|process|model|check|communicate|full` command with the same flags. Each stage
 saves the analysis state to its `--out` folder (parquet, npz, NetCDF, PNG, CSV; no pickle), so the
 next stage can start from it. Nothing prompts: there is no interactive terminal UI here.
+
+Exit status: 0 when everything ran; 1 when a component (extractor, processor, checker,
+communicator) failed, each failure named on stderr with its file and line (when an extractor,
+checker or communicator failed, the others still ran and the state is saved); 2 for an error in
+the command line, the config or the data. Every `path:` file must exist and import before any
+log is read or model fitted. JAX's compiled programs are cached per user
+(`hibayes.settings.user_cache_dir`), whichever folder the command runs in.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from hibayes.plugins import ComponentError
 
 STAGES = ("load", "process", "model", "check", "communicate", "full")
 # HiBayES's separate console scripts, mapped onto the stages.
@@ -61,13 +70,20 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     # Stages report through their own printed lines; libraries (JAX, ArviZ) only speak up for problems.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return run_stage(stage, args.config, args.out, args.analysis_state)
+        failures = run_stage(stage, args.config, args.out, args.analysis_state)
     except (ValueError, KeyError, FileNotFoundError, ImportError, TypeError) as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
+    except ComponentError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 1
+    for failure in failures:
+        print(f"{prog}: error: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
-def run_stage(stage: str, config_path: Path, out: Path, state_dir: Path | None) -> int:
+def run_stage(stage: str, config_path: Path, out: Path, state_dir: Path | None) -> list[str]:
+    """Run `stage`, save the state to `out`, and return what failed on the way (`state.failures`)."""
     from hibayes.config import fit_override, load_analysis
     from hibayes.model.platform import configure_host_devices
 
@@ -79,10 +95,14 @@ def run_stage(stage: str, config_path: Path, out: Path, state_dir: Path | None) 
 
     from hibayes import analysis
     from hibayes.model.platform import enable_compilation_cache
-    from hibayes.settings import load_settings
+    from hibayes.settings import user_cache_dir
     from hibayes.state_io import load_state, save_state
 
-    enable_compilation_cache(load_settings().jax_cache_dir)
+    # Every stage's custom files, before anything is read or fitted: a wrong communicator path
+    # would otherwise be found only after the fits. Saved models are rebuilt from the registries.
+    analysis.import_custom_code(config)
+    # Per user, not in the folder the command runs in: every project shares the compiled samplers.
+    enable_compilation_cache(user_cache_dir() / "jax")
     analysis.validate(config)
     steps: dict[str, Callable] = {
         "process": analysis.process_data,
@@ -97,7 +117,6 @@ def run_stage(stage: str, config_path: Path, out: Path, state_dir: Path | None) 
         raise ValueError(f"'{stage}' needs --analysis-state, the --out folder of an earlier stage")
     else:
         state = load_state(state_dir)
-        analysis.import_custom_code(config)  # saved models are rebuilt from the registries
     for step in plan:
         started = time.perf_counter()
         logged = len(state.logs) if state is not None else 0
@@ -105,7 +124,7 @@ def run_stage(stage: str, config_path: Path, out: Path, state_dir: Path | None) 
         _report(step, state, time.perf_counter() - started, logged)
     save_state(state, out)
     print(f"saved the analysis state to {out}")
-    return 0
+    return state.failures
 
 
 def _report(step: str, state, seconds: float, logged: int) -> None:

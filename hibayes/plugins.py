@@ -1,18 +1,32 @@
-"""Importing users' custom Python files (the `path:` entries of a config), so their `@extractor`,
-`@process`, `@model`, `@checker` and `@communicate` builders register themselves."""
+"""Users' custom code: importing the Python files of a config's `path:` entries, so their
+`@extractor`, `@process`, `@model`, `@checker` and `@communicate` builders register themselves, and
+saying where a component (custom or built-in) failed, by its file and line.
+
+One error family: `ComponentError` is a component that failed, and `CustomFileError`, a custom file
+that could not be imported, is one of them. The CLI and the Dagster assets report both with the
+same messages."""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import inspect
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
+
+MAX_MESSAGE_CHARS = 300  # the first line of an exception's message; the traceback has the rest
 
 
-class CustomFileError(ImportError):
+class ComponentError(Exception):
+    """A component of an analysis (extractor, processor, model, checker, communicator) that failed,
+    with its name, file and line in the message."""
+
+
+class CustomFileError(ComponentError, ImportError):
     """A custom file that could not be imported, with the file, the line and the reason."""
 
 
@@ -59,13 +73,51 @@ def import_file(path: Path) -> ModuleType:
         spec.loader.exec_module(module)
     except Exception as err:
         del sys.modules[name]
-        raise CustomFileError(f"{path}: {_where(err, path)}{type(err).__name__}: {err}") from err
+        line = err.lineno if isinstance(err, SyntaxError) and err.lineno else _last_line_in(err, path)
+        raise CustomFileError(f"{path}: {f'line {line}: ' if line else ''}{type(err).__name__}: {err}") from err
     _loaded[path] = module
     return module
 
 
-def _where(err: Exception, path: Path) -> str:
-    if isinstance(err, SyntaxError) and err.lineno:
-        return f"line {err.lineno}: "
+def component_failure(kind: str, name: str, component: Callable[..., Any] | None, err: BaseException) -> str:
+    """"communicator 'cutpoint_plot' raised TypeError: ... (at /x/custom.py, line 51)": one line
+    naming the component, the exception and where in the component's file it was raised."""
+    return f"{kind} '{name}' {raised(err, component)}"
+
+
+def raised(err: BaseException, component: Callable[..., Any] | None) -> str:
+    """"raised KeyError: 'x' (at /x/custom.py, line 12)", for a component whose name is said elsewhere."""
+    return f"raised {describe_exception(err)}{raised_at(err, component)}"
+
+
+def describe_exception(err: BaseException) -> str:
+    text = str(err).strip()
+    first_line = text.splitlines()[0][:MAX_MESSAGE_CHARS] if text else ""
+    return f"{type(err).__name__}: {first_line}" if first_line else type(err).__name__
+
+
+def raised_at(err: BaseException, component: Callable[..., Any] | None) -> str:
+    """" (at FILE, line N)": the innermost line of the component's own file in the traceback, which
+    is the user's line even when the exception came from a library it called. When the traceback
+    never entered that file (say the component got arguments it does not take), the line where the
+    component is defined; "" when its source file is unknown."""
+    source = _source_of(component)
+    if source is None:
+        return ""
+    path, defined_at = source
+    line = _last_line_in(err, path)
+    return f" (at {path}, line {line})" if line else f" (defined at {path}, line {defined_at})"
+
+
+def _source_of(component: Callable[..., Any] | None) -> tuple[Path, int] | None:
+    if component is None:
+        return None
+    code = getattr(inspect.unwrap(component), "__code__", None)
+    if code is None:  # a callable object or a builtin: no Python source to point at
+        return None
+    return Path(code.co_filename).resolve(), code.co_firstlineno
+
+
+def _last_line_in(err: BaseException, path: Path) -> int | None:
     frames = [f for f in traceback.extract_tb(err.__traceback__) if Path(f.filename).resolve() == path]
-    return f"line {frames[-1].lineno}: " if frames else ""
+    return frames[-1].lineno if frames else None

@@ -11,6 +11,9 @@ The variable names are a public contract: scripts and deployments set them.
 - HIBAYES_HAL_CSV        optional: HAL's published metrics CSV, used by the HAL assets instead of the logs
 - HIBAYES_IRT_CONFIG     the IRT settings YAML (`irt:` section; default `irt.yaml`; IRTConfig defaults when missing)
 - HIBAYES_IRT_ROUTERDC   optional: comma-separated RouterDC-style JSON files, read by the IRT assets instead of the logs
+- XDG_CACHE_HOME         the user's cache folder (default `~/.cache`): the CLI keeps its JAX compilation cache in
+                         `hibayes/jax` there, shared by every folder it runs in (the Dagster project keeps its own
+                         under HIBAYES_HOME)
 """
 
 from __future__ import annotations
@@ -53,12 +56,15 @@ class Settings:
         return self.home / "features"
 
     @property
-    def jax_cache_dir(self) -> Path:
-        return self.home / "cache" / "jax"
-
-    @property
     def run_failures_path(self) -> Path:
         return self.home / "run_failures.jsonl"
+
+
+def user_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/hibayes`, or `~/.cache/hibayes`: the XDG rule, under which a relative
+    XDG_CACHE_HOME is invalid and ignored."""
+    configured = Path(os.environ.get("XDG_CACHE_HOME") or "").expanduser()
+    return (configured if configured.is_absolute() else Path.home() / ".cache") / "hibayes"
 
 
 def load_settings(base: Path | None = None) -> Settings:

@@ -5,7 +5,10 @@
       features/                                 features.npz, test_features.npz, coords_dims.json
       models/<model_name>/                      inference_data.nc (NetCDF), model.json, checks.json
       plots/<name>.png   tables/<name>.csv      communicators' and checkers' outputs
-      logs.json
+      logs.json, display_stats.json
+
+A model saved on its own (`ModelAnalysisState.save`) has the same files as under `models/`, plus
+its own `features/`.
 
 A model is stored by its spec (registry name, tag, kwargs, fit settings), not as code: loading
 rebuilds the NumPyro callable from the registry, so custom models need their `path:` files
@@ -14,6 +17,7 @@ imported first (the CLI does this from the config).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -23,18 +27,22 @@ import numpy as np
 import pandas as pd
 
 from hibayes import idata as idata_api
-from hibayes.analysis_state import AnalysisState, ModelAnalysisState
-from hibayes.config import FitConfig, ModelSpec
+from hibayes.analysis_state import AnalysisState, Coords, Dims, Features, ModelAnalysisState
+from hibayes.config import FitConfig, ModelSpec, PlatformConfig
 
 PLOT_DPI = 110
 
 
-def save_state(state: AnalysisState, out: Path, plots: bool = True) -> Path:
+def save_state(state: AnalysisState, out: Path, plots: bool = True, incremental: bool = False) -> Path:
+    """Write `state` to `out`. `incremental` (HiBayES's flag) keeps the data, processed data and
+    features already written there: they do not change after processing."""
     out.mkdir(parents=True, exist_ok=True)
-    _write_frame(state.data, out / "data.parquet")
-    if state.processed_data is not None:
+    if not (incremental and (out / "data.parquet").exists()):
+        _write_frame(state.data, out / "data.parquet")
+    if state.processed_data is not None and not (incremental and (out / "processed_data.parquet").exists()):
         _write_frame(state.processed_data, out / "processed_data.parquet")
-    _save_features(state, out / "features")
+    if not (incremental and (out / "features").exists()):
+        _save_features(state.features, state.test_features, state.coords, state.dims, out / "features")
     for model in state.models:
         _save_model(model, out / "models" / model.model_name, plots)
     if plots:
@@ -43,6 +51,8 @@ def save_state(state: AnalysisState, out: Path, plots: bool = True) -> Path:
         (out / "tables").mkdir(exist_ok=True)
         table.to_csv(out / "tables" / f"{name}.csv", index=not isinstance(table.index, pd.RangeIndex))
     (out / "logs.json").write_text(json.dumps([{"stage": s, "entry": e} for s, e in state.logs], indent=1))
+    if state.display_stats:
+        (out / "display_stats.json").write_text(json.dumps(_jsonable(state.display_stats), indent=1))
     return out
 
 
@@ -52,29 +62,49 @@ def load_state(folder: Path) -> AnalysisState:
     state = AnalysisState(data=pd.read_parquet(folder / "data.parquet"))
     if (folder / "processed_data.parquet").exists():
         state.processed_data = pd.read_parquet(folder / "processed_data.parquet")
-    features_dir = folder / "features"
-    if features_dir.exists():
-        meta = json.loads((features_dir / "coords_dims.json").read_text())
-        state.features = _read_npz(features_dir / "features.npz")
-        state.test_features = _read_npz(features_dir / "test_features.npz")
-        state.coords, state.dims = meta["coords"], meta["dims"]
+    state.features, state.test_features, state.coords, state.dims = _read_features(folder / "features")
     for model_dir in sorted((folder / "models").glob("*")) if (folder / "models").exists() else []:
-        state.models.append(_load_model(model_dir, state))
+        state.models.append(_load_model(model_dir, state.features, state.test_features, state.coords, state.dims))
     for table in sorted((folder / "tables").glob("*.csv")) if (folder / "tables").exists() else []:
         state.tables[table.stem] = pd.read_csv(table)
     if (folder / "logs.json").exists():
         state.logs = [(item["stage"], item["entry"]) for item in json.loads((folder / "logs.json").read_text())]
+    if (folder / "display_stats.json").exists():
+        state.display_stats = json.loads((folder / "display_stats.json").read_text())
     return state
 
 
-def _save_features(state: AnalysisState, folder: Path) -> None:
-    if not state.features and not state.test_features:
+def save_model_state(model: ModelAnalysisState, folder: Path, plots: bool = True, incremental: bool = False) -> Path:
+    """One model on its own: its fit, checks and plots, and its features (`incremental` keeps
+    features already written there)."""
+    _save_model(model, folder, plots)
+    if not (incremental and (folder / "features").exists()):
+        _save_features(model.features, model.test_features, model.coords, model.dims, folder / "features")
+    return folder
+
+
+def load_model_state(folder: Path) -> ModelAnalysisState:
+    if not (folder / "model.json").exists():
+        raise FileNotFoundError(f"{folder} holds no saved model (no model.json)")
+    return _load_model(folder, *_read_features(folder / "features"))
+
+
+def _save_features(features: Features, test_features: Features, coords: Coords, dims: Dims, folder: Path) -> None:
+    if not features and not test_features:
         return
     folder.mkdir(parents=True, exist_ok=True)
-    np.savez(folder / "features.npz", **{k: np.asarray(v) for k, v in state.features.items()})
-    np.savez(folder / "test_features.npz", **{k: np.asarray(v) for k, v in state.test_features.items()})
-    meta = {"coords": _jsonable(state.coords), "dims": state.dims}
+    np.savez(folder / "features.npz", **{k: np.asarray(v) for k, v in features.items()})
+    np.savez(folder / "test_features.npz", **{k: np.asarray(v) for k, v in test_features.items()})
+    meta = {"coords": _jsonable(coords), "dims": dims}
     (folder / "coords_dims.json").write_text(json.dumps(meta, indent=1))
+
+
+def _read_features(folder: Path) -> tuple[Features, Features, Coords, Dims]:
+    """Features, test features, coords and dims saved by `_save_features` (all empty when none were)."""
+    if not folder.exists():
+        return {}, {}, {}, {}
+    meta = json.loads((folder / "coords_dims.json").read_text())
+    return _read_npz(folder / "features.npz"), _read_npz(folder / "test_features.npz"), meta["coords"], meta["dims"]
 
 
 def _read_npz(path: Path) -> dict[str, Any]:
@@ -93,6 +123,7 @@ def _save_model(model: ModelAnalysisState, folder: Path, plots: bool) -> None:
                 "model_name": model.model_name,
                 "is_fitted": model.is_fitted,
                 "spec": _spec_dict(spec) if isinstance(spec, ModelSpec) else None,
+                "platform": dataclasses.asdict(model.platform_config),
             },
             indent=1,
             default=str,
@@ -107,13 +138,15 @@ def _save_model(model: ModelAnalysisState, folder: Path, plots: bool) -> None:
         _save_figures(model.plots, folder / "plots")
 
 
-def _load_model(folder: Path, state: AnalysisState) -> ModelAnalysisState:
+def _load_model(folder: Path, features: Features, test_features: Features, coords: Coords, dims: Dims) -> ModelAnalysisState:
     from hibayes.model import MODELS
 
     meta = json.loads((folder / "model.json").read_text())
     spec = _spec_from_dict(meta["spec"]) if meta.get("spec") else None
     model_fn = MODELS.build(spec.name, spec.kwargs) if spec else None
-    loaded = ModelAnalysisState(meta["model_name"], model_fn, spec, state.features, state.coords, state.dims)
+    loaded = ModelAnalysisState(meta["model_name"], model_fn, spec, features, coords, dims, test_features=test_features)
+    if meta.get("platform"):
+        loaded.platform_config = PlatformConfig(**meta["platform"])
     if (folder / "inference_data.nc").exists():
         loaded.inference_data = idata_api.load(folder / "inference_data.nc")
         loaded.is_fitted = bool(meta.get("is_fitted", True))

@@ -26,6 +26,7 @@ import numpy as np
 
 from hibayes import idata as idata_api
 from hibayes.analysis_state import ModelAnalysisState
+from hibayes.plugins import raised
 from hibayes.registry import Registry
 
 CheckerResult = Literal["pass", "fail", "error", "NA"]
@@ -68,12 +69,13 @@ class CheckOutcome:
 
 def run_checker(name: str, kwargs: dict[str, Any], state: ModelAnalysisState, display: Any = None) -> CheckOutcome:
     """Run one checker and return (and record in `state.checks`) its outcome. An exception, or a
-    result that is not one of pass/fail/error/NA, becomes an "error" outcome saying why."""
+    result that is not one of pass/fail/error/NA, becomes an "error" outcome saying why (and for
+    an exception, at which line of the checker's file)."""
     state.checks.pop(name, None)  # whatever is recorded below comes from this run
     try:
         state, status = CHECKERS.build(name, kwargs)(state, display)
     except Exception as err:
-        outcome = CheckOutcome(name, "error", None, None, f"{type(err).__name__}: {err}")
+        outcome = CheckOutcome(name, "error", None, None, raised(err, CHECKERS.builder(name) if name in CHECKERS else None))
     else:
         if status not in RESULTS:
             outcome = CheckOutcome(name, "error", None, None, f"returned {status!r}, not one of {', '.join(RESULTS)}")

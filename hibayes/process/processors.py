@@ -18,6 +18,7 @@ import pandas as pd
 
 from hibayes.analysis_state import AnalysisState, Coords, Dims, Features
 from hibayes.features import declare_produces, declared
+from hibayes.plugins import ComponentError, component_failure
 from hibayes.process.encoding import (
     HIERARCHY,
     LABEL_SEPARATOR,
@@ -39,11 +40,19 @@ process = make_decorator(PROCESSORS)
 def run_processors(
     state: AnalysisState, processors: Iterable[tuple[str, dict[str, Any]]], display: Any = None
 ) -> AnalysisState:
+    """Run the processors in order. Each one works on what the one before made, so the first that
+    fails stops them: a ProcessingError as it is (it names the processor and the column), any
+    other exception as a ComponentError naming the processor, its file and line."""
     for name, kwargs in processors:
         processor = PROCESSORS.build(name, kwargs)
         if state.processed_data is None or state.processed_data.empty:
             raise ProcessingError(f"processor '{name}': there is no data to process (0 rows)")
-        state = processor(state, display)
+        try:
+            state = processor(state, display)
+        except ProcessingError:
+            raise
+        except Exception as err:
+            raise ComponentError(component_failure("processor", name, PROCESSORS.builder(name), err)) from err
     return state
 
 

@@ -17,7 +17,15 @@ import dagster as dg
 import pandas as pd
 
 from hibayes.config import AnalysisConfig, ConfigError, load_analysis
-from hibayes_assets.checks import ALWAYS_RUN, FIT_CHECK_SPECS, blocking_checkers, check_name, fit_check_results
+from hibayes.plugins import ComponentError
+from hibayes_assets.checks import (
+    AFTER_FIT_CHECKERS,
+    ALWAYS_RUN,
+    FIT_CHECK_SPECS,
+    blocking_checkers,
+    check_name,
+    fit_check_results,
+)
 from hibayes_assets.history import latest_metadata
 from hibayes_assets.metadata import markdown_table, save_figures
 from hibayes_assets.partitions import analysis_partitions, fit_key, fit_partitions, split_fit_key
@@ -99,6 +107,8 @@ def _refresh_inputs(
     config = _config_or_fail(project, analysis)
     validate(config)
     frame, report = _analysis_frame(config, project, warehouse)
+    if report.get("failures"):  # before anything is written: the last complete data stay
+        raise dg.Failure(f"{config.where}: " + "; ".join(report["failures"]))
     if frame.empty:
         raise dg.Failure(f"no usable samples ({report})")
     events = []
@@ -121,7 +131,7 @@ def _refresh_inputs(
         ))
     try:
         state = process_data(config, frame)
-    except (ValueError, KeyError) as err:
+    except (ValueError, KeyError, ComponentError) as err:
         raise dg.Failure(f"{config.where}: processing failed: {err}") from None
     stored = save_features(state, project.features_path(config.name))
     if latest_metadata(context.instance, "analysis_features", analysis).get("data_hash") != stored.digest:
@@ -148,6 +158,7 @@ def frame_digest(frame: pd.DataFrame) -> str:
 def _analysis_frame(config: AnalysisConfig, project: ProjectPaths, warehouse: WarehouseResource) -> tuple[pd.DataFrame, dict]:
     """The analysis dataframe: from the warehouse when the built-in extractors can be computed
     there (no log is read again), else by HiBayES's loader over the config's files or the log dir."""
+    from hibayes.analysis import extractor_failures
     from hibayes.load.loader import DataLoaderConfig, load_data_with_report
     from hibayes.load.warehouse_extract import WAREHOUSE_EXTRACTORS, extract_analysis_data
 
@@ -160,14 +171,16 @@ def _analysis_frame(config: AnalysisConfig, project: ProjectPaths, warehouse: Wa
     )
     if from_warehouse:
         frame, extract_report = extract_analysis_data(warehouse.get(), config)
-        report = {"source": "warehouse", **extract_report.as_metadata()}
-        if extract_report.excluded_errored_samples:
-            report["problems"] = [f"left out {extract_report.excluded_errored_samples} samples that errored"]
-        return frame, report
+        return frame, {"source": "warehouse", **extract_report.as_metadata()}
     if not loader.files_to_process and not loader.extracted_data:
         loader = dataclasses.replace(loader, files_to_process=(str(project.log_path),))
     frame, load_report = load_data_with_report(loader)
-    return frame, {**load_report.as_dict(), "inputs": len(load_report.inputs), "problems": load_report.problems()}
+    return frame, {
+        **load_report.as_dict(),
+        "inputs": len(load_report.inputs),
+        "problems": load_report.problems(),
+        "failures": extractor_failures(load_report),
+    }
 
 
 class RefitConfig(dg.Config):
@@ -205,7 +218,7 @@ def model_fit(context: dg.AssetExecutionContext, config: RefitConfig, project: P
     problems = []
     for key in context.partition_keys:
         try:
-            materialization, checks = _fit_one(context, project, key, force=config.force)
+            materialization, checks, checker_failures = _fit_one(context, project, key, force=config.force)
         except Exception as err:
             message = err.description if isinstance(err, dg.Failure) else f"{type(err).__name__}: {err}"
             context.log.error(f"{key}: {message}")
@@ -217,15 +230,17 @@ def model_fit(context: dg.AssetExecutionContext, config: RefitConfig, project: P
         problems += [
             f"{key}: {check.check_name} failed: {check.description}"
             for check in checks if not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
-        ]
+        ] + checker_failures
     if problems:
         raise dg.Failure(f"{len(problems)} fit problem(s): " + " | ".join(problems))
 
 
 def _fit_one(
     context: dg.AssetExecutionContext, project: ProjectPaths, key: str, force: bool
-) -> tuple[dg.AssetMaterialization, list[dg.AssetCheckEvaluation]]:
-    from hibayes.analysis import checker_when_known, fit_or_reuse, import_custom_code, load_features, run_checks
+) -> tuple[dg.AssetMaterialization, list[dg.AssetCheckEvaluation], list[str]]:
+    """The fit's materialization, its asset check results, and the failures of the checkers
+    that have no asset check (custom ones), in the CLI's words."""
+    from hibayes.analysis import check_failures, checker_when_known, fit_or_reuse, import_custom_code, load_features, run_checks
     from hibayes.model.platform import available_devices
 
     analysis, model_name = split_fit_key(key)
@@ -267,7 +282,9 @@ def _fit_one(
             **plots,
         },
     )
-    return materialization, list(fit_check_results(checks, partition=key))
+    # This run's outcomes, the "before" checkers' included when it fitted.
+    without_asset_check = [c for c in outcome.model_state.checks.values() if c.name not in AFTER_FIT_CHECKERS]
+    return materialization, list(fit_check_results(checks, partition=key)), check_failures(key, without_asset_check)
 
 
 FIT_DEP = dg.AssetDep("model_fit", partition_mapping=ALL)
@@ -308,10 +325,8 @@ def analysis_report(context: dg.AssetExecutionContext, project: ProjectPaths) ->
         metadata[f"table/{name}"] = dg.MetadataValue.md(markdown_table(table, max_rows=40))
     for stage, entry in state.logs:
         context.log.warning(f"{stage}: {entry}")
-    failed = [name for name, status in results.items() if status == "error"]
-    if failed:
-        messages = "; ".join(entry for stage, entry in state.logs if stage == "communicate")
-        raise dg.Failure(f"analysis '{config.name}': communicator(s) {', '.join(failed)} failed: {messages}")
+    if state.failures:  # the same lines as the CLI's: each communicator, its file and line
+        raise dg.Failure(f"analysis '{config.name}': " + "; ".join(state.failures))
     metadata["files"] = dg.MetadataValue.json([str(p) for p in written])
     metadata["models"] = dg.MetadataValue.json([m.model_name for m in state.models])
     metadata["seconds"] = round(time.perf_counter() - started, 3)
@@ -366,8 +381,7 @@ def model_comparison(context: dg.AssetExecutionContext, project: ProjectPaths, w
     import matplotlib
 
     matplotlib.use("Agg")
-    from hibayes import idata as idata_api
-    from hibayes.communicate import compare_models
+    from hibayes.communicate import compare_models, plot_comparison
 
     config = _config_or_fail(project, context.partition_key)
     _, models = _current_fits(project, config)
@@ -377,13 +391,14 @@ def model_comparison(context: dg.AssetExecutionContext, project: ProjectPaths, w
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_dir / "model_comparison.csv", index=False)
     metadata: dict[str, object] = {
+        # The model `best_model` plots show; `verdict` says whether it is better than the others.
         "best_model": best,
-        "reason": reason,
+        "verdict": reason,
         "table": dg.MetadataValue.md(markdown_table(table, 20)),
         "path": dg.MetadataValue.path(str(out_dir / "model_comparison.csv")),
     }
     if len(models) > 1:
-        metadata.update(save_figures({"model_comparison": idata_api.plot_compare(table)}, out_dir)[1])
+        metadata.update(save_figures({"model_comparison": plot_comparison(table)}, out_dir)[1])
     return dg.MaterializeResult(metadata=metadata)
 
 

@@ -4,8 +4,10 @@ loads, with no pickle anywhere, and `hibayes-full` matches the stages run one by
 import json
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -40,6 +42,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "files" / "config.yaml").write_text(yaml.safe_dump(CONFIG))
     monkeypatch.chdir(tmp_path)  # `logs` is found relative to the working directory, as HiBayES does
     monkeypatch.setenv("HIBAYES_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user_cache"))  # the CLI's JAX cache, kept out of ~/.cache
     return tmp_path
 
 
@@ -112,3 +115,162 @@ def test_a_custom_file_that_fails_to_import_is_named_with_its_line(project: Path
     assert main(["load", "--config", str(path), "--out", "x"], prog="hibayes") == 2
     err = capsys.readouterr().err
     assert "custom_model.py: line 3: ImportError" in err and "no_such_name" in err
+
+
+def write_custom(path: Path, source: str) -> Path:
+    path.write_text(textwrap.dedent(source).lstrip())
+    return path
+
+
+def line_of(path: Path, fragment: str) -> int:
+    return next(number for number, line in enumerate(path.read_text().splitlines(), 1) if fragment in line)
+
+
+def write_config(project: Path, **sections) -> Path:
+    path = project / "files" / "custom.yaml"
+    path.write_text(yaml.safe_dump({**CONFIG, **sections}))
+    return path
+
+
+def test_a_custom_extractor_that_raises_fails_the_load_after_the_others_ran(project: Path, capsys):
+    custom = write_custom(
+        project / "files" / "custom_extractor.py",
+        """
+        from hibayes.load import Extractor, extractor
+
+        @extractor
+        def broken_extractor() -> Extractor:
+            def extract(sample, eval_log):
+                raise LookupError(f"no domain for sample {sample.id}")
+            return extract
+        """,
+    )
+    loader = {**CONFIG["data_loader"], "extractors": {"path": "custom_extractor.py", "enabled": ["base_extractor", "broken_extractor"]}}
+    assert main(["load", "--config", str(write_config(project, data_loader=loader)), "--out", "s1"], prog="hibayes") == 1
+    err = capsys.readouterr().err
+    assert "extractor 'broken_extractor' raised on" in err and "LookupError: no domain for sample" in err
+    assert f"(at {custom.resolve()}, line {line_of(custom, 'no domain')})" in err
+    data = pd.read_parquet(project / "s1" / "data.parquet")  # saved: base_extractor ran
+    assert len(data) > 0 and data["score"].notna().any()
+
+
+def test_a_custom_processor_that_raises_names_its_file_and_line(project: Path, capsys):
+    custom = write_custom(
+        project / "files" / "custom_processor.py",
+        """
+        from hibayes.process import DataProcessor, process
+
+        @process
+        def broken_processor() -> DataProcessor:
+            def inner(state, display=None):
+                state.processed_data["copy"] = state.processed_data["no_such_column"]
+                return state
+            return inner
+        """,
+    )
+    processors = [{"broken_processor": {}}, *CONFIG["data_process"]["processors"]]
+    config = write_config(project, data_process={"path": "custom_processor.py", "processors": processors})
+    assert main(["full", "--config", str(config), "--out", "x"], prog="hibayes") == 1
+    err = capsys.readouterr().err
+    assert "processor 'broken_processor' raised KeyError: 'no_such_column'" in err
+    assert f"(at {custom.resolve()}, line {line_of(custom, 'no_such_column')})" in err
+
+
+def test_a_failing_custom_checker_or_communicator_fails_the_run_after_the_others_ran(project: Path, capsys):
+    checks = write_custom(
+        project / "files" / "custom_checks.py",
+        """
+        from hibayes.check import Checker, checker
+
+        @checker
+        def broken_checker() -> Checker:
+            def inner(state, display=None):
+                raise RuntimeError("the checker broke")
+            return inner
+        """,
+    )
+    communicators = write_custom(
+        project / "files" / "custom_communicators.py",
+        """
+        import pandas as pd
+        from matplotlib.figure import Figure
+
+        from hibayes.communicate import Communicator, communicate
+
+        @communicate
+        def keyword_outputs() -> Communicator:
+            # As HiBayES's example communicators call the state: by keyword.
+            def inner(state, display=None):
+                fig = Figure()
+                fig.add_subplot().plot([0, 1])
+                state.add_plot(plot=fig, plot_name="keyword_plot")
+                state.add_table(table=pd.DataFrame({"a": [1]}), table_name="keyword_table")
+                state.add_log(log_entry="keyword_outputs ran", stage="communicate")
+                return state, "pass"
+            return inner
+
+        @communicate
+        def broken_communicator() -> Communicator:
+            def inner(state, display=None):
+                return state.get_model(model_name="no_such_model"), "pass"
+            return inner
+        """,
+    )
+    config = write_config(
+        project,
+        model={"models": [{"name": "simplified_group_binomial_exponential", "config": {"fit": {"samples": 100, "warmup": 100, "chains": 2}}}]},
+        check={"path": "custom_checks.py", "checkers": ["divergences", "broken_checker"]},
+        communicate={"path": "custom_communicators.py", "communicators": ["broken_communicator", "forest_plot", "keyword_outputs", "summary_table"]},
+    )
+    assert main(["full", "--config", str(config), "--out", "out"], prog="hibayes") == 1
+    captured = capsys.readouterr()
+    assert (
+        "simplified_group_binomial_exponential: checker 'broken_checker' raised RuntimeError: the checker broke "
+        f"(at {checks.resolve()}, line {line_of(checks, 'the checker broke')})"
+    ) in captured.err
+    assert "communicator 'broken_communicator' raised UnknownModelError: no model named 'no_such_model'" in captured.err
+    assert f"(at {communicators.resolve()}, line {line_of(communicators, 'no_such_model')})" in captured.err
+    # Everything else ran and was saved.
+    out = project / "out"
+    assert (out / "plots" / "keyword_plot.png").exists() and (out / "tables" / "keyword_table.csv").exists()
+    assert list((out / "plots").glob("*forest*.png")) and list((out / "tables").glob("*summary*.csv"))
+    checks_json = json.loads((out / "models" / "simplified_group_binomial_exponential" / "checks.json").read_text())["checks"]
+    assert checks_json["divergences"]["status"] in ("pass", "fail") and checks_json["broken_checker"]["status"] == "error"
+    assert "keyword_outputs ran" in captured.out
+
+
+@pytest.mark.parametrize(
+    ("section", "source"),
+    [
+        ("communicate", None),  # the file does not exist
+        ("check", "from hibayes.check import no_such_name\n"),  # it does not import
+    ],
+)
+def test_every_custom_file_is_checked_before_anything_is_loaded(project: Path, capsys, monkeypatch, section, source):
+    import hibayes.analysis
+
+    monkeypatch.setattr(hibayes.analysis, "load_data", lambda *args, **kwargs: pytest.fail("logs were read before the custom files were checked"))
+    if source is not None:
+        (project / "files" / "custom_code.py").write_text(source)
+    config = write_config(project, **{section: {**CONFIG[section], "path": "custom_code.py"}})
+    assert main(["full", "--config", str(config), "--out", "x"], prog="hibayes") == 2
+    err = capsys.readouterr().err
+    assert "custom_code.py" in err and ("not found" in err if source is None else "line 1: ImportError" in err)
+    assert not (project / "x").exists()
+
+
+def test_the_jax_compilation_cache_is_per_user_not_per_folder(project: Path, monkeypatch):
+    import hibayes.model.platform
+    from hibayes.settings import user_cache_dir
+
+    used = []
+    monkeypatch.setattr(hibayes.model.platform, "enable_compilation_cache", used.append)
+    assert main(["load", "--config", str(project / "files" / "config.yaml"), "--out", "s1"], prog="hibayes") == 0
+    assert used == [project / "user_cache" / "hibayes" / "jax"]
+    assert not (project / ".hibayes").exists()
+
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(project / "someone"))
+    assert user_cache_dir() == project / "someone" / ".cache" / "hibayes"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # invalid under the XDG rule: ignored
+    assert user_cache_dir() == project / "someone" / ".cache" / "hibayes"
