@@ -3,7 +3,8 @@
 Stages (each takes and returns pandas DataFrames, plus an errors DataFrame; no Dagster here):
 
 1. `run_metrics_from_samples` / `run_metrics_from_hal` -> ``run_metrics``: one row per run
-   (benchmark x model x scaffold) with accuracy and its interval, total and per-task cost, latency.
+   (benchmark x model x scaffold) with accuracy (or a mean score on its own scale) and its
+   interval, total and per-task cost, latency; prices and HAL's setting from `read_price_file`.
 2. `cost_frontier` / `latency_frontier` -> per benchmark, both frontiers and every run's distance.
 3. `win_rate_table` -> `model_win_rates` / `benchmark_win_rates`: pairwise win rates.
 4. `frontier_probabilities`: P(a run is on each frontier) under Beta-binomial accuracy noise.
@@ -44,7 +45,14 @@ from hibayes.hal.frontier import (
     pareto_set_distances,
     pareto_set_mask,
 )
-from hibayes.hal.io import load_prices, prices_from_mapping, read_hal_metrics_csv
+from hibayes.hal.io import (
+    PriceFile,
+    load_prices,
+    price_file_from_mapping,
+    prices_from_mapping,
+    read_hal_metrics_csv,
+    read_price_file,
+)
 from hibayes.hal.metrics import (
     RUN_COLUMNS,
     beta_interval,
@@ -77,6 +85,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "ERROR_COLUMNS",
+    "PriceFile",
     "RUN_COLUMNS",
     "aggregate_win_rates",
     "benchmark_win_rates",
@@ -98,8 +107,10 @@ __all__ = [
     "pairwise_wins",
     "pareto_set_distances",
     "pareto_set_mask",
+    "price_file_from_mapping",
     "prices_from_mapping",
     "read_hal_metrics_csv",
+    "read_price_file",
     "run_metrics_from_hal",
     "run_metrics_from_samples",
     "win_rate_table",

@@ -13,21 +13,38 @@ Definitions (samples source)
   (each sample weighs the same however many epochs it has). Samples with ``has_error`` are left
   out of accuracy by default and counted in ``n_errors``; samples with no numeric score are left
   out and counted in ``n_unscored``.
-- **Accuracy interval**: when every score lies in [0, 1], the equal-tailed interval of the
+- **Score scale** (``score_scale``): ``proportion`` when every score of the benchmark lies in
+  [0, 1], so the mean is an accuracy; ``own`` otherwise (a 0-10 judge rating, say). An ``own``
+  benchmark's ``accuracy`` column holds its mean score on the scorer's own scale: it is kept, not
+  dropped, because its cost-score trade-off and its within-benchmark comparisons are still
+  meaningful, but the plots show it apart from accuracy, on its own axis and colour scale
+  (`hibayes.hal.plots`), and an info row says so. The scale is decided per benchmark, not per run,
+  so a judge run whose ratings happen to be all 0 or 1 is not mistaken for an accuracy.
+- **Accuracy interval**: on the ``proportion`` scale, the equal-tailed interval of the
   Beta(1 + k, 1 + n - k) posterior (uniform prior), with n = scored samples and k = sum of the
   per-sample mean scores (fractional for partial credit) -- the same model the frontier
-  probabilities draw from (`hibayes.hal.uncertainty`). Otherwise a normal interval
-  mean +- z * sd / sqrt(n) over per-sample scores, and a warning row.
-- **Cost** = sum over all samples of the run, errored ones included (they were paid for), of
-  ``(input_tokens * input + output_tokens * output + cache_read_tokens * cache_read
-  + cache_write_tokens * cache_write) / 1e6`` with prices in USD per million tokens. Inspect's
-  ``input_tokens`` exclude cache reads and writes and its ``output_tokens`` include reasoning tokens,
-  so the four terms do not double count (this is Inspect's own ``compute_model_cost``). The whole
-  sample is priced at the run's ``model``. A NULL cache count is 0; a NULL, negative or
-  non-numeric input/output count makes the run's cost NaN (and an error row): a partial sum would
-  understate the cost. A model missing from the price table is never priced at zero: its cost is
-  NaN with an error row. A run whose cost is exactly 0 gets a warning row.
-- **Cost per task** = total cost / number of sample-epochs attempted.
+  probabilities draw from (`hibayes.hal.uncertainty`). On the ``own`` scale a normal interval
+  mean +- z * sd / sqrt(n) over per-sample scores (and no ``successes``, so no frontier
+  probabilities).
+- **Unfinished logs**: samples of logs whose status (from `evals`) is not ``success``
+  (``error``, ``cancelled``, ``started``) are left out by default, as the analyses and IRT leave
+  them out: a cancelled run's missing items are not wrong answers, and its cost covers only part of
+  the benchmark. ``include_incomplete_logs=True`` keeps them. Either way ``n_incomplete_log_rows``
+  counts them per run and an errors-table row (field ``log_status``) says what was done.
+- **Cost** = sum over the samples of the run that have token usage, errored ones included (they
+  were paid for), of ``(input_tokens * input + output_tokens * output + cache_read_tokens *
+  cache_read + cache_write_tokens * cache_write) / 1e6`` with prices in USD per million tokens.
+  Inspect's ``input_tokens`` exclude cache reads and writes and its ``output_tokens`` include
+  reasoning tokens, so the four terms do not double count (this is Inspect's own
+  ``compute_model_cost``). The whole sample is priced at the run's ``model``. A NULL cache count is
+  0. A sample-epoch without an input or output count (typically one that errored before any model
+  call) is not priced: ``n_priced`` / ``n_unpriced`` count both kinds, ``cost_incomplete`` flags
+  the run and a warning row says how many; only when no sample has usage is the cost NaN. A
+  negative or non-numeric count is corrupt data, not missing usage: the run's cost is NaN with an
+  error row. A model missing from the price table is never priced at zero: its cost is NaN with an
+  error row. A run whose cost is exactly 0 gets a warning row.
+- **Cost per task** = total cost / ``n_priced``: the mean cost of a sample-epoch whose cost is
+  known.
 - **Latency** = mean (and median) over sample-epochs of ``working_time`` (configurable:
   ``total_time``), in seconds, errored samples included; NULL values are skipped with a warning
   row, negative values are skipped with an error row.
@@ -62,6 +79,7 @@ RUN_COLUMNS: tuple[str, ...] = (
     "source",
     "n_samples",
     "n_sample_epochs",
+    "n_incomplete_log_rows",
     "n_errors",
     "n_unscored",
     "n_scored",
@@ -70,8 +88,12 @@ RUN_COLUMNS: tuple[str, ...] = (
     "accuracy_lo",
     "accuracy_hi",
     "interval_method",
+    "score_scale",
     "total_cost",
     "cost_per_task",
+    "n_priced",
+    "n_unpriced",
+    "cost_incomplete",
     "logged_total_cost",
     "input_tokens",
     "output_tokens",
@@ -96,7 +118,12 @@ REQUIRED_SAMPLE_COLUMNS: tuple[str, ...] = (
     "cache_write_tokens",
 )
 
-_INT_COLUMNS = ("n_samples", "n_sample_epochs", "n_errors", "n_unscored", "n_scored")
+PROPORTION = "proportion"
+OWN_SCALE = "own"
+
+_INT_COLUMNS = ("n_samples", "n_sample_epochs", "n_incomplete_log_rows", "n_errors", "n_unscored", "n_scored",
+                "n_priced", "n_unpriced")
+_BOOL_COLUMNS = ("cost_incomplete",)
 _FLOAT_COLUMNS = (
     "accuracy",
     "successes",
@@ -166,6 +193,8 @@ def _finish_runs(rows: list[dict[str, Any]]) -> pd.DataFrame:
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
     for column in _FLOAT_COLUMNS:
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    for column in _BOOL_COLUMNS:
+        frame[column] = frame[column].astype("boolean")
     return frame
 
 
@@ -217,6 +246,7 @@ def run_metrics_from_samples(
     scaffold_field: str = "scaffold",
     latency_field: str = "working_time",
     exclude_errors: bool = True,
+    include_incomplete_logs: bool = False,
     confidence: float = 0.95,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run metrics from the warehouse ``samples`` table; returns ``(run_metrics, errors)``.
@@ -230,8 +260,10 @@ def run_metrics_from_samples(
     prices:
         A price table from `hibayes.hal.io.load_prices`.
     evals:
-        Optional ``evals`` table (``model``, ``task``, ``scaffold``): a run listed there with no
-        sample in `samples` still gets a row (``n_samples`` 0, NaN metrics) and an error row.
+        Optional ``evals`` table (``log_key``, ``model``, ``task``, ``scaffold``, ``status``): each
+        sample's log status comes from it (matched on ``log_key``; without `evals` every sample
+        counts as from a finished log), and a run listed there with no sample in `samples` still
+        gets a row (``n_samples`` 0, NaN metrics) and an error row.
     scaffold_types:
         Optional scaffold name -> ``"generalist"`` / ``"task_specific"`` map (`classify_scaffold`).
     scaffold_field:
@@ -243,6 +275,9 @@ def run_metrics_from_samples(
     exclude_errors:
         Leave samples with ``has_error`` out of accuracy (default; they are still counted, priced
         and timed).
+    include_incomplete_logs:
+        Keep the samples of logs whose status is not ``success`` (default: left out; counted in
+        ``n_incomplete_log_rows`` either way).
 
     Returns
     -------
@@ -250,12 +285,16 @@ def run_metrics_from_samples(
         One row per run, columns `RUN_COLUMNS`, sorted by benchmark, model, scaffold:
         ``benchmark`` (the samples' ``task``), ``model``, ``scaffold``, ``scaffold_type``,
         ``run_id`` (``benchmark|model|scaffold``), ``source`` (``"samples"``), ``n_samples``
-        (distinct samples), ``n_sample_epochs`` (rows), ``n_errors`` (rows with ``has_error``),
-        ``n_unscored`` (clean rows without a numeric score), ``n_scored`` (samples with at least one
-        usable score: the n of the interval), ``accuracy``, ``successes`` (k: sum of per-sample
-        mean scores), ``accuracy_lo`` / ``accuracy_hi`` (the `confidence` interval),
-        ``interval_method`` (``beta`` or ``normal``), ``total_cost`` (USD, from the price table),
-        ``cost_per_task`` (USD per sample-epoch), ``logged_total_cost`` (sum of Inspect's own
+        (distinct samples), ``n_sample_epochs`` (rows), ``n_incomplete_log_rows`` (rows from logs
+        that did not finish, kept or left out per `include_incomplete_logs`), ``n_errors`` (rows
+        with ``has_error``), ``n_unscored`` (clean rows without a numeric score), ``n_scored``
+        (samples with at least one usable score: the n of the interval), ``accuracy`` (the mean
+        score), ``successes`` (k: sum of per-sample mean scores), ``accuracy_lo`` /
+        ``accuracy_hi`` (the `confidence` interval), ``interval_method`` (``beta`` or
+        ``normal``), ``score_scale`` (``proportion`` or ``own``), ``total_cost`` (USD, from the
+        price table, over the priced rows), ``cost_per_task`` (USD per priced sample-epoch),
+        ``n_priced`` / ``n_unpriced`` (rows with / without token usage), ``cost_incomplete``
+        (True when some rows could not be priced), ``logged_total_cost`` (sum of Inspect's own
         ``total_cost`` when every sample has one, else NaN), token sums, ``mean_latency`` /
         ``median_latency`` (seconds) and ``latency_field``.
     errors:
@@ -268,6 +307,9 @@ def run_metrics_from_samples(
         raise ValueError(f"scaffold_field must be 'scaffold' or 'metadata.<key>', got {scaffold_field!r}")
     if scaffold_field != "scaffold":
         _require_columns(samples, ("metadata",), f"samples (scaffold_field={scaffold_field!r})")
+    if evals is not None:
+        _require_columns(evals, ("log_key", "model", "task", "scaffold", "status"), "evals")
+        _require_columns(samples, ("log_key",), "samples (with evals)")
     price_of = _price_lookup(prices)
     rows_err: list[dict[str, Any]] = []
     src = "run_metrics"
@@ -306,6 +348,14 @@ def run_metrics_from_samples(
         )
         df = df[~no_key]
 
+    # -- samples of logs that did not finish ----------------------------------------------------
+    status = _log_status(df, evals)
+    incomplete = status != "success"
+    incomplete_rows = df[incomplete].groupby(list(_SAMPLE_RUN_KEY), sort=False).size()
+    rows_err += _incomplete_log_messages(df[incomplete], status, include_incomplete_logs)
+    if not include_incomplete_logs:
+        df = df[~incomplete]
+
     # -- numeric coercion -------------------------------------------------------------------
     numeric = ["score", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
                latency_field]
@@ -329,18 +379,27 @@ def run_metrics_from_samples(
         sample_key = sample_key.where(sample_key.notna(), df["sample_uuid"])
     df["_sample"] = sample_key.where(sample_key.notna(), "row-" + df["_row"].astype(str))
 
+    own_scale = _benchmarks_on_their_own_scale(df)
+    rows_err += [
+        error_row(src, "info", "score",
+                  f"scores from {lo:g} to {hi:g} are not proportions (a rating, say): 'accuracy' is the mean score on "
+                  f"its own scale (score_scale '{OWN_SCALE}'), with a normal interval and no frontier probabilities; "
+                  "the plots show it apart from accuracy", benchmark=task, count=count)
+        for task, (lo, hi, count) in own_scale.items()
+    ]
     rows: list[dict[str, Any]] = []
-    for (task, model, scaffold), part in df.groupby(["task", "model", "scaffold"], sort=True):
+    for (task, model, scaffold), part in df.groupby(list(_SAMPLE_RUN_KEY), sort=True):
         ctx = {"benchmark": task, "model": model, "scaffold": scaffold}
-        row, errs = _one_run(part, price_of, ctx, latency_field, exclude_errors, confidence)
+        row, errs = _one_run(part, price_of, ctx, latency_field, exclude_errors, confidence, task in own_scale)
         row["scaffold_type"] = classify_scaffold(scaffold, scaffold_types)
+        row["n_incomplete_log_rows"] = int(incomplete_rows.get((task, model, scaffold), 0))
         rows.append(row)
         rows_err.extend(errs)
 
     if evals is not None:
-        _require_columns(evals, ("model", "task", "scaffold"), "evals")
         seen = {(r["benchmark"], r["model"], r["scaffold"]) for r in rows}
-        for ev in evals[["task", "model", "scaffold"]].drop_duplicates().itertuples(index=False):
+        finished = evals if include_incomplete_logs else evals[evals["status"] == "success"]
+        for ev in finished[["task", "model", "scaffold"]].drop_duplicates().itertuples(index=False):
             scaffold = ev.scaffold if isinstance(ev.scaffold, str) else "unknown"
             key = (ev.task, ev.model, scaffold)
             if key in seen or pd.isna(ev.task) or pd.isna(ev.model):
@@ -351,8 +410,9 @@ def run_metrics_from_samples(
                     "benchmark": ev.task, "model": ev.model, "scaffold": scaffold,
                     "scaffold_type": classify_scaffold(scaffold, scaffold_types),
                     "run_id": f"{ev.task}|{ev.model}|{scaffold}", "source": "samples",
-                    "n_samples": 0, "n_sample_epochs": 0, "n_errors": 0, "n_unscored": 0,
-                    "n_scored": 0, "latency_field": latency_field,
+                    "n_samples": 0, "n_sample_epochs": 0, "n_incomplete_log_rows": 0, "n_errors": 0,
+                    "n_unscored": 0, "n_scored": 0, "n_priced": 0, "n_unpriced": 0,
+                    "latency_field": latency_field,
                 }
             )
             rows_err.append(
@@ -364,6 +424,44 @@ def run_metrics_from_samples(
     return runs, make_errors(rows_err)
 
 
+_SAMPLE_RUN_KEY: tuple[str, ...] = ("task", "model", "scaffold")
+
+
+def _log_status(samples: pd.DataFrame, evals: pd.DataFrame | None) -> pd.Series:
+    """Each row's log status from `evals` (matched on ``log_key``). Without `evals`, or for a log
+    `evals` does not list, nothing says the log did not finish, so the row counts as ``success``."""
+    if evals is None:
+        return pd.Series("success", index=samples.index)
+    by_log = evals.drop_duplicates("log_key").set_index("log_key")["status"]
+    return samples["log_key"].map(by_log).fillna("success")
+
+
+def _incomplete_log_messages(rows: pd.DataFrame, status: pd.Series, included: bool) -> list[dict[str, Any]]:
+    """One errors-table row per run with samples from unfinished logs, saying what was done."""
+    messages = []
+    for (task, model, scaffold), part in rows.groupby(list(_SAMPLE_RUN_KEY), sort=True):
+        statuses = "/".join(sorted(status[part.index].unique()))
+        what = f"{len(part)} sample-epochs from {part['log_key'].nunique()} log(s) with status '{statuses}'"
+        if included:
+            severity, message = "warning", f"{what} kept (include_incomplete_logs): the run may lack samples and cost"
+        else:
+            severity, message = "info", (f"{what} left out, as the analyses and IRT leave them out "
+                                         "(include_incomplete_logs keeps them)")
+        messages.append(error_row("run_metrics", severity, "log_status", message, benchmark=task, model=model,
+                                  scaffold=scaffold, count=len(part)))
+    return messages
+
+
+def _benchmarks_on_their_own_scale(samples: pd.DataFrame) -> dict[Any, tuple[float, float, int]]:
+    """Benchmark -> (lowest, highest score, scored rows) for each benchmark with a score outside
+    [0, 1]: its mean score is not a proportion. Decided over the whole benchmark, so that every run
+    of it is on the same scale."""
+    scored = samples[np.isfinite(samples["score"])]
+    ranges = scored.groupby("task")["score"].agg(["min", "max", "size"])
+    off = ranges[(ranges["min"] < 0) | (ranges["max"] > 1)]
+    return {task: (float(r["min"]), float(r["max"]), int(r["size"])) for task, r in off.iterrows()}
+
+
 def _one_run(
     part: pd.DataFrame,
     price_of: Mapping[str, Mapping[str, float]],
@@ -371,6 +469,7 @@ def _one_run(
     latency_field: str,
     exclude_errors: bool,
     confidence: float,
+    own_scale: bool,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     src = "run_metrics"
     errs: list[dict[str, Any]] = []
@@ -414,67 +513,22 @@ def _one_run(
         values = per_sample.to_numpy(float)
         acc = float(values.mean())
         row["accuracy"] = acc
-        if np.all((values >= 0) & (values <= 1)):
+        if not own_scale:
             k = float(values.sum())
             lo, hi = beta_interval(k, n, confidence)
             row.update(successes=k, accuracy_lo=float(lo), accuracy_hi=float(hi), interval_method="beta")
         else:
-            errs.append(error_row(src, "warning", "score",
-                                  "scores outside [0, 1]: normal interval used and no frontier probabilities",
-                                  count=int(((values < 0) | (values > 1)).sum()), **ctx))
             z = stats.norm.ppf(0.5 + confidence / 2)
             half = z * values.std(ddof=1) / math.sqrt(n) if n > 1 else np.nan
             row.update(successes=np.nan, accuracy_lo=acc - half, accuracy_hi=acc + half,
                        interval_method="normal")
 
+    row["score_scale"] = OWN_SCALE if own_scale else PROPORTION
+
     # -- cost -------------------------------------------------------------------------------
-    tokens = {c: part[c].to_numpy(float) for c in
-              ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")}
-    for column, values in tokens.items():
-        row[column] = float(np.nansum(values)) if np.isfinite(values).any() else np.nan
-    cost_ok = True
-    for column in ("input_tokens", "output_tokens"):
-        values = tokens[column]
-        n_missing = int(np.isnan(values).sum())
-        n_negative = int((values < 0).sum())
-        if n_missing:
-            cost_ok = False
-            errs.append(error_row(src, "error", column, "missing token counts: run cost not computed (NaN)",
-                                  count=n_missing, **ctx))
-        if n_negative:
-            cost_ok = False
-            errs.append(error_row(src, "error", column, "negative token counts: run cost not computed (NaN)",
-                                  count=n_negative, **ctx))
-    for column in ("cache_read_tokens", "cache_write_tokens"):
-        values = tokens[column]
-        n_negative = int((values < 0).sum())
-        if n_negative:
-            cost_ok = False
-            errs.append(error_row(src, "error", column, "negative token counts: run cost not computed (NaN)",
-                                  count=n_negative, **ctx))
-        tokens[column] = np.nan_to_num(values, nan=0.0)
-    price = price_of.get(ctx["model"])
-    if price is None:
-        cost_ok = False
-        errs.append(error_row(src, "error", "prices",
-                              f"model {ctx['model']!r} is not in the price table; run not priced (cost NaN, "
-                              "never zero)", count=n_rows, **ctx))
-    if cost_ok:
-        total = float(
-            (tokens["input_tokens"] * price["input"]
-             + tokens["output_tokens"] * price["output"]
-             + tokens["cache_read_tokens"] * price["cache_read"]
-             + tokens["cache_write_tokens"] * price["cache_write"]).sum() / 1e6
-        )
-        row["total_cost"] = total
-        row["cost_per_task"] = total / n_rows
-        if total == 0:
-            errs.append(error_row(src, "warning", "total_cost",
-                                  "run cost is exactly 0: check the prices and token counts",
-                                  count=n_rows, **ctx))
-    else:
-        row["total_cost"] = np.nan
-        row["cost_per_task"] = np.nan
+    cost, cost_errs = _run_cost(part, price_of.get(ctx["model"]), ctx)
+    row.update(cost)
+    errs.extend(cost_errs)
     if "total_cost" in part.columns:
         logged = part["total_cost"].to_numpy(float)
         if (logged < 0).any():
@@ -506,6 +560,61 @@ def _one_run(
         row["mean_latency"] = row["median_latency"] = np.nan
         errs.append(error_row(src, "error", latency_field, "no usable time: latency NaN", count=n_rows, **ctx))
     return row, errs
+
+
+_TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+
+
+def _run_cost(
+    part: pd.DataFrame, price: Mapping[str, float] | None, ctx: dict[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The run's cost columns (token sums, ``total_cost``, ``cost_per_task``, ``n_priced``,
+    ``n_unpriced``, ``cost_incomplete``) and their errors rows; see the module docstring."""
+    src = "run_metrics"
+    errs: list[dict[str, Any]] = []
+    tokens = {c: part[c].to_numpy(float) for c in _TOKEN_COLUMNS}
+    out: dict[str, Any] = {c: float(np.nansum(v)) if np.isfinite(v).any() else np.nan for c, v in tokens.items()}
+    corrupt = False
+    for column, values in tokens.items():
+        n_negative = int((values < 0).sum())
+        if n_negative:
+            corrupt = True
+            errs.append(error_row(src, "error", column, "negative token counts: run cost not computed (NaN)",
+                                  count=n_negative, **ctx))
+    if price is None:
+        errs.append(error_row(src, "error", "prices",
+                              f"model {ctx['model']!r} is not in the price table; run not priced (cost NaN, "
+                              "never zero)", count=len(part), **ctx))
+    # Inspect records no usage for a sample that made no model call (it errored first); the
+    # samples that did call are still worth pricing, so only the rows without usage are left out.
+    has_usage = np.isfinite(tokens["input_tokens"]) & np.isfinite(tokens["output_tokens"])
+    n_without = int((~has_usage).sum())
+    if n_without == len(part):
+        errs.append(error_row(src, "error", "token_usage", "no sample-epoch has token usage: run cost NaN",
+                              count=n_without, **ctx))
+    elif n_without:
+        errs.append(error_row(src, "warning", "token_usage",
+                              f"{n_without} of {len(part)} sample-epochs have no input/output token usage (an error "
+                              f"before any model call, say): total_cost sums the {len(part) - n_without} with usage "
+                              "and cost_per_task is their mean", count=n_without, **ctx))
+    priceable = price is not None and not corrupt and n_without < len(part)
+    n_priced = int(has_usage.sum()) if priceable else 0
+    out.update(n_priced=n_priced, n_unpriced=len(part) - n_priced, cost_incomplete=n_priced < len(part))
+    if not priceable:
+        out.update(total_cost=np.nan, cost_per_task=np.nan)
+        return out, errs
+    cache = {c: np.nan_to_num(tokens[c][has_usage], nan=0.0) for c in ("cache_read_tokens", "cache_write_tokens")}
+    total = float(
+        (tokens["input_tokens"][has_usage] * price["input"]
+         + tokens["output_tokens"][has_usage] * price["output"]
+         + cache["cache_read_tokens"] * price["cache_read"]
+         + cache["cache_write_tokens"] * price["cache_write"]).sum() / 1e6
+    )
+    out.update(total_cost=total, cost_per_task=total / n_priced)
+    if total == 0:
+        errs.append(error_row(src, "warning", "total_cost", "run cost is exactly 0: check the prices and token counts",
+                              count=len(part), **ctx))
+    return out, errs
 
 
 def run_metrics_from_hal(
@@ -590,6 +699,7 @@ def run_metrics_from_hal(
             "median_latency": median,
             "latency_field": "hal_first_to_last_call",
             "interval_method": None,
+            "score_scale": PROPORTION,  # checked above: an accuracy in [0, 1]
         }
         if n is not None and np.isfinite(acc):
             lo, hi = beta_interval(acc * n, n, confidence)
@@ -643,8 +753,10 @@ def model_cost_latency(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 __all__ = [
     "GENERALIST",
-    "TASK_SPECIFIC",
+    "OWN_SCALE",
+    "PROPORTION",
     "RUN_COLUMNS",
+    "TASK_SPECIFIC",
     "beta_interval",
     "classify_scaffold",
     "classify_scaffolds",

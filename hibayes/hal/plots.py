@@ -29,12 +29,12 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.transforms import Bbox  # noqa: E402
 
 from hibayes.hal.frontier import compute_frontier, cost_frontier, latency_frontier  # noqa: E402
-from hibayes.hal.metrics import model_cost_latency  # noqa: E402
+from hibayes.hal.metrics import OWN_SCALE, model_cost_latency  # noqa: E402
 from hibayes.hal.uncertainty import frontier_probabilities  # noqa: E402
 from hibayes.hal.win_rates import benchmark_win_rates, model_win_rates, win_rate_table  # noqa: E402
 
 DPI = 110
-OUT_OF_SCALE = "#f6e3d4"  # heatmap cells outside a fixed colour scale (e.g. a 0..10 rating among accuracies)
+OUT_OF_SCALE = "#f6e3d4"  # heatmap cells outside a fixed colour scale (vmin / vmax of `plot_heatmap`)
 MARKERS = {"generalist": "o", "task_specific": "s"}
 _OTHER_MARKER = "D"
 _CONVEX_COLOR = "#c0392b"
@@ -80,6 +80,15 @@ def model_colors(models: Sequence[str]) -> dict[str, Any]:
 
 def _marker(scaffold_type: Any) -> str:
     return MARKERS.get(scaffold_type, _OTHER_MARKER) if isinstance(scaffold_type, str) else _OTHER_MARKER
+
+
+def on_own_scale(runs: pd.DataFrame) -> pd.Series:
+    """Rows whose ``accuracy`` is a mean score on the scorer's own scale (``score_scale`` ``own``,
+    e.g. a 0-10 judge rating), which the plots keep apart from accuracy. A table without the column
+    (HAL's CSV read elsewhere, runs made by hand) holds accuracies."""
+    if "score_scale" not in runs:
+        return pd.Series(False, index=runs.index)
+    return runs["score_scale"].eq(OWN_SCALE).fillna(False).astype(bool)
 
 
 def _shorten(text: str, limit: int = 22) -> str:
@@ -286,10 +295,16 @@ def heatmap_figures(runs: pd.DataFrame, groups: pd.DataFrame | None = None) -> d
     generalist and task-specific scaffolds (mean over runs when a type has several scaffolds;
     win rate = pooled per-scaffold win rate), plus the max-accuracy and cost-distance win rates.
 
+    Benchmarks whose scores are not proportions (`on_own_scale`) are left out of the accuracy
+    heatmaps and get ``heatmap_mean_score_{generalist,task_specific}`` instead, with a colour scale
+    of their own (shared by all such benchmarks; each cell prints its value).
+
     Keys: ``heatmap_{accuracy,mean_latency,total_cost,win_rate}_{generalist,task_specific}``,
-    ``heatmap_win_rate_max_accuracy``, ``heatmap_win_rate_frontier_distance_cost``.
+    ``heatmap_win_rate_max_accuracy``, ``heatmap_win_rate_frontier_distance_cost``, and the
+    ``heatmap_mean_score_*`` pair when some benchmark is on its own scale.
     """
     figures: dict[str, Figure] = {}
+    own_scale = on_own_scale(runs)
     specs = (
         ("accuracy", "Accuracy", "{:.2f}", "viridis", (0.0, 1.0)),
         ("mean_latency", "Mean latency (s)", "{:.0f}", "magma_r", (None, None)),
@@ -297,11 +312,16 @@ def heatmap_figures(runs: pd.DataFrame, groups: pd.DataFrame | None = None) -> d
     )
     labels = {"generalist": "generalist scaffolds", "task_specific": "task-specific scaffolds"}
     for scaffold_type in ("generalist", "task_specific"):
-        part = runs[runs["scaffold_type"] == scaffold_type]
+        of_type = runs["scaffold_type"] == scaffold_type
         for value, label, fmt, cmap, (lo, hi) in specs:
+            part = runs[of_type & ~own_scale] if value == "accuracy" else runs[of_type]
             figures[f"heatmap_{value}_{scaffold_type}"] = plot_heatmap(
                 part, value, title=f"{label}: {labels[scaffold_type]}", value_label=label, fmt=fmt, cmap=cmap,
                 vmin=lo, vmax=hi)
+        if own_scale.any():
+            figures[f"heatmap_mean_score_{scaffold_type}"] = plot_heatmap(
+                runs[of_type & own_scale], "accuracy", title=f"Mean score, on its own scale: {labels[scaffold_type]}",
+                value_label="mean score (own scale, not an accuracy)", fmt="{:.2f}", cmap="viridis")
     if groups is None:
         groups, _ = win_rate_table(runs)
     per_bench = benchmark_win_rates(groups)
@@ -385,10 +405,10 @@ def plot_frontiers(
     included rows are drawn. Colour = model, marker = scaffold type, vertical bars = the accuracy
     interval (``accuracy_lo``..``accuracy_hi``; the title says when there is none), black edge =
     Pareto set, red ring and solid red line = convex-hull frontier (hal-analysis's "Pareto
-    frontier"), dashed grey staircase = Pareto set boundary. Pareto-set points are labelled with
-    the model (and scaffold when points are runs) and, when `probabilities` (from
-    `hibayes.hal.uncertainty.frontier_probabilities` on the same points) is given,
-    ``P=a / b`` with a = P(on Pareto set) and b = P(on convex frontier). `log_x`: True, False or
+    frontier"), dashed grey staircase = Pareto set boundary. A benchmark on its own score scale
+    (`on_own_scale`) has "Mean score" on its y axis, not "Accuracy". Pareto-set points are
+    labelled with the model (and scaffold when points are runs) and, when `probabilities` (from
+    `hibayes.hal.uncertainty.frontier_probabilities` on the same points) is given, ``P=a / b`` with a = P(on Pareto set) and b = P(on convex frontier). `log_x`: True, False or
     ``"auto"`` (per panel: log when all x > 0 and they span at least 30x; a zero x forces linear).
     """
     data = frontier[frontier["included"].astype(bool)].copy()
@@ -444,7 +464,7 @@ def plot_frontiers(
             _chords(ax, xs[convex], ys[convex])
         ax.set_title(str(benchmark), fontsize=10)
         ax.set_xlabel(x_label + (" (log scale)" if use_log else ""), fontsize=8)
-        ax.set_ylabel("Accuracy", fontsize=8)
+        ax.set_ylabel("Mean score (own scale)" if on_own_scale(part).any() else "Accuracy", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(True, ls=":", lw=0.5, alpha=0.6)
     for ax in axes[len(benchmarks):]:
@@ -464,7 +484,8 @@ def plot_frontiers(
         handles.append(Line2D([], [], ls="-", color="0.4", marker="_", markersize=8, label="95% accuracy interval"))
     if has_probs:
         handles.append(Line2D([], [], ls="", label="P=a / b: P(on Pareto set) / P(on convex frontier)"))
-    suptitle = title or f"Accuracy versus {x_label.split(' (')[0].lower()}: frontiers per benchmark"
+    measure = "Accuracy or mean score" if on_own_scale(data).any() else "Accuracy"
+    suptitle = title or f"{measure} versus {x_label.split(' (')[0].lower()}: frontiers per benchmark"
     if not has_interval:
         suptitle += "\n(no accuracy intervals: sample counts unknown)"
     _legend_and_layout(fig, handles, suptitle, legend_ncol)

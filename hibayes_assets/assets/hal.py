@@ -4,6 +4,7 @@ HIBAYES_HOME/artifacts/hal."""
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import pandas as pd
@@ -11,11 +12,17 @@ import pandas as pd
 from hibayes_assets.metadata import markdown_table, save_figures
 from hibayes_assets.resources import ProjectPaths, WarehouseResource
 
+if TYPE_CHECKING:
+    from hibayes.hal.io import PriceFile
+
 ERRORS_TABLE = "hal_errors"
 # One run refreshes HAL and IRT together: HAL's few seconds go before IRT's minute.
 FIRST = {"dagster/priority": "1"}
 # How many errors of each stage to show in the UI; all of them are in the table.
 ERRORS_SHOWN = 15
+# The run_metrics columns a person checks first; all of them are in the table.
+PREVIEW_COLUMNS = ("benchmark", "model", "scaffold", "score_scale", "accuracy", "accuracy_lo", "accuracy_hi",
+                   "total_cost", "n_unpriced", "mean_latency", "n_incomplete_log_rows")
 
 
 class RunMetricsConfig(dg.Config):
@@ -43,8 +50,11 @@ def _record_errors(warehouse: WarehouseResource, stage: str, errors: pd.DataFram
     deps=[dg.AssetDep("eval_samples", partition_mapping=dg.AllPartitionMapping())],
     kinds={"duckdb"},
     pool="duckdb",
-    description="One row per run (benchmark x model x scaffold): accuracy with its 95% interval, total and "
-    "per-task cost from token usage x prices.yaml, mean latency. DuckDB table `hal_run_metrics`.",
+    description="One row per run (benchmark x model x scaffold): accuracy (or, for scores that are not "
+    "proportions, the mean score on its own scale) with its 95% interval, total and per-task cost from token "
+    "usage x prices.yaml over the samples that have usage, mean latency. Samples of logs with status error or "
+    "cancelled are left out unless prices.yaml sets `include_incomplete_logs: true`. DuckDB table "
+    "`hal_run_metrics`.",
 )
 def run_metrics(
     context: dg.AssetExecutionContext, config: RunMetricsConfig, project: ProjectPaths, warehouse: WarehouseResource
@@ -53,58 +63,63 @@ def run_metrics(
 
     started = time.perf_counter()
     scaffold_types = {name: "generalist" for name in config.generalist_scaffolds} or None
+    flags: dict[str, object] = {}
     if project.hal_csv:
         source = project.hal_csv
         runs, errors = run_metrics_from_hal(read_hal_metrics_csv(project.hal_csv), scaffold_types=scaffold_types)
     else:
         source = "warehouse samples"
-        prices, missing = _prices(Path(project.prices))
+        price_file, missing = _price_file(Path(project.prices))
+        evals = warehouse.get().table("evals")
         runs, errors = run_metrics_from_samples(
             warehouse.get().table("samples"),
-            prices,
-            evals=warehouse.get().table("evals"),
+            price_file.prices,
+            evals=evals,
             scaffold_types=scaffold_types,
             scaffold_field=config.scaffold_field,
             latency_field=config.latency_field,
             exclude_errors=not config.include_errored_samples,
+            include_incomplete_logs=price_file.include_incomplete_logs,
         )
         errors = concat_errors(missing, errors)
+        flags = _incompleteness(evals, runs, price_file.include_incomplete_logs, project.prices)
     rows = warehouse.get().replace_table("hal_run_metrics", runs)
-    shown = [c for c in ("benchmark", "model", "scaffold", "accuracy", "accuracy_low", "accuracy_high", "total_cost", "mean_latency") if c in runs.columns]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "source": source,
             "benchmarks": int(runs["benchmark"].nunique()) if rows else 0,
-            "preview": dg.MetadataValue.md(markdown_table(runs[shown], 40)),
+            **flags,
+            "preview": dg.MetadataValue.md(markdown_table(runs[list(PREVIEW_COLUMNS)], 40)),
             **_record_errors(warehouse, "run_metrics", errors),
             "seconds": round(time.perf_counter() - started, 3),
         }
     )
 
 
-def _prices(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The price table, or, when there is none, an empty one and an error row: accuracy and
+def _incompleteness(evals: pd.DataFrame, runs: pd.DataFrame, include_incomplete_logs: bool, prices: str) -> dict[str, object]:
+    """What the tables lack or hold that a reader should know: logs that did not finish (left out or
+    kept, by the price file's setting) and runs whose cost misses samples without token usage."""
+    unfinished = int(evals["status"].ne("success").sum())
+    policy = "kept" if include_incomplete_logs else "left out"
+    return {
+        "incomplete_logs": unfinished,
+        "incomplete_logs_policy": f"{policy} (include_incomplete_logs: {str(include_incomplete_logs).lower()} in {prices})",
+        "runs_with_unpriced_samples": int(runs["cost_incomplete"].fillna(False).sum()),
+    }
+
+
+def _price_file(path: Path) -> "tuple[PriceFile, pd.DataFrame]":
+    """The price file, or, when there is none, an empty price table and an error row: accuracy and
     latency are still worth having, and every run's cost stays NaN (never zero)."""
-    from hibayes.hal import load_prices, make_errors
+    from hibayes.hal import make_errors
     from hibayes.hal.errors import error_row
+    from hibayes.hal.io import PriceFile, empty_prices, read_price_file
 
     if path.exists():
-        return load_prices(path), make_errors()
-    empty = pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in PRICE_COLUMNS.items()})
+        return read_price_file(path), make_errors()
     message = f"price table {path} not found (set HIBAYES_PRICES): no run has a cost"
-    return empty, make_errors([error_row("prices", "error", "prices", message)])
-
-
-PRICE_COLUMNS = {
-    "model": "object",
-    "input_per_mtok": "float64",
-    "output_per_mtok": "float64",
-    "cache_read_per_mtok": "float64",
-    "cache_write_per_mtok": "float64",
-    "cache_read_defaulted": "bool",
-    "cache_write_defaulted": "bool",
-}
+    return PriceFile(prices=empty_prices()), make_errors([error_row("prices", "error", "prices", message)])
 
 
 @dg.asset(

@@ -109,7 +109,8 @@ def test_missing_price_zero_cost_negative_and_nan_values():
         sample(task="t5", model="p/m1", sample_id="v", score=2.0, total_cost=0.5),
         sample(task="t5", model="p/m1", sample_id="u", score=0.0, total_cost=0.25),
     ]
-    evals = pd.DataFrame({"task": ["t1", "t6"], "model": ["p/unknown", "p/m1"], "scaffold": ["generalist", "agentx"]})
+    evals = pd.DataFrame({"log_key": ["log1", "log6"], "task": ["t1", "t6"], "model": ["p/unknown", "p/m1"],
+                          "scaffold": ["generalist", "agentx"], "status": ["success", "success"]})
     runs, errors = run_metrics_from_samples(pd.DataFrame(rows), PRICES, evals=evals)
     r = runs.set_index("benchmark")
     # Missing price: reported, never zero.
@@ -119,11 +120,11 @@ def test_missing_price_zero_cost_negative_and_nan_values():
     # Zero cost: kept, warned.
     assert r.loc["t2", "total_cost"] == 0
     assert ((errors.benchmark == "t2") & (errors.field == "total_cost") & (errors.severity == "warning")).sum() == 1
-    # Negative and missing token counts: cost NaN with one error per field; negative time skipped.
+    # A negative token count is corrupt: cost NaN. A missing count is missing usage: warned, not priced.
     assert np.isnan(r.loc["t3", "total_cost"])
     t3 = errors[errors.benchmark == "t3"].set_index("field")
     assert t3.loc["input_tokens", "severity"] == "error" and "negative" in t3.loc["input_tokens", "message"]
-    assert t3.loc["output_tokens", "severity"] == "error" and "missing" in t3.loc["output_tokens", "message"]
+    assert t3.loc["token_usage", "severity"] == "warning" and "1 of 2" in t3.loc["token_usage", "message"]
     assert t3.loc["working_time", "severity"] == "error"
     assert r.loc["t3", "mean_latency"] == 4.0
     # Every sample errored: accuracy NaN and said so; negative logged cost reported.
@@ -185,8 +186,8 @@ def test_prices_yaml_example_and_validation(tmp_path):
         "negative": ({"models": {"m": {"input": -1, "output": 1}}}, "'input' must be finite and >= 0"),
         "text": ({"models": {"m": {"input": "1$", "output": 1}}}, "'input' must be a number"),
         "typo": ({"models": {"m": {"input": 1, "ouput": 1, "output": 1}}}, "unknown price field"),
-        "unit": ({"unit": "usd_per_token", "models": {"m": {"input": 1, "output": 1}}}, "'unit'"),
-        "no models": ({"prices": {}}, "'models'"),
+        "unit": ({"unit": "usd_per_gallon", "models": {"m": {"input": 1, "output": 1}}}, "'unit'"),
+        "no models": ({"prices": {}}, "'prices' must be a non-empty mapping"),
     }
     for name, (mapping, message) in bad.items():
         with pytest.raises(ValueError, match=message):
@@ -248,3 +249,66 @@ def test_model_means_skip_and_report_missing():
     assert table.iloc[0].mean_cost == pytest.approx((2.0 + 10.0) / 2)
     assert table.iloc[0].mean_latency == pytest.approx(1.5)
     assert errors.iloc[0].field == "total_cost" and errors.iloc[0]["count"] == 1
+
+
+def test_cost_sums_the_samples_with_usage_and_counts_the_others():
+    rows = known_run()
+    rows[3].update(input_tokens=None, output_tokens=None)  # sample c errored before any model call
+    runs, errors = run_metrics_from_samples(pd.DataFrame(rows), PRICES)
+    r = runs.iloc[0]
+    assert r.total_cost == pytest.approx(0.0174 - 0.001, abs=1e-15)
+    assert (r.n_priced, r.n_unpriced, r.cost_incomplete) == (4, 1, True)
+    assert r.cost_per_task == pytest.approx(0.0164 / 4, abs=1e-15)
+    usage = errors[errors.field == "token_usage"]
+    assert list(usage.severity) == ["warning"] and usage["count"].tolist() == [1]
+    for row in rows:
+        row.update(input_tokens=None)
+    runs, errors = run_metrics_from_samples(pd.DataFrame(rows), PRICES)
+    assert np.isnan(runs.iloc[0].total_cost) and runs.iloc[0].n_priced == 0
+    assert ((errors.field == "token_usage") & (errors.severity == "error")).sum() == 1
+
+
+def test_price_files_in_the_obvious_shapes(tmp_path):
+    from hibayes.hal.io import read_price_file
+
+    per_token = prices_from_mapping({
+        "unit": "usd_per_token", "prices": {"m": {"input": 2.5e-6, "output": 1e-5, "source": "https://example.com"}},
+    })
+    assert per_token.iloc[0].input_per_mtok == pytest.approx(2.5) and per_token.iloc[0].output_per_mtok == pytest.approx(10)
+    path = tmp_path / "prices.yaml"
+    path.write_text(
+        "description: list prices read on 2026-11-01\n"
+        "version: 3\n"
+        "sources: [https://example.com/pricing]\n"
+        "unit: per million tokens\n"
+        "include_incomplete_logs: true\n"
+        "models:\n"
+        "  m:\n"
+        "    input: 3\n"
+        "    output: 15\n"
+        "    updated: 2026-11-01\n"
+        "    note: batch discount not applied\n"
+    )
+    price_file = read_price_file(path)
+    assert price_file.include_incomplete_logs
+    assert price_file.prices.iloc[0].output_per_mtok == 15
+    assert not read_price_file(REPO / "examples" / "prices.yaml").include_incomplete_logs
+
+
+def test_rejected_price_files_say_what_was_expected():
+    good = {"m": {"input": 1, "output": 2}}
+    bad = {
+        "a list": ([{"model": "m", "input": 1}], "expected a YAML mapping with a 'models:' \\(or 'prices:'\\) section"),
+        "empty file": (None, "got an empty file"),
+        "no section": ({"model": good}, "unknown top-level key 'model' \\(did you mean 'models'\\?\\)"),
+        "bare mapping": ({"m": {"input": 1}}, "unknown top-level key 'm'"),
+        "both sections": ({"models": good, "prices": good}, "found both 'models' and 'prices'"),
+        "unit": ({"unit": "eur_per_token", "models": good}, "usd_per_million_tokens, .*usd_per_token"),
+        "misspelt price": ({"models": {"m": {"input": 1, "output": 2, "cach_read": 0.5}}},
+                           "unknown price field 'cach_read' \\(did you mean 'cache_read'\\?\\)"),
+        "setting": ({"models": good, "include_incomplete_logs": "yes"}, "must be true or false"),
+        "misspelt setting": ({"models": good, "include_incomplete_log": True}, "did you mean 'include_incomplete_logs'"),
+    }
+    for name, (mapping, message) in bad.items():
+        with pytest.raises(ValueError, match=message):
+            prices_from_mapping(mapping)
