@@ -25,11 +25,20 @@ Likelihood: Binomial(m_ji, sigmoid(eta_ji)) on a dense J x I matrix of success c
 m (m = 0 where missing, so missing cells drop out). With one trial per cell it is the Bernoulli.
 
 Inference: "svi" (AutoNormal, Adam, full batch), "map" (AutoDelta) or "nuts" (small problems).
-MAP needs one more identification step: the joint mode can trade a smaller ability scale (prior
-gain ~J/2 nats) against larger discriminations, and did (sd(theta) 0.14-0.3, mean a 5-10 on
-simulated data). Under MAP the abilities are therefore standardised inside the model (mean 0,
-sd 1 per dimension), which pins the scale to the same convention as SVI / NUTS. MAP still
-over-fits when there are few respondents per item and with D > 1, so it warns for a MIRT.
+MAP maximises the same likelihood under fixed priors instead of the hierarchical ones above:
+
+    theta_jd ~ N(0, 1),  b_i ~ N(0, 2),  log a_id ~ N(0, 0.5)  (one log a for "1pl";
+                                          a_id ~ N(0, 1) when discriminations are unconstrained)
+
+A joint mode over hierarchical scales is degenerate: the discriminations' common location mu_l
+is one prior term against I items' likelihood, so with few respondents per item the mode grows
+every a until each item separates its respondents (8 x 300 simulated items: 95th percentile of
+a 86 where the truth's maximum was 2.7, abilities out of order). With a fixed prior each item
+pays for its own discrimination (a = 86 costs ~40 nats under log a ~ N(0, 0.5), more than 8
+responses can gain), and that prior summed over all items also pins the ability scale, so MAP
+needs no standardising of theta. MAP still gives one point without uncertainty and has no
+rotation to pin for D > 1, so it warns for a MIRT.
+
 JAX and NumPyro are imported inside the functions, so importing this module is cheap.
 """
 
@@ -297,17 +306,35 @@ def from_tinybenchmarks(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.nd
     return A.reshape(D, -1).T.copy(), D * B.reshape(-1)
 
 
-# -- the NumPyro model ------------------------------------------------------------------------
-def _build_model(kind: str, dims: int, positive: bool, standardise: bool = False) -> Any:
+# -- the NumPyro models -----------------------------------------------------------------------
+# MAP's fixed prior scales (see the module docstring for why MAP has no hierarchical scales).
+# N(0, 1) abilities fix location and scale as in the hierarchical model; log a ~ N(0, 0.5) puts
+# 95% of discriminations in [0.37, 2.7] (the notes' §5.4 2PL prior) and makes each item pay for
+# a large one; b ~ N(0, 2) spans items that almost everyone or almost no one answers correctly
+# (|b| up to ~4) while keeping b finite for an item that all respondents answered alike.
+MAP_THETA_SD = 1.0
+MAP_LOG_A_SD = 0.5
+MAP_UNCONSTRAINED_A_SD = 1.0
+MAP_B_SD = 2.0
+
+
+def _binomial_log_likelihood(theta: Any, a: Any, b: Any, k: Any, m: Any, log_binom: Any) -> Any:
+    """log P(k | m, sigmoid(theta . a - b)) summed over the matrix (cells with m = 0 add 0)."""
+    import jax.numpy as jnp
+    from jax.nn import log_sigmoid
+
+    eta = theta @ a.T - b[None, :]
+    return jnp.sum(k * log_sigmoid(eta) + (m - k) * log_sigmoid(-eta)) + log_binom
+
+
+def _build_model(kind: str, dims: int, positive: bool) -> Any:
+    """The hierarchical model (SVI and NUTS)."""
     import jax.numpy as jnp
     import numpyro
     import numpyro.distributions as dist
-    from jax.nn import log_sigmoid
 
     def irt_model(k: Any, m: Any, log_binom: float, J: int, I: int) -> None:
         theta = numpyro.sample("theta", dist.Normal(0.0, 1.0).expand([J, dims]).to_event(2))
-        if standardise:
-            theta = (theta - theta.mean(axis=0)) / (theta.std(axis=0) + 1e-6)
         mu_b = numpyro.sample("mu_b", dist.Normal(0.0, 2.0))
         sigma_b = numpyro.sample("sigma_b", dist.HalfNormal(2.0))
         z_b = numpyro.sample("z_b", dist.Normal(0.0, 1.0).expand([I]).to_event(1))
@@ -321,23 +348,43 @@ def _build_model(kind: str, dims: int, positive: bool, standardise: bool = False
             z_a = numpyro.sample("z_a", dist.Normal(0.0, 1.0).expand([I, dims]).to_event(2))
             raw = mu_l + sigma_l * z_a
             a = jnp.exp(raw) if positive else raw
-        eta = theta @ a.T - b[None, :]
-        ll = k * log_sigmoid(eta) + (m - k) * log_sigmoid(-eta)
-        numpyro.factor("obs", jnp.sum(ll) + log_binom)
+        numpyro.factor("obs", _binomial_log_likelihood(theta, a, b, k, m, log_binom))
 
     return irt_model
+
+
+def _build_map_model(kind: str, dims: int, positive: bool) -> Any:
+    """The fixed-prior model whose joint mode MAP finds: sites theta, b and log_a (or a when
+    discriminations are unconstrained)."""
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as dist
+
+    def irt_map_model(k: Any, m: Any, log_binom: float, J: int, I: int) -> None:
+        theta = numpyro.sample("theta", dist.Normal(0.0, MAP_THETA_SD).expand([J, dims]).to_event(2))
+        b = numpyro.sample("b", dist.Normal(0.0, MAP_B_SD).expand([I]).to_event(1))
+        if kind == "1pl":
+            a = jnp.exp(numpyro.sample("log_a", dist.Normal(0.0, MAP_LOG_A_SD))) * jnp.ones((I, 1))
+        elif positive:
+            a = jnp.exp(numpyro.sample("log_a", dist.Normal(0.0, MAP_LOG_A_SD).expand([I, dims]).to_event(2)))
+        else:
+            a = numpyro.sample("a", dist.Normal(0.0, MAP_UNCONSTRAINED_A_SD).expand([I, dims]).to_event(2))
+        numpyro.factor("obs", _binomial_log_likelihood(theta, a, b, k, m, log_binom))
+
+    return irt_map_model
 
 
 @functools.lru_cache(maxsize=32)
 def _svi_runner(kind: str, dims: int, positive: bool, meth: str, lr: float, n_steps: int,
                 n_draws: int, J: int, I: int) -> Any:
-    """A jitted SVI/MAP run, cached per model and shape so repeated fits (folds) compile once."""
+    """A jitted SVI/MAP run, cached per model and shape so repeated fits (folds) compile once.
+    The data and starting values are arguments of the jitted function, never closed over."""
     import jax
     from numpyro.infer import SVI, Trace_ELBO, init_to_value
     from numpyro.infer.autoguide import AutoDelta, AutoNormal
     from numpyro.optim import Adam
 
-    irt_model = _build_model(kind, dims, positive, standardise=meth == "map" and J > 1)
+    irt_model = _build_model(kind, dims, positive) if meth == "svi" else _build_map_model(kind, dims, positive)
 
     @jax.jit
     def run(key: Any, k: Any, m: Any, log_binom: Any, init: dict[str, Any]) -> Any:
@@ -362,7 +409,7 @@ def _svi_runner(kind: str, dims: int, positive: bool, meth: str, lr: float, n_st
 
 
 def _derive(kind: str, positive: bool, sites: dict[str, np.ndarray], I: int) -> tuple[np.ndarray, np.ndarray]:
-    """a, b from latent sites; works with leading sample dimensions."""
+    """a, b from the hierarchical model's latent sites; works with leading sample dimensions."""
     b = sites["mu_b"][..., None] + sites["sigma_b"][..., None] * sites["z_b"]
     if kind == "1pl":
         la = sites["log_a"]
@@ -371,6 +418,17 @@ def _derive(kind: str, positive: bool, sites: dict[str, np.ndarray], I: int) -> 
         raw = sites["mu_l"][..., None, :] + sites["sigma_l"][..., None, :] * sites["z_a"]
         a = np.exp(raw) if positive else raw
     return a, b
+
+
+def _derive_map(kind: str, positive: bool, sites: dict[str, np.ndarray], I: int) -> tuple[np.ndarray, np.ndarray]:
+    """a (I, D), b (I,) from the MAP model's sites."""
+    if kind == "1pl":
+        a = np.exp(sites["log_a"]) * np.ones((I, 1))
+    elif positive:
+        a = np.exp(sites["log_a"])
+    else:
+        a = sites["a"]
+    return a, sites["b"]
 
 
 def _init_values(k: np.ndarray, m: np.ndarray, kind: str, dims: int, positive: bool, seed: int) -> dict[str, np.ndarray]:
@@ -399,6 +457,19 @@ def _init_values(k: np.ndarray, m: np.ndarray, kind: str, dims: int, positive: b
         values["mu_l"] = np.zeros(dims, np.float32) if positive else np.full(dims, 1.0 / np.sqrt(dims), np.float32)
         values["sigma_l"] = np.full(dims, 0.3, np.float32)
         values["z_a"] = (rng.normal(0, 0.1, size=(k.shape[1], dims))).astype(np.float32)
+    return values
+
+
+def _map_init_values(init: dict[str, np.ndarray], kind: str, positive: bool, I: int) -> dict[str, np.ndarray]:
+    """The MAP model's starting values: the same point as the hierarchical model's `init`."""
+    a, b = _derive(kind, positive, init, I)
+    values = {"theta": init["theta"], "b": b.astype(np.float32)}
+    if kind == "1pl":
+        values["log_a"] = np.float32(init["log_a"])
+    elif positive:
+        values["log_a"] = np.log(a).astype(np.float32)
+    else:
+        values["a"] = a.astype(np.float32)
     return values
 
 
@@ -461,19 +532,18 @@ def fit_irt(
 
     if meth == "map" and D > 1:
         warnings.warn(
-            "MAP on a MIRT with D > 1 tends to over-fit (joint maximum over abilities and item "
-            "parameters drives discriminations up); prefer fit_method svi", stacklevel=2
+            "MAP on a MIRT with D > 1 fits D discriminations per item as one point, with no "
+            "uncertainty and an arbitrary rotation; prefer fit_method svi", stacklevel=2
         )
     if meth in ("svi", "map"):
         runner = _svi_runner(kind, D, positive, meth, lr, n_steps, S if meth == "svi" else 0, J, I)
+        start = init if meth == "svi" else _map_init_values(init, kind, positive, I)
         median, samples, losses = runner(key, k, m, jnp.float32(log_binom),
-                                         {s: jnp.asarray(v) for s, v in init.items()})
+                                         {s: jnp.asarray(v) for s, v in start.items()})
         loss_trace = np.asarray(losses, dtype=float)
         median = {s: np.asarray(v, dtype=float) for s, v in median.items()}
-        a_pt, b_pt = _derive(kind, positive, median, I)
+        a_pt, b_pt = (_derive if meth == "svi" else _derive_map)(kind, positive, median, I)
         theta_pt = median["theta"]
-        if meth == "map" and J > 1:
-            theta_pt = (theta_pt - theta_pt.mean(axis=0)) / (theta_pt.std(axis=0) + 1e-6)
         if meth == "svi" and S > 0:
             sites = {s: np.asarray(v, dtype=np.float32) for s, v in samples.items()}
             a_d, b_d = _derive(kind, positive, sites, I)

@@ -70,7 +70,7 @@ def plot_routing(report: pd.DataFrame, path: str | Path | None = None, *,
     tasks = report["task"].astype(str).tolist()
     x = np.arange(len(tasks))
     width = 0.8 / len(series)
-    fig = Figure(figsize=(max(6, 1.2 * len(tasks) + 3), 4.5))
+    fig = Figure(figsize=(max(6, 1.2 * len(tasks) + 3), 4.5), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     for k, (col, lab) in enumerate(series):
@@ -85,7 +85,9 @@ def plot_routing(report: pd.DataFrame, path: str | Path | None = None, *,
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1.1)
     ax.set_title(title)
-    ax.legend(fontsize=8, loc="lower right")
+    # right of the axes, with room made by the constrained layout: inside the axes, every corner
+    # sits on some task's bars or value labels
+    fig.legend(fontsize=8, loc="outside right upper")
     if path is not None:
         save_figure(fig, path)
     return fig

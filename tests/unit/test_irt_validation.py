@@ -52,3 +52,20 @@ def test_plots_write_pngs(tmp_path):
     plot_estimates(est, tmp_path / "estimates.png")
     assert (tmp_path / "routing.png").stat().st_size > 1000
     assert (tmp_path / "estimates.png").stat().st_size > 1000
+
+
+def test_routing_legend_covers_no_bar_or_value():
+    # issue 13: the legend sat inside the axes, on top of the bars
+    report = pd.DataFrame({"task": ["ALL", "mmlu", "gsm8k"], "best_single_accuracy": [0.62, 0.9, 0.3],
+                           "routed_accuracy": [0.7, 0.95, 0.35], "knn_accuracy": [0.65, 0.2, 0.9],
+                           "oracle_accuracy": [0.85, 0.98, 0.95]})
+    fig = plot_routing(report)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    legends = [legend for legend in (*fig.legends, ax.get_legend()) if legend is not None]
+    assert len(legends) == 1
+    legend_box = legends[0].get_window_extent(renderer)
+    covered = [artist for artist in (*ax.patches, *ax.texts)
+               if legend_box.overlaps(artist.get_window_extent(renderer))]
+    assert not covered
