@@ -310,6 +310,16 @@ def _figure_of(axes: Any) -> Any:
     return fig
 
 
+def _laid_out(fig: Any, title: str | None = None) -> Any:
+    """`fig` under matplotlib's constrained layout, with `title` above all its panels. ArviZ's
+    figures have no layout engine: its trace plot sets each panel's title just above the panel,
+    over the tick labels of the panel above, and a figure title would sit on the panels' own."""
+    fig.set_layout_engine("constrained")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def plot_ppc(
     predicted: np.ndarray,
     observed: np.ndarray | None,
@@ -373,11 +383,17 @@ def plot_forest(
     var_names: list[str],
     figsize: tuple[float, float] | None = None,
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    title: str | None = None,
+    xlabel: str | None = None,
     **kwargs: Any,
 ) -> Any:
-    """`az.plot_forest`; with `figsize=None` ArviZ sizes the figure by its number of rows."""
+    """`az.plot_forest` with `title` above it and `xlabel` (the scale of its values: ArviZ labels
+    no axis) under the intervals; with `figsize=None` ArviZ sizes the figure by its number of rows."""
     with _plotting():
-        return _figure_of(az.plot_forest(idata, var_names=var_names, figsize=figsize, transform=transform, **kwargs))
+        fig = _figure_of(az.plot_forest(idata, var_names=var_names, figsize=figsize, transform=transform, **kwargs))
+    if xlabel:
+        fig.axes[0].set_xlabel(xlabel)
+    return _laid_out(fig, title)
 
 
 def plot_trace(
@@ -385,27 +401,48 @@ def plot_trace(
     var_names: list[str],
     figsize: tuple[float, float] | None = None,
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    title: str | None = None,
     **kwargs: Any,
 ) -> Any:
-    """`az.plot_trace`; with `figsize=None` ArviZ sizes the figure by its number of rows."""
+    """`az.plot_trace` with `title` above it, laid out so that each panel's title clears the tick
+    labels of the panel above; with `figsize=None` ArviZ sizes the figure by its number of rows."""
     with _plotting():
-        return _figure_of(az.plot_trace(idata, var_names=var_names, figsize=figsize, transform=transform, **kwargs))
+        fig = _figure_of(az.plot_trace(idata, var_names=var_names, figsize=figsize, transform=transform, **kwargs))
+    return _laid_out(fig, title)
 
 
-def plot_pair(elements: dict[str, np.ndarray], figsize: tuple[float, float] | None = None, **kwargs: Any) -> Any:
+def plot_pair(
+    elements: dict[str, np.ndarray], figsize: tuple[float, float] | None = None, title: str | None = None, **kwargs: Any
+) -> Any:
     """`az.plot_pair` (KDE unless `kind` says otherwise) of (chain, draw) draws by label, as
-    `varying_elements` gives them."""
+    `varying_elements` gives them; about 2 inches per variable (at most 16), with 9-point labels,
+    unless `figsize` says otherwise: ArviZ's own size for six variables is 37 x 28 inches, slow to
+    draw and to read."""
     kwargs.setdefault("kind", "kde")
+    if figsize is None:
+        side = min(16.0, max(4.0, 2.0 * (len(elements) - 1)))
+        figsize = (side, side)
+        kwargs.setdefault("textsize", 9)
     with _plotting():
-        return _figure_of(az.plot_pair(az.from_dict(posterior=elements), figsize=figsize, **kwargs))
+        fig = _figure_of(az.plot_pair(az.from_dict(posterior=elements), figsize=figsize, **kwargs))
+    return _laid_out(fig, title)
 
 
-def plot_compare(table: pd.DataFrame, figsize: tuple[float, float] | None = None, **kwargs: Any) -> Any:
-    """`az.plot_compare` of a `compare` table (a `model` column or the model names as index),
-    about half an inch per model unless `figsize` says otherwise."""
+def plot_compare(
+    table: pd.DataFrame, figsize: tuple[float, float] | None = None, headline: str | None = None, **kwargs: Any
+) -> Any:
+    """`az.plot_compare` of a `compare` table (a `model` column or the names to show as index),
+    about half an inch per model unless `figsize` says otherwise; `headline` (the verdict) goes
+    under ArviZ's title, both above the whole figure."""
     if "model" in table.columns:
         table = table.set_index("model")
     if figsize is None:
-        figsize = (7.0, 1.0 + 0.45 * len(table))
+        figsize = (7.0, 1.5 + 0.45 * len(table))
     with _plotting():
-        return _figure_of(az.plot_compare(table, figsize=figsize, **kwargs))
+        fig = _figure_of(az.plot_compare(table, figsize=figsize, **kwargs))
+    if headline:
+        # Over the whole figure, not only the axes beside the model names, so the line fits.
+        ax = fig.axes[0]
+        fig.suptitle("\n".join(filter(None, (ax.get_title(), headline))), fontsize=ax.title.get_fontsize())
+        ax.set_title("")
+    return _laid_out(fig)

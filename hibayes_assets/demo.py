@@ -190,7 +190,8 @@ def print_summary(settings: Settings, summary: DemoSummary, seconds: float) -> N
         )
         failed_checks += [f"{key}: check_log_readable: {message}" for key, message in zip(reasons["log_key"], reasons["message"])]
         counts = warehouse.count_rows()
-        print(f"samples:  {counts['samples']} rows, {counts['scores']} scores, {counts['ingest_errors']} ingest errors  ({settings.warehouse_path})")
+        errors = describe_ingest_errors(warehouse.query("SELECT field FROM ingest_errors")["field"].tolist())
+        print(f"samples:  {counts['samples']} rows, {counts['scores']} scores, {errors}  ({settings.warehouse_path})")
     for key in instance.get_dynamic_partitions(fit_partitions.name):
         analysis, model = split_fit_key(key)
         path = checks_path(project.fit_path(analysis, model))
@@ -215,6 +216,33 @@ def print_summary(settings: Settings, summary: DemoSummary, seconds: float) -> N
         print(f"FAILED:   {failure}")
     failed_runs = sum(not ok for _, ok, _ in summary.runs)
     print(f"took {seconds:.1f}s, {len(summary.runs)} runs ({failed_runs} failed); Dagster instance in {settings.dagster_home}; `make ui` to browse it")
+
+
+# What an `ingest_errors` row means to a reader, by its `field` (singular, plural). Each row is one
+# log, one sample or one score, so counting rows counts those: an errored sample in a readable
+# log is not a log that could not be read.
+INGEST_ERROR_KINDS = {
+    "file": ("log could not be read", "logs could not be read"),
+    "header": ("log could not be read", "logs could not be read"),
+    "samples": ("log's samples could not be read", "logs' samples could not be read"),
+    "status": ("log is incomplete (status not 'success')", "logs are incomplete (status not 'success')"),
+    "duplicate": ("log is a copy of another", "logs are copies of others"),
+    "sample.error": ("sample errored (in a readable log)", "samples errored (in readable logs)"),
+}
+NON_NUMERIC_SCORE = ("score is not numeric", "scores are not numeric")
+
+
+def describe_ingest_errors(fields: list[str]) -> str:
+    """The `ingest_errors` rows, given by their `field`, in words by kind, most frequent first:
+    "3 samples errored (in readable logs), 1 log could not be read"."""
+    kinds = Counter(
+        NON_NUMERIC_SCORE if field.startswith("score.")
+        else INGEST_ERROR_KINDS.get(field, (f"other ingest error ({field})", f"other ingest errors ({field})"))
+        for field in fields
+    )
+    if not kinds:
+        return "no ingest errors"
+    return ", ".join(f"{n} {singular if n == 1 else plural}" for (singular, plural), n in kinds.most_common())
 
 
 def _irt_lines(instance: dg.DagsterInstance) -> list[str]:

@@ -7,6 +7,9 @@ the caller. "NA" means there was nothing to show, with the reason in `state.logs
 its standard error (see `hibayes.communicate.comparison`), so no `waic` checker is needed.
 Variables default to the model's `main_effect_params`, else its posterior variables without the
 raw non-centred offsets (`z_*`); HiBayES's trace plot drew every variable, which is slow.
+
+Titles, table cells and log lines name models as people read them (`display_name`:
+"linear_group_binomial (main_effects)"); HiBayES's glued names stay in plot and table keys.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import numpy as np
 
 from hibayes import idata as idata_api
 from hibayes.analysis_state import AnalysisState, ModelAnalysisState
-from hibayes.communicate.comparison import compare_models
+from hibayes.communicate.comparison import compare_models, plot_comparison
+from hibayes.communicate.naming import display_name
 from hibayes.registry import Registry, make_decorator
 
 CommunicateResult = Literal["pass", "fail", "error", "NA"]
@@ -62,8 +66,22 @@ def _variables(model: ModelAnalysisState, wanted: list[str] | None, state: Analy
     names = list(wanted) if wanted else default_variables(model)
     missing = [v for v in names if v not in present]
     if missing:
-        _note(state, display, f"{who}: {model.model_name} has no variable(s) {', '.join(missing)}; left out")
+        _note(state, display, f"{who}: {display_name(model)} has no variable(s) {', '.join(missing)}; left out")
     return [v for v in names if v in present]
+
+
+# A forest plot's axis under each non-identity link: (the link's own scale, after `transform`).
+LINK_SCALES = {
+    "logit": ("log-odds (logit scale)", "probability (inverse logit)"),
+    "sigmoid": ("log-odds (logit scale)", "probability (inverse logit)"),
+    "probit": ("probit scale (standard normal quantiles)", "probability (normal CDF)"),
+    "cloglog": ("complementary log-log scale", "probability (inverse cloglog)"),
+}
+
+
+def _link_function(model: ModelAnalysisState) -> str:
+    """The model's `link_function` (identity when it names none, as in HiBayES)."""
+    return str(getattr(model.model_config, "link_function", None) or "identity")
 
 
 def _inverse_link(model: ModelAnalysisState) -> Callable[[np.ndarray], np.ndarray] | None:
@@ -72,10 +90,20 @@ def _inverse_link(model: ModelAnalysisState) -> Callable[[np.ndarray], np.ndarra
     from hibayes.model.utils import cloglog_to_prob, logit_to_prob, probit_to_prob
 
     inverses = {"identity": None, "logit": logit_to_prob, "sigmoid": logit_to_prob, "probit": probit_to_prob, "cloglog": cloglog_to_prob}
-    name = str(getattr(model.model_config, "link_function", None) or "identity")
-    if name not in inverses:
-        raise ValueError(f"{model.model_name}: unknown link_function '{name}'; known: {', '.join(inverses)}")
-    return inverses[name]
+    link = _link_function(model)
+    if link not in inverses:
+        raise ValueError(f"{display_name(model)}: unknown link_function '{link}'; known: {', '.join(inverses)}")
+    return inverses[link]
+
+
+def forest_axis_label(link: str, transform: bool) -> str:
+    """The scale of a forest plot's values. HiBayES's `link_function` only says how to transform
+    for plotting (its binomial models default to "identity" while sampling log-odds), so an
+    identity link says only that the values are untransformed; any other link's values are on
+    its own scale, or, with `transform`, probabilities."""
+    if link == "identity":
+        return "parameter value (identity link: untransformed)"
+    return LINK_SCALES[link][transform] if link in LINK_SCALES else f"{link} scale"
 
 
 @communicate
@@ -97,8 +125,10 @@ def forest_plot(
             names = _variables(model, vars, state, display, "forest_plot")
             if not names:
                 continue
-            link = _inverse_link(model) if transform else None
-            fig = idata_api.plot_forest(model.inference_data, names, figsize, link, **kwargs)
+            fig = idata_api.plot_forest(
+                model.inference_data, names, figsize, _inverse_link(model) if transform else None,
+                title=display_name(model), xlabel=forest_axis_label(_link_function(model), transform), **kwargs,
+            )
             if vertical_line is not None:
                 fig.axes[0].axvline(vertical_line, color="tab:red", linestyle="--", linewidth=1)
             state.add_plot(fig, f"model_{model.model_name}_{'-'.join(names)}_forest")
@@ -124,8 +154,9 @@ def trace_plot(
             names = _variables(model, vars, state, display, "trace_plot")
             if not names:
                 continue
-            link = _inverse_link(model) if transform else None
-            state.add_plot(idata_api.plot_trace(model.inference_data, names, figsize, link, **kwargs), f"model_{model.model_name}_trace")
+            inverse = _inverse_link(model) if transform else None
+            fig = idata_api.plot_trace(model.inference_data, names, figsize, inverse, title=display_name(model), **kwargs)
+            state.add_plot(fig, f"model_{model.model_name}_trace")
             drawn += 1
         return state, "pass" if drawn else "NA"
 
@@ -148,9 +179,9 @@ def pair_plot(
         for model in _models_to_show(state, best_model):
             elements = idata_api.varying_elements(model.inference_data, _variables(model, vars, state, display, "pair_plot"))
             if len(elements) < 2:
-                _note(state, display, f"pair_plot: {model.model_name} has fewer than two varying elements to pair")
+                _note(state, display, f"pair_plot: {display_name(model)} has fewer than two varying elements to pair")
                 continue
-            state.add_plot(idata_api.plot_pair(elements, figsize, **kwargs), f"model_{model.model_name}_pair")
+            state.add_plot(idata_api.plot_pair(elements, figsize, title=display_name(model), **kwargs), f"model_{model.model_name}_pair")
             drawn += 1
         return state, "pass" if drawn else "NA"
 
@@ -160,7 +191,9 @@ def pair_plot(
 @communicate
 def model_comparison_plot(**kwargs: Any) -> Communicator:
     """Rank the fitted models by `ic` ("loo" by default, or "waic") with `az.compare`: the table
-    (`model_comparison_{ic}`: elpd, p, elpd_diff, weight, se, dse, warning, best) and its plot.
+    (`model_comparison_{ic}`: model, label, elpd, p, elpd_diff, weight, se, dse, warning, verdict)
+    and its plot, whose title gives the verdict: the best model, or the models that are
+    indistinguishable (see `hibayes.communicate.comparison`).
     `ic`, `scale` and `method` go to `az.compare`, other kwargs to `az.plot_compare`. NA, with the
     reason logged, when fewer than two models are fitted."""
     compare_args = {k: v for k, v in kwargs.items() if k in COMPARE_ARGS}
@@ -174,8 +207,8 @@ def model_comparison_plot(**kwargs: Any) -> Communicator:
         ic = compare_args.get("ic", "loo")
         table, _, reason = compare_models(models, **compare_args)
         state.add_table(table, f"model_comparison_{ic}")
-        state.add_plot(idata_api.plot_compare(table, **plot_args), f"model_comparison_{ic}")
-        state.add_log(f"model_comparison_plot ({ic}): best model {reason}", STAGE)
+        state.add_plot(plot_comparison(table, **plot_args), f"model_comparison_{ic}")
+        state.add_log(f"model_comparison_plot ({ic}): {reason}", STAGE)
         return state, "pass"
 
     return inner

@@ -43,5 +43,5 @@ def probit_to_prob(x: Any) -> np.ndarray:
 
 def cloglog_to_prob(x: Any) -> np.ndarray:
     """Inverse complementary log-log: 1 - exp(-exp(x)), written with expm1 to keep precision
-    for very negative x."""
-    return -np.expm1(-np.exp(np.asarray(x, dtype=float)))
+    for very negative x. NumPy ufuncs only, so an xarray Dataset (ArviZ's `transform`) stays one."""
+    return -np.expm1(-np.exp(x))
