@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
 
 def run_stage(stage: str, config_path: Path, out: Path, state_dir: Path | None) -> list[str]:
     """Run `stage`, save the state to `out`, and return what failed on the way (`state.failures`)."""
-    from hibayes.config import fit_override, load_analysis
+    from hibayes.config import check_component_names, fit_override, load_analysis
     from hibayes.model.platform import configure_host_devices
 
     config = load_analysis(config_path)
@@ -101,6 +101,9 @@ def run_stage(stage: str, config_path: Path, out: Path, state_dir: Path | None) 
     # Every stage's custom files, before anything is read or fitted: a wrong communicator path
     # would otherwise be found only after the fits. Saved models are rebuilt from the registries.
     analysis.import_custom_code(config)
+    # Now that the custom files have registered their names, every checker and communicator the
+    # config names is known (parsing could check only the stages without custom files).
+    check_component_names(config)
     # Per user, not in the folder the command runs in: every project shares the compiled samplers.
     enable_compilation_cache(user_cache_dir() / "jax")
     analysis.validate(config)

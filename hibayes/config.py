@@ -44,6 +44,25 @@ FIT_KEYS = (
 )
 MODEL_CONFIG_RESERVED = ("tag", "main_effect_params", "link_function", "fit", "extra_kwargs", "path")
 
+# Fit and platform values are checked here, when the config is parsed: NumPyro, JAX and XLA do not
+# check them, and a bad one failed only at fit time, after the data was loaded, with their raw
+# errors (`chains: 0` could not start the CPU backend, `chains: 2.5` aborted XLA, `samples: 1e11`
+# raised OverflowError). The upper bounds are far above any real analysis and catch a typo (a few
+# extra zeros) before it fills the memory or runs for days: NumPyro keeps every draw of every chain
+# in memory (samples x chains x parameters), and a warmup step costs as much as a sampling one.
+MAX_DRAWS = 1_000_000
+# Each parallel chain is one XLA host device (hibayes.model.platform) or one copy of the model in a
+# vectorized run; convergence diagnostics gain nothing from more than a few dozen chains.
+MAX_CHAINS = 64
+# NUTS takes up to 2**depth leapfrog steps per draw (Stan's default depth is 10): past 20, a
+# single draw may take a million gradient evaluations, which no model here needs.
+MAX_TREE_DEPTH = 20
+# Seeds as NumPy takes them; JAX's PRNGKey raises OverflowError past 64 bits.
+MAX_SEED = 2**32 - 1
+FIT_METHODS = ("NUTS", "HMC")  # any case, as hibayes.model.sampling compares them upper-cased
+INIT_STRATEGIES = ("median", "mean", "uniform")  # NumPyro init_to_<name>, as hibayes.model.sampling.fit builds them
+CHAIN_METHODS = ("parallel", "sequential", "vectorized")  # NumPyro's MCMC chain_method values
+
 # Unlike the original, the defaults fit together: with no data_process and no model, an analysis
 # compares models' accuracy with the default two-level binomial model.
 DEFAULT_PROCESSORS: list[tuple[str, dict[str, Any]]] = [
@@ -195,7 +214,7 @@ def parse_analysis(raw: dict[str, Any], name: str, source: Path | None = None) -
         files = [files]
 
     platform = sections["platform"]
-    return AnalysisConfig(
+    config = AnalysisConfig(
         name=name,
         source=source,
         files_to_process=tuple(str(f) for f in files),
@@ -207,11 +226,7 @@ def parse_analysis(raw: dict[str, Any], name: str, source: Path | None = None) -
         checkers=_components(sections["check"].get("checkers"), where, "check.checkers") or list(DEFAULT_CHECKERS),
         communicators=_components(sections["communicate"].get("communicators"), where, "communicate.communicators")
         or list(DEFAULT_COMMUNICATORS),
-        platform=PlatformConfig(
-            device_type=platform.get("device_type") or "cpu",
-            num_devices=platform.get("num_devices"),
-            chain_method=platform.get("chain_method") or "parallel",
-        ),
+        platform=_platform(platform, where),
         include_errored_samples=bool(loader.get("include_errored_samples", False)),
         include_incomplete_logs=bool(loader.get("include_incomplete_logs", False)),
         custom_paths={
@@ -223,6 +238,136 @@ def parse_analysis(raw: dict[str, Any], name: str, source: Path | None = None) -
         },
         raw=raw,
     )
+    # With custom files, names may come from them, which are not imported here: see
+    # check_component_names. Without, only the names written need checking (the defaults exist).
+    if not any(config.custom_paths.values()):
+        written = {"checker": sections["check"].get("checkers"), "communicator": sections["communicate"].get("communicators")}
+        check_component_names(config, tuple(stage for stage, names in written.items() if names))
+    return config
+
+
+# Checkers and communicators named in the config must exist (an unknown name used to become an
+# "error" outcome with no reason, replace the default checks, and let the CLI exit 0). The built-in
+# names are known when the config is parsed; custom `path:` files register theirs only when they
+# are imported, and importing them runs the user's code (and may import JAX, which must wait for
+# the host-device set-up in hibayes.model.platform). Parsing never does that: the Dagster sensor
+# parses every analysis file on each tick. Any custom file may register any kind of component (the
+# decorators register wherever they run: a checker may sit in the custom model's file), so
+# parse_analysis checks the names only when the config has no custom files at all, and
+# whoever imports the custom files checks them right after (the CLI, after
+# hibayes.analysis.import_custom_code, which imports every stage's files). A name that is neither
+# built in nor in the custom files is thus a config error in the CLI before anything is read; in
+# Dagster, whose steps import the custom files only when they run, such a name is reported by the
+# step that runs it (a checker's "error" outcome).
+COMPONENT_LISTS = {"checker": "check.checkers", "communicator": "communicate.communicators"}
+
+
+def check_component_names(config: AnalysisConfig, stages: tuple[str, ...] = tuple(COMPONENT_LISTS)) -> None:
+    """Raise a ConfigError for the first checker or communicator of `stages` that is not
+    registered, with a did-you-mean. Call it after the config's custom files are imported."""
+    for stage in stages:
+        if stage == "checker":
+            from hibayes.check import CHECKERS as registry
+            components = config.checkers
+        else:
+            from hibayes.communicate import COMMUNICATORS as registry
+            components = config.communicators
+        for name, _ in components:
+            if name not in registry:
+                custom = [path for paths in config.custom_paths.values() for path in paths]
+                raise ConfigError(
+                    f"{config.where}: unknown {stage} '{name}' in '{COMPONENT_LISTS[stage]}'"
+                    f"{did_you_mean(name, registry.names())}; "
+                    + (f"it is neither built in nor registered by {', '.join(custom)}; " if custom else "")
+                    + f"available: {', '.join(registry.names())}"
+                )
+
+
+def _platform(platform: dict[str, Any], where: str) -> PlatformConfig:
+    num_devices = platform.get("num_devices")
+    if num_devices is not None:
+        num_devices = _whole(num_devices, f"{where}: 'platform.num_devices'", 1, MAX_CHAINS)
+    return PlatformConfig(
+        device_type=platform.get("device_type") or "cpu",
+        num_devices=num_devices,
+        chain_method=_choice(platform.get("chain_method") or "parallel", f"{where}: 'platform.chain_method'", CHAIN_METHODS),
+    )
+
+
+def _whole(value: Any, what: str, low: int, high: int) -> int:
+    """An integer from `low` to `high`; a float with a whole value (YAML `1.0e+3`) counts as one."""
+    number = int(value) if isinstance(value, float) and value.is_integer() else value
+    if isinstance(number, bool) or not isinstance(number, int) or not low <= number <= high:
+        raise ConfigError(f"{what} must be a whole number from {low} to {high:,}, got {value!r}")
+    return number
+
+
+def _probability(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise ConfigError(f"{what} must be a number between 0 and 1 (both excluded), got {value!r}")
+    return value
+
+
+def _flag(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{what} must be true or false, got {value!r}")
+    return value
+
+
+def _choice(value: Any, what: str, options: tuple[str, ...], any_case: bool = False) -> str:
+    written = value.upper() if any_case and isinstance(value, str) else value
+    if written not in options:
+        raise ConfigError(
+            f"{what} must be one of {', '.join(options)}, got {value!r}"
+            f"{did_you_mean(written, options) if isinstance(written, str) else ''}"
+        )
+    return value
+
+
+FIT_CHECKS = {
+    "method": lambda value, what: _choice(value, what, FIT_METHODS, any_case=True),
+    "samples": lambda value, what: _whole(value, what, 1, MAX_DRAWS),
+    "warmup": lambda value, what: _whole(value, what, 0, MAX_DRAWS),
+    "chains": lambda value, what: _whole(value, what, 1, MAX_CHAINS),
+    "seed": lambda value, what: _whole(value, what, 0, MAX_SEED),
+    "progress_bar": _flag,
+    "target_accept": _probability,
+    "max_tree_depth": lambda value, what: _whole(value, what, 1, MAX_TREE_DEPTH),
+    "init_strategy": lambda value, what: _choice(value, what, INIT_STRATEGIES),
+    "aggregate_rows": _flag,
+}
+
+
+def _fit_config(fit: dict[str, Any], override: dict[str, Any], where: str, model: str) -> FitConfig:
+    checked = {}
+    for key, value in {**fit, **override}.items():
+        source = " (from HIBAYES_FIT_OVERRIDE)" if key in override else ""
+        checked[key] = FIT_CHECKS[key](value, f"{where}: 'fit.{key}' of model '{model}'{source}")
+    return FitConfig(**checked)
+
+
+def _check_priors(kwargs: dict[str, Any], where: str, model: str) -> None:
+    """Models take their priors' parameters as `prior_*` keyword arguments (hibayes.model.models):
+    numbers, or lists of numbers for per-level priors. A scale or a rate is positive in every
+    distribution that takes one (Normal, HalfNormal, LogNormal, Exponential), and NumPyro does not
+    check its arguments: a zero or negative one makes NaN log densities."""
+    for key, value in kwargs.items():
+        if not key.startswith("prior_"):
+            continue
+        positive = key.endswith(("_scale", "_rate"))
+        for number in _flatten(value):
+            if isinstance(number, bool) or not isinstance(number, (int, float)) or number != number or abs(number) == float("inf"):
+                raise ConfigError(
+                    f"{where}: prior '{key}' of model '{model}' must be a number or a list of numbers, got {value!r}"
+                )
+            if positive and number <= 0:
+                raise ConfigError(f"{where}: prior '{key}' of model '{model}' must be positive (a scale or rate), got {value!r}")
+
+
+def _flatten(value: Any) -> list[Any]:
+    if isinstance(value, (list, tuple)):
+        return [number for item in value for number in _flatten(item)] if value else [value]
+    return [value]
 
 
 def _paths(value: Any) -> tuple[str, ...]:
@@ -296,12 +441,13 @@ def _models(value: Any, where: str) -> list[ModelSpec]:
         _check_keys(fit, FIT_KEYS, where, f"key in 'fit' of model '{name}'")
         kwargs = {k: v for k, v in cfg.items() if k not in MODEL_CONFIG_RESERVED}
         kwargs.update(cfg.get("extra_kwargs") or {})
+        _check_priors(kwargs, where, name)
         specs.append(
             ModelSpec(
                 name=name,
                 tag=str(cfg.get("tag") or ""),
                 kwargs=kwargs,
-                fit=FitConfig(**{**fit, **fit_override()}),
+                fit=_fit_config(fit, fit_override(), where, name),
                 main_effect_params=tuple(cfg.get("main_effect_params") or ()),
                 link_function=str(cfg.get("link_function") or "identity"),
             )

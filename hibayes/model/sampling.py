@@ -9,14 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from hibayes import idata as idata_api
-from hibayes.config import FitConfig, ModelSpec
+from hibayes.config import INIT_STRATEGIES, FitConfig, ModelSpec
 from hibayes.model.aggregate import group_identical_rows, weighted
 from hibayes.model.pointwise import per_trial_log_likelihood
 from hibayes.model.models import MODELS
 
 log = logging.getLogger(__name__)
 
-INIT_STRATEGIES = ("median", "mean", "uniform")
 
 
 @dataclass

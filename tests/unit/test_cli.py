@@ -274,3 +274,44 @@ def test_the_jax_compilation_cache_is_per_user_not_per_folder(project: Path, mon
     assert user_cache_dir() == project / "someone" / ".cache" / "hibayes"
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # invalid under the XDG rule: ignored
     assert user_cache_dir() == project / "someone" / ".cache" / "hibayes"
+
+
+@pytest.fixture
+def no_loading(monkeypatch):
+    import hibayes.analysis
+
+    monkeypatch.setattr(hibayes.analysis, "load_data", lambda *args, **kwargs: pytest.fail("logs were read before the config was checked"))
+
+
+def test_bad_fit_values_fail_as_config_errors_before_anything_is_read(project: Path, capsys, no_loading):
+    model = {"models": [{"name": "simplified_group_binomial_exponential", "config": {"fit": {"chains": 0}}}]}
+    config = write_config(project, model=model)
+    assert main(["full", "--config", str(config), "--out", "x"], prog="hibayes") == 2
+    err = capsys.readouterr().err
+    assert f"{config}: 'fit.chains' of model 'simplified_group_binomial_exponential' must be a whole number" in err
+    assert not (project / "x").exists()
+
+
+def test_unknown_checker_or_communicator_names_fail_before_anything_is_read(project: Path, capsys, no_loading):
+    config = write_config(project, check={"checkers": ["divergences", "r_hatt"]})
+    assert main(["full", "--config", str(config), "--out", "x"], prog="hibayes") == 2
+    assert "unknown checker 'r_hatt' in 'check.checkers' (did you mean 'r_hat'?)" in capsys.readouterr().err
+    # With a custom file, the names are checked once it has registered its own.
+    write_custom(
+        project / "files" / "named_communicators.py",
+        """
+        from hibayes.communicate import Communicator, communicate
+
+        @communicate
+        def cli_named_table() -> Communicator:
+            def inner(state, display=None):
+                return state, "pass"
+            return inner
+        """,
+    )
+    communicate = {"path": "named_communicators.py", "communicators": ["cli_named_table", "cli_named_tabel"]}
+    config = write_config(project, communicate=communicate)
+    assert main(["full", "--config", str(config), "--out", "x"], prog="hibayes") == 2
+    err = capsys.readouterr().err
+    assert f"{config}: unknown communicator 'cli_named_tabel' in 'communicate.communicators' (did you mean 'cli_named_table'?)" in err
+    assert "named_communicators.py" in err and not (project / "x").exists()

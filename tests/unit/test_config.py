@@ -59,3 +59,97 @@ def test_bad_keys_name_the_file_and_suggest(tmp_path, raw, expected):
         load_analysis(path)
     assert expected in str(err.value)
     assert str(path) in str(err.value)
+
+
+def write(tmp_path, raw):
+    import yaml
+
+    path = tmp_path / "analysis.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def one_model(fit=None, **config):
+    return {"model": {"models": [{"name": "two_level_group_binomial", "config": {**config, "fit": fit or {}}}]}}
+
+
+@pytest.mark.parametrize(
+    "fit, expected",
+    [
+        ({"samples": "many"}, "'fit.samples' of model 'two_level_group_binomial' must be a whole number from 1"),
+        ({"samples": -5}, "'fit.samples'"),
+        ({"samples": 1e11}, "'fit.samples'"),
+        ({"warmup": -1}, "'fit.warmup'"),
+        ({"chains": 0}, "'fit.chains'"),
+        ({"chains": -2}, "'fit.chains'"),
+        ({"chains": 2.5}, "'fit.chains'"),
+        ({"chains": 10_000}, "'fit.chains'"),
+        ({"seed": "abc"}, "'fit.seed'"),
+        ({"target_accept": "high"}, "'fit.target_accept' of model 'two_level_group_binomial' must be a number between 0 and 1"),
+        ({"target_accept": 1.0}, "'fit.target_accept'"),
+        ({"max_tree_depth": 0}, "'fit.max_tree_depth'"),
+        ({"init_strategy": "medain"}, "'fit.init_strategy' of model 'two_level_group_binomial' must be one of median"),
+        ({"method": "NUTZ"}, "(did you mean 'NUTS'?)"),
+        ({"progress_bar": "no"}, "'fit.progress_bar'"),
+    ],
+)
+def test_bad_fit_values_are_config_errors_naming_the_file_and_field(tmp_path, fit, expected):
+    path = write(tmp_path, one_model(fit))
+    with pytest.raises(ConfigError) as err:
+        load_analysis(path)
+    assert expected in str(err.value) and str(path) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "config, expected",
+    [
+        ({"prior_sigma_group_scale": "wide"}, "prior 'prior_sigma_group_scale' of model 'two_level_group_binomial' must be a number"),
+        ({"prior_mu_overall_loc": [0.0, "x"]}, "prior 'prior_mu_overall_loc'"),
+        ({"extra_kwargs": {"prior_mu_overall_loc": None}}, "prior 'prior_mu_overall_loc'"),
+        ({"prior_sigma_group_scale": -1.0}, "prior 'prior_sigma_group_scale' of model 'two_level_group_binomial' must be positive"),
+    ],
+)
+def test_bad_prior_values_are_config_errors(tmp_path, config, expected):
+    path = write(tmp_path, one_model(**config))
+    with pytest.raises(ConfigError) as err:
+        load_analysis(path)
+    assert expected in str(err.value) and str(path) in str(err.value)
+
+
+def test_good_fit_and_prior_values_parse_with_whole_numbers_as_ints(tmp_path):
+    fit = {"samples": 1.0e3, "warmup": 0, "chains": 2, "seed": 7, "method": "nuts", "target_accept": 0.9, "max_tree_depth": 12}
+    config = load_analysis(write(tmp_path, one_model(fit, prior_mu_overall_loc=-1, prior_sigma_group_scale=[0.5, 1])))
+    spec = config.models[0]
+    assert spec.fit.samples == 1000 and isinstance(spec.fit.samples, int)
+    assert (spec.fit.warmup, spec.fit.chains, spec.fit.method) == (0, 2, "nuts")
+    assert spec.kwargs == {"prior_mu_overall_loc": -1, "prior_sigma_group_scale": [0.5, 1]}
+
+
+def test_a_bad_fit_override_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("HIBAYES_FIT_OVERRIDE", "chains=0")
+    with pytest.raises(ConfigError, match=r"'fit.chains' of model 'two_level_group_binomial' \(from HIBAYES_FIT_OVERRIDE\)"):
+        load_analysis(write(tmp_path, one_model()))
+
+
+@pytest.mark.parametrize(
+    "platform, expected",
+    [({"num_devices": -2}, "'platform.num_devices'"), ({"chain_method": "paralel"}, "(did you mean 'parallel'?)")],
+)
+def test_bad_platform_values_are_config_errors(tmp_path, platform, expected):
+    path = write(tmp_path, {"platform": platform})
+    with pytest.raises(ConfigError) as err:
+        load_analysis(path)
+    assert expected in str(err.value) and str(path) in str(err.value)
+
+
+def test_unknown_checkers_and_communicators_are_config_errors_unless_custom_files_may_define_them(tmp_path):
+    path = write(tmp_path, {"check": {"checkers": ["divergences", "r_hatt"]}})
+    with pytest.raises(ConfigError) as err:
+        load_analysis(path)
+    assert f"{path}: unknown checker 'r_hatt' in 'check.checkers' (did you mean 'r_hat'?)" in str(err.value)
+    path = write(tmp_path, {"communicate": {"communicators": {"forrest_plot": {}}}})
+    with pytest.raises(ConfigError, match=r"unknown communicator 'forrest_plot' .*\(did you mean 'forest_plot'\?\)"):
+        load_analysis(path)
+    # A custom file may register the name; it is checked once the file is imported (the CLI does).
+    config = parse_analysis({"check": {"path": "my_checks.py", "checkers": ["my_check"]}}, name="x")
+    assert config.checkers == [("my_check", {})]
