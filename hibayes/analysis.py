@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from hibayes.load.loader import LoadReport
 
 FIT_FORMAT_VERSION = "1"
+log = logging.getLogger("hibayes")
 
 
 def import_custom_code(config: AnalysisConfig, stages: tuple[str, ...] | None = None) -> None:
@@ -188,7 +190,11 @@ def fit_problem(config: AnalysisConfig, spec: ModelSpec, features: StoredFeature
     """Why `path` does not hold the fit of the current inputs (None when it does)."""
     if not path.exists():
         return "not fitted yet"
-    if idata_api.stored_attrs(path).get("hibayes_input_hash") != stored_fit_hash(config, spec, features):
+    try:
+        stored = idata_api.stored_attrs(path)
+    except idata_api.UnreadableFitError as err:
+        return f"{err}; the next run of model_fit refits it (materialize model_fit, or delete the file)"
+    if stored.get("hibayes_input_hash") != stored_fit_hash(config, spec, features):
         return "the stored fit is of other data or settings (its refit failed or has not run)"
     return None
 
@@ -201,6 +207,7 @@ class FitOutcome:
     reused: bool
     seconds: float
     chain_method: str
+    refit_reason: str = ""  # why a stored fit was not reused though it might have been (unreadable)
 
 
 def fit_or_reuse(
@@ -214,11 +221,17 @@ def fit_or_reuse(
         spec.model_name, model_fn, spec, _as_jax(features.features), features.coords, features.dims,
         platform_config=config.platform,
     )
+    refit_reason = ""
     if not force and path.exists():
-        stored = idata_api.load(path)
-        if idata_api.attrs(stored).get("hibayes_input_hash") == input_hash:
-            state.inference_data, state.is_fitted = stored, True
-            return FitOutcome(state, path, input_hash, True, 0.0, idata_api.attrs(stored).get("hibayes_chain_method", ""))
+        try:
+            stored = idata_api.load(path)
+        except idata_api.UnreadableFitError as err:  # a truncated file: refit, and the new one replaces it
+            refit_reason = f"{err}; refitting"
+            log.warning(refit_reason)
+        else:
+            if idata_api.attrs(stored).get("hibayes_input_hash") == input_hash:
+                state.inference_data, state.is_fitted = stored, True
+                return FitOutcome(state, path, input_hash, True, 0.0, idata_api.attrs(stored).get("hibayes_chain_method", ""))
     result = fit_with_prior_checks(config, state, display)
     attrs = {
         "hibayes_input_hash": input_hash,
@@ -228,7 +241,7 @@ def fit_or_reuse(
         "hibayes_fit_seconds": f"{result.seconds:.2f}",
     }
     idata_api.save(state.inference_data, path, attrs)
-    return FitOutcome(state, path, input_hash, False, result.seconds, result.chain_method)
+    return FitOutcome(state, path, input_hash, False, result.seconds, result.chain_method, refit_reason)
 
 
 def fit_with_prior_checks(config: AnalysisConfig, fitted: ModelAnalysisState, display: Any = None) -> FitResult:

@@ -102,9 +102,29 @@ def save(idata: InferenceData, path: Path, attrs: dict[str, str]) -> None:
     tmp.replace(path)
 
 
+class UnreadableFitError(OSError):
+    """A stored fit that cannot be read (a truncated or otherwise corrupt NetCDF file); the
+    message names the file and what the reader said."""
+
+    def __init__(self, path: Path | str, reason: BaseException | str):
+        self.path = Path(path)
+        self.reason = reason if isinstance(reason, str) else f"{type(reason).__name__}: {reason}"
+        super().__init__(f"the stored fit {self.path} cannot be read (corrupt or truncated NetCDF: {self.reason})")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def load(path: Path) -> InferenceData:
-    idata = az.from_netcdf(str(path))
-    idata.load()  # read into memory and release the file handle, so the file can be replaced later
+    """A stored fit, read into memory. Raises UnreadableFitError naming the file when it is not
+    a readable NetCDF fit (FileNotFoundError when it is missing)."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no stored fit at {path}")
+    try:
+        idata = az.from_netcdf(str(path))
+        idata.load()  # read into memory and release the file handle, so the file can be replaced later
+    except Exception as err:
+        raise UnreadableFitError(path, err) from err
     return idata
 
 
@@ -116,8 +136,13 @@ def stored_attrs(path: Path) -> dict[str, Any]:
     """The posterior attributes of a stored fit, without reading its draws."""
     import xarray as xr
 
-    with xr.open_dataset(path, group="posterior", engine="h5netcdf") as posterior:
-        return dict(posterior.attrs)
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no stored fit at {path}")
+    try:
+        with xr.open_dataset(path, group="posterior", engine="h5netcdf") as posterior:
+            return dict(posterior.attrs)
+    except Exception as err:
+        raise UnreadableFitError(path, err) from err
 
 
 # --- groups and draws ------------------------------------------------------------------------

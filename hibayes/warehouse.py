@@ -137,6 +137,56 @@ CREATE TABLE IF NOT EXISTS log_files (
 INGEST_TABLES = ("evals", "samples", "scores", "ingest_errors", "log_files")
 ALL_DDL = (EVALS_DDL, SAMPLES_DDL, SCORES_DDL, INGEST_ERRORS_DDL, LOG_FILES_DDL)
 
+# The declared columns of the results tables written with `replace_rows` (rows replaced per key,
+# the table kept across runs) and `replace_table`. A table is created with these types whatever the
+# first frame holds: DuckDB types each column of an empty frame (or of an all-None object column)
+# "NULL", and a table created with such columns rejects every later value ("Unimplemented type for
+# cast (VARCHAR -> "NULL")"). Columns a frame has beyond these are added with the frame's types;
+# an untyped ("NULL") column that nothing declares is VARCHAR (pandas object columns hold text).
+TABLE_SCHEMAS: dict[str, dict[str, str]] = {
+    # hibayes_assets.assets.analysis.check_results: one row per checker outcome of every fit.
+    "check_results": {
+        "analysis": "VARCHAR",
+        "model": "VARCHAR",
+        "name": "VARCHAR",
+        "status": "VARCHAR",
+        "value": "DOUBLE",
+        "threshold": "DOUBLE",
+        "message": "VARCHAR",
+    },
+    # hibayes_assets.assets.analysis.model_comparison: hibayes.communicate.compare_models' table
+    # (elpd_/p_ columns of LOO or of WAIC).
+    "model_comparison": {
+        "analysis": "VARCHAR",
+        "model": "VARCHAR",
+        "label": "VARCHAR",
+        "rank": "BIGINT",
+        "elpd_loo": "DOUBLE",
+        "p_loo": "DOUBLE",
+        "elpd_waic": "DOUBLE",
+        "p_waic": "DOUBLE",
+        "elpd_diff": "DOUBLE",
+        "weight": "DOUBLE",
+        "se": "DOUBLE",
+        "dse": "DOUBLE",
+        "warning": "BOOLEAN",
+        "scale": "VARCHAR",
+        "verdict": "VARCHAR",
+    },
+    # hibayes_assets.assets.hal._record_errors: hibayes.hal.errors.ERROR_COLUMNS per HAL stage.
+    "hal_errors": {
+        "stage": "VARCHAR",
+        "source": "VARCHAR",
+        "severity": "VARCHAR",
+        "benchmark": "VARCHAR",
+        "model": "VARCHAR",
+        "scaffold": "VARCHAR",
+        "field": "VARCHAR",
+        "message": "VARCHAR",
+        "count": "BIGINT",
+    },
+}
+
 
 class Warehouse:
     """A DuckDB file with short-lived connections and partition-scoped replace writes."""
@@ -206,22 +256,30 @@ class Warehouse:
         return counts
 
     def replace_rows(self, table: str, key_column: str, key: str, frame: pd.DataFrame) -> int:
-        """Replace the rows of `table` whose `key_column` equals `key` (creating the table from
-        `frame`'s columns on first use, and adding the columns a newer version of the frame has),
-        in one transaction."""
+        """Replace the rows of `table` whose `key_column` equals `key`, in one transaction. The
+        table is created on first use with its declared columns (`TABLE_SCHEMAS`) and the frame's
+        others; a table written by an older version gets the columns a newer frame has, and one
+        created with untyped ("NULL") columns from an empty frame is repaired."""
         frame = frame.assign(**{key_column: key})
+        schema = TABLE_SCHEMAS.get(table, {})
         with self.connect() as conn:
             conn.register("incoming", frame)
-            conn.execute(f'CREATE TABLE IF NOT EXISTS "{table}" AS SELECT * FROM incoming LIMIT 0')
-            _add_missing_columns(conn, table)
-            conn.execute("BEGIN TRANSACTION")
             try:
-                conn.execute(f'DELETE FROM "{table}" WHERE "{key_column}" = ?', [key])
-                conn.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM incoming')
-                conn.execute("COMMIT")
-            except Exception:
-                conn.execute("ROLLBACK")
-                raise
+                incoming = _incoming_types(conn)
+                if not _table_exists(conn, table):
+                    columns = _table_columns(schema, incoming, frame_first=False)
+                    conn.execute(f"CREATE TABLE IF NOT EXISTS {_quote(table)} ({_columns_sql(columns)})")
+                _repair_untyped_columns(conn, table, schema, incoming)
+                _add_missing_columns(conn, table, schema, incoming)
+                conn.execute("BEGIN TRANSACTION")
+                try:
+                    conn.execute(f"DELETE FROM {_quote(table)} WHERE {_quote(key_column)} = ?", [key])
+                    if len(frame):
+                        conn.execute(f"INSERT INTO {_quote(table)} BY NAME SELECT * FROM incoming")
+                    conn.execute("COMMIT")
+                except Exception:
+                    conn.execute("ROLLBACK")
+                    raise
             finally:
                 conn.unregister("incoming")
         return len(frame)
@@ -230,11 +288,30 @@ class Warehouse:
         return self.query(f'SELECT * FROM "{table}"')
 
     def replace_table(self, table: str, frame: pd.DataFrame) -> int:
-        """Create or replace a whole table (used for per-analysis tables)."""
+        """Create or replace a whole table (used for per-analysis tables). Its columns are the
+        frame's, with their types; a column the frame leaves untyped (empty, or all None) takes
+        its declared type (`TABLE_SCHEMAS`, else VARCHAR), and declared columns the frame lacks
+        are added, so an empty result still gives a table of the right shape."""
+        schema = TABLE_SCHEMAS.get(table, {})
         with self.connect() as conn:
             conn.register("incoming", frame)
-            conn.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM incoming')
-            conn.unregister("incoming")
+            try:
+                incoming = _incoming_types(conn)
+                columns = _table_columns(schema, incoming, frame_first=True)
+                if columns == incoming or not columns:  # nothing to type: DuckDB's own copy
+                    conn.execute(f"CREATE OR REPLACE TABLE {_quote(table)} AS SELECT * FROM incoming")
+                else:
+                    conn.execute("BEGIN TRANSACTION")
+                    try:
+                        conn.execute(f"CREATE OR REPLACE TABLE {_quote(table)} ({_columns_sql(columns)})")
+                        if incoming and len(frame):
+                            conn.execute(f"INSERT INTO {_quote(table)} BY NAME SELECT * FROM incoming")
+                        conn.execute("COMMIT")
+                    except Exception:
+                        conn.execute("ROLLBACK")
+                        raise
+            finally:
+                conn.unregister("incoming")
         return len(frame)
 
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
@@ -273,10 +350,76 @@ class Warehouse:
             return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
 
 
-def _add_missing_columns(conn: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Columns of the registered `incoming` frame that `table` lacks (a table written by an older
-    version of the project), added with the frame's types: rows already there get NULL."""
-    existing = {row[0] for row in conn.execute(f'DESCRIBE "{table}"').fetchall()}
-    for name, column_type, *_ in conn.execute("DESCRIBE SELECT * FROM incoming").fetchall():
+UNTYPED = "NULL"  # DuckDB's type of a column with no values to infer one from (DESCRIBE says '"NULL"')
+
+
+def _untyped(column_type: str) -> bool:
+    return column_type.strip('"') == UNTYPED
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _columns_sql(columns: Mapping[str, str]) -> str:
+    return ", ".join(f"{_quote(name)} {column_type}" for name, column_type in columns.items())
+
+
+def _incoming_types(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Column -> DuckDB type of the registered `incoming` frame."""
+    return {row[0]: row[1] for row in conn.execute("DESCRIBE SELECT * FROM incoming").fetchall()}
+
+
+def _table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(
+        conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = current_schema()",
+            [table],
+        ).fetchone()[0]
+    )
+
+
+def _column_type(name: str, schema: Mapping[str, str], incoming: Mapping[str, str]) -> str:
+    """The type a new column gets: declared, else the frame's, else (untyped) VARCHAR."""
+    if name in schema:
+        return schema[name]
+    found = incoming.get(name, UNTYPED)
+    return "VARCHAR" if _untyped(found) else found
+
+
+def _table_columns(schema: Mapping[str, str], incoming: Mapping[str, str], frame_first: bool) -> dict[str, str]:
+    """Columns of a new table. `frame_first=False`: the declared columns with their declared types,
+    then the frame's others. `frame_first=True` (a whole table replaced by every write): the frame's
+    columns with their own types where DuckDB could infer one, then the declared ones it lacks."""
+    if not frame_first:
+        return {**dict(schema), **{name: _column_type(name, schema, incoming) for name in incoming if name not in schema}}
+    columns = {
+        name: _column_type(name, schema, incoming) if _untyped(found) else found for name, found in incoming.items()
+    }
+    return {**columns, **{name: kind for name, kind in schema.items() if name not in columns}}
+
+
+def _repair_untyped_columns(
+    conn: duckdb.DuckDBPyConnection, table: str, schema: Mapping[str, str], incoming: Mapping[str, str]
+) -> None:
+    """Give the untyped ("NULL") columns of a table first created from an empty frame their type:
+    every value such a column holds is NULL, so the change loses nothing."""
+    for name, column_type, *_ in conn.execute(f"DESCRIBE {_quote(table)}").fetchall():
+        if _untyped(column_type):
+            wanted = _column_type(name, schema, incoming)
+            conn.execute(f"ALTER TABLE {_quote(table)} ALTER COLUMN {_quote(name)} TYPE {wanted}")
+
+
+def _add_missing_columns(
+    conn: duckdb.DuckDBPyConnection, table: str, schema: Mapping[str, str] | None = None, incoming: Mapping[str, str] | None = None
+) -> None:
+    """Declared columns and columns of the registered `incoming` frame that `table` lacks (a table
+    written by an older version of the project), added with their declared types, else the frame's
+    (VARCHAR where the frame has none): rows already there get NULL."""
+    schema = schema or {}
+    incoming = _incoming_types(conn) if incoming is None else incoming
+    existing = {row[0] for row in conn.execute(f"DESCRIBE {_quote(table)}").fetchall()}
+    for name in [*schema, *incoming]:
         if name not in existing:
-            conn.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {column_type}')
+            conn.execute(f"ALTER TABLE {_quote(table)} ADD COLUMN {_quote(name)} {_column_type(name, schema, incoming)}")
+            existing.add(name)

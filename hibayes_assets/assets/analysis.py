@@ -259,6 +259,8 @@ def _fit_one(
         f"on {available_devices()} host devices"
     )
     outcome = fit_or_reuse(settings, spec, features, path, force=force)
+    if outcome.refit_reason:
+        context.log.warning(f"{key}: {outcome.refit_reason}")
     wanted = [name for name, _ in settings.checkers if checker_when_known(name) == "after"]
     checks = run_checks(settings, outcome.model_state, list(dict.fromkeys([*ALWAYS_RUN, *wanted])))
     context.log.info(
@@ -273,6 +275,7 @@ def _fit_one(
             "path": dg.MetadataValue.path(str(path)),
             "input_hash": outcome.input_hash,
             "reused_stored_fit": outcome.reused,
+            **({"refit_reason": outcome.refit_reason} if outcome.refit_reason else {}),
             "chains": spec.fit.chains,
             "draws_per_chain": spec.fit.samples,
             "chain_method": outcome.chain_method,
@@ -437,10 +440,18 @@ def _load_current_fits(project: ProjectPaths, config: AnalysisConfig) -> tuple:
         if problem:
             problems.append(f"{spec.model_name}: {problem} (partition '{fit_key(config.name, spec.model_name)}')")
             continue
+        try:
+            inference_data = idata_api.load(path)
+        except idata_api.UnreadableFitError as err:
+            problems.append(
+                f"{spec.model_name}: {err}; materialize partition '{fit_key(config.name, spec.model_name)}' "
+                "of model_fit to refit it"
+            )
+            continue
         models.append(
             ModelAnalysisState(
                 spec.model_name, MODELS.build(spec.name, spec.kwargs), spec, features.features,
-                features.coords, features.dims, inference_data=idata_api.load(path), is_fitted=True,
+                features.coords, features.dims, inference_data=inference_data, is_fitted=True,
             )
         )
     if problems:

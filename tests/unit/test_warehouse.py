@@ -42,3 +42,69 @@ def test_a_table_written_by_an_older_version_takes_the_new_columns(tmp_path):
     store.replace_rows("model_comparison", "analysis", "new", pd.DataFrame({"model": ["b"], "rank": [0], "label": ["b (tag)"]}))
     table = store.table("model_comparison").set_index("analysis")
     assert table.loc["new", "label"] == "b (tag)" and pd.isna(table.loc["old", "label"])
+
+
+def _types(store, table):
+    return {row["column_name"]: row["column_type"] for row in store.records(f'DESCRIBE "{table}"')}
+
+
+def test_a_results_table_first_written_from_an_empty_frame_takes_later_rows(tmp_path):
+    """An analysis whose fits all raise writes no check results: the table it creates must still
+    take the next analysis's rows (DuckDB types the columns of an empty frame "NULL")."""
+    import pandas as pd
+
+    store = Warehouse(tmp_path / "w.duckdb")
+    columns = ["model", "name", "status", "value", "threshold", "message"]
+    store.replace_rows("check_results", "analysis", "broken", pd.DataFrame([], columns=columns))
+    assert not any("NULL" in t for t in _types(store, "check_results").values())
+    rows = pd.DataFrame([{"model": "m", "name": "r_hat", "status": "pass", "value": 1.001, "threshold": 1.01, "message": "ok"}])
+    store.replace_rows("check_results", "analysis", "good", rows)
+    table = store.table("check_results")
+    assert list(table["analysis"]) == ["good"] and table.loc[0, "value"] == 1.001
+    assert _types(store, "check_results")["value"] == "DOUBLE"
+
+
+def test_a_table_created_with_untyped_columns_repairs_itself(tmp_path):
+    """A table an older version created from an empty frame (every column "NULL") is given its
+    declared types on the next write instead of rejecting it for ever."""
+    import duckdb
+
+    from hibayes.hal.errors import error_row, make_errors
+
+    store = Warehouse(tmp_path / "w.duckdb")
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        conn.register("incoming", make_errors().assign(stage="run_metrics"))
+        conn.execute('CREATE TABLE "hal_errors" AS SELECT * FROM incoming LIMIT 0')
+    assert any("NULL" in t for t in _types(store, "hal_errors").values())
+    unpriced = make_errors([error_row("prices", "error", "prices", "no price for model m", model="m", count=3)])
+    store.replace_rows("hal_errors", "stage", "run_metrics", unpriced)
+    types = _types(store, "hal_errors")
+    assert not any("NULL" in t for t in types.values()) and types["message"] == "VARCHAR"
+    assert store.table("hal_errors")["message"].tolist() == ["no price for model m"]
+
+
+def test_hal_errors_first_empty_then_an_unpriced_log(tmp_path):
+    """The HAL sequence of issue 14: a first run with nothing to report, then one with an error."""
+    from hibayes.hal.errors import error_row, make_errors
+
+    store = Warehouse(tmp_path / "w.duckdb")
+    store.replace_rows("hal_errors", "stage", "run_metrics", make_errors())
+    store.replace_rows("hal_errors", "stage", "win_rates", make_errors())
+    unpriced = make_errors([error_row("prices", "error", "prices", "no price for model m", model="m", count=3)])
+    store.replace_rows("hal_errors", "stage", "run_metrics", unpriced)
+    table = store.table("hal_errors")
+    assert table[["stage", "model", "count"]].values.tolist() == [["run_metrics", "m", 3]]
+    assert _types(store, "hal_errors")["count"] == "BIGINT"
+
+
+def test_a_whole_table_replaced_by_an_empty_frame_has_typed_columns(tmp_path):
+    """`replace_table` with an empty result: object columns are VARCHAR, not "NULL", numeric ones
+    keep their type, and the next (non-empty) write replaces the table as before."""
+    import pandas as pd
+
+    store = Warehouse(tmp_path / "w.duckdb")
+    empty = pd.DataFrame({"model": pd.Series([], dtype=object), "accuracy": pd.Series([], dtype=float)})
+    store.replace_table("hal_win_rates", empty)
+    assert _types(store, "hal_win_rates") == {"model": "VARCHAR", "accuracy": "DOUBLE"}
+    store.replace_table("hal_win_rates", pd.DataFrame({"model": ["a"], "accuracy": [0.5]}))
+    assert store.table("hal_win_rates").values.tolist() == [["a", 0.5]]
