@@ -26,9 +26,8 @@ test: setup  ## the whole test suite (unit, Dagster, a few slow ones)
 test-fast: setup  ## everything but the slow tests
 	$(BIN)/python -m pytest -m "not slow"
 
-ui: setup  ## the Dagster webserver and daemon on http://127.0.0.1:3000 (Ctrl-C stops both)
-	$(BIN)/python -m hibayes_assets.demo --prepare-only
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+ui: setup  ## the Dagster webserver and daemon on http://127.0.0.1:3000, or the next free port (Ctrl-C stops both)
+	$(BIN)/python -m hibayes_assets.ui
 
 bench: setup  ## the benchmarks; results go in benchmarks/RESULTS.md
 	$(BIN)/python benchmarks/bench_ingest.py

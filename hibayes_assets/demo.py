@@ -27,7 +27,7 @@ configure_host_devices()
 
 import dagster as dg  # noqa: E402
 
-from hibayes.load.inspect_reader import scan_logs  # noqa: E402
+from hibayes.load.inspect_reader import scan_logs, skipped_files  # noqa: E402
 from hibayes.load.manifest import read_manifest  # noqa: E402
 from hibayes.settings import Settings, load_settings  # noqa: E402
 from hibayes_assets.assets.analysis import checks_path  # noqa: E402
@@ -35,7 +35,7 @@ from hibayes_assets.checks import blocking_checkers, check_name  # noqa: E402
 from hibayes_assets.history import latest_metadata  # noqa: E402
 from hibayes_assets.partitions import fit_partitions, log_partitions, split_fit_key  # noqa: E402
 from hibayes_assets.planner import IN_PROGRESS, INGEST_ASSETS, plan  # noqa: E402
-from hibayes_assets.sensors import apply_partition_changes, ingest_requests, partition_changes  # noqa: E402
+from hibayes_assets.sensors import apply_partition_changes, ingest_requests, partition_changes, skipped_files_note  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Dagster's per-event DEBUG lines would bury the demo's own progress lines.
@@ -108,6 +108,9 @@ def run_demo(
         execute("ingest", f"ingest [{where}]", INGEST_ASSETS, request.partition_key, dict(request.tags))
     if not requests:
         print("      every log is already in the warehouse")
+    skipped = skipped_files(settings.log_dir)
+    if skipped:
+        print(f"      {skipped_files_note(settings.log_dir, skipped)}")
 
     print(f"[2/3] analyses in {settings.analyses_dir}: one partition each, one fit partition per model")
     partition_requests, problems = partition_changes(instance, settings.analyses_dir)

@@ -37,7 +37,14 @@ from hibayes.config import AnalysisConfig, ConfigError, list_analyses, load_anal
 from hibayes.load.inspect_reader import scan_logs
 from hibayes.load.manifest import changed_logs, read_manifest, warehouse_version
 from hibayes_assets.history import latest_materialization, latest_metadata, latest_storage_ids
-from hibayes_assets.partitions import analysis_partitions, contiguous_ranges, fit_key, fit_partitions, range_tags
+from hibayes_assets.partitions import (
+    analysis_partitions,
+    contiguous_ranges,
+    fit_key,
+    fit_partitions,
+    name_problem,
+    range_tags,
+)
 from hibayes_assets.resources import ProjectPaths
 
 PLANNED_TAG = "hibayes/planned"
@@ -133,13 +140,23 @@ def file_digest(path: Path | None) -> str:
 
 
 def read_analyses(analyses_dir: Path) -> tuple[dict[str, AnalysisConfig], dict[str, str]]:
-    """The valid analyses by name, and the problems of the files that are not."""
+    """The valid analyses by name, and the problems of the files that are not. A file whose name, or
+    a model name (with its tag), cannot be a partition key and a folder name (`name_problem`) is one
+    of those: reported, never registered, and the other files are used as usual."""
     configs, problems = {}, {}
     for path in list_analyses(analyses_dir):
+        bad_name = name_problem(path.stem, "analysis name")
+        if bad_name:
+            problems[path.stem] = f"{path}: {bad_name}; rename the file"
+            continue
         try:
             config = load_analysis(path)
         except ConfigError as err:
             problems[path.stem] = str(err)
+            continue
+        bad_models = [problem for model in config.model_names if (problem := name_problem(model, "model name"))]
+        if bad_models:
+            problems[path.stem] = f"{path}: " + "; ".join(bad_models) + " (a model's name is its 'name' followed by its 'tag')"
             continue
         configs[config.name] = config
     return configs, problems
@@ -166,7 +183,7 @@ def plan(instance: dg.DagsterInstance, project: ProjectPaths) -> list[PlannedRun
     if not any(entry.usable for entry in entries.values()) and not project.hal_csv and not project.irt_routerdc:
         return []
     version = warehouse_version(entries)
-    runs = [*_results_run(ledger, project, version)]
+    runs: list[PlannedRun] = []
     configs, _ = read_analyses(project.analyses_path)
     order = list(instance.get_dynamic_partitions(analysis_partitions.name))
     registered = [name for name in order if name in configs]  # a file that does not validate is left out
@@ -192,7 +209,9 @@ def plan(instance: dg.DagsterInstance, project: ProjectPaths) -> list[PlannedRun
     for start, end in contiguous_ranges(fits, set(due_fits)):
         stretch = fits[fits.index(start) : fits.index(end) + 1]
         runs.append(_range_run("fit", FIT_ASSETS, {f"fit:{key}": due_fits[key] for key in stretch}, start, end))
-    return runs
+    # Last, so that its run is queued after the analysis inputs it would otherwise delay: both take
+    # the `duckdb` pool, and the queue launches runs made in one tick in the order they came.
+    return [*runs, *_results_run(ledger, project, version)]
 
 
 def _results_run(ledger: Ledger, project: ProjectPaths, version: str) -> Iterable[PlannedRun]:

@@ -3,8 +3,9 @@ launches what a change makes due; failed runs are recorded. All RUNNING by defau
 
 Sensors run in the code server, so they only list folders, hash small files and read the Dagster
 instance and the ingest manifest: they never open DuckDB (that would contend with runs for its lock)
-and never read a log. They keep no cursor of their own: the manifest and the planned runs' tags are
-the state, shared with `make demo`, so the daemon starts quiet after a demo."""
+and never read a log. Their state is the manifest and the planned runs' tags, shared with `make
+demo`, so the daemon starts quiet after a demo; a cursor only remembers what a sensor has already
+said (files not used), so that it says it once."""
 
 
 import hashlib
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from hibayes.load.inspect_reader import scan_logs
+from hibayes.load.inspect_reader import LOG_SUFFIXES, scan_logs, skipped_files
 from hibayes.load.manifest import changed_logs, read_manifest
 from hibayes.settings import load_settings
 from hibayes_assets.partitions import (
@@ -64,14 +65,35 @@ def ingest_requests(found: dict[str, str], home: Path, partition_order: list[str
 def new_inspect_logs(context: dg.SensorEvaluationContext, project: ProjectPaths) -> dg.SensorResult | dg.SkipReason:
     if ingest_in_flight(context.instance):
         return dg.SkipReason("an ingest is running; new files wait for the next tick")
+    skipped = skipped_files(project.log_path)
+    cursor = names_signature(skipped)
+    if skipped and context.cursor != cursor:  # said once per set of skipped names, not every tick
+        context.log.warning(skipped_files_note(project.log_path, skipped))
     order = list(context.instance.get_dynamic_partitions(log_partitions.name))
     to_add, requests = ingest_requests(scan_logs(project.log_path), Path(project.home), order)
     if not requests:
-        return dg.SkipReason(f"no new or changed logs in {project.log_path}")
+        return dg.SensorResult(cursor=cursor, skip_reason=f"no new or changed logs in {project.log_path}")
     context.log.info(f"ingesting new or changed logs in {len(requests)} run(s); {len(to_add)} new partitions")
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[log_partitions.build_add_request(to_add)] if to_add else [],
+        cursor=cursor,
+    )
+
+
+def names_signature(names: list[str]) -> str:
+    """A short hash of a list of names (a sensor's cursor: what it last said), "" for none."""
+    return hashlib.sha256(json.dumps(names).encode()).hexdigest()[:16] if names else ""
+
+
+def skipped_files_note(log_dir: Path, skipped: list[str], shown: int = 10) -> str:
+    """What the files in the log dir that are not read are, in one line."""
+    names = ", ".join(skipped[:shown]) + (f" and {len(skipped) - shown} more" if len(skipped) > shown else "")
+    upper = [name for name in skipped if Path(name).suffix.lower() in LOG_SUFFIXES]
+    hint = f"; rename {', '.join(upper[:3])} with a lower-case suffix to have {'it' if len(upper) == 1 else 'them'} read" if upper else ""
+    return (
+        f"{len(skipped)} file{'s' if len(skipped) != 1 else ''} in {log_dir} not read: only "
+        f"{' and '.join(LOG_SUFFIXES)} files are Inspect logs ({names}){hint}"
     )
 
 

@@ -449,3 +449,16 @@ def file_signature(path: Path) -> str:
 def scan_logs(log_dir: Path) -> dict[str, str]:
     """Each candidate log's partition key with its change signature."""
     return {log_key_for(path, log_dir): file_signature(path) for path in list_log_files(log_dir)}
+
+
+def skipped_files(log_dir: Path) -> list[str]:
+    """The files under `log_dir` that are never read, so that a caller can say so: not hidden, and
+    not named like a log (`notes.txt`; `run.EVAL`, as the suffix is matched as Inspect writes it,
+    lower case). Paths relative to `log_dir`, in a stable order."""
+    if not log_dir.is_dir():
+        return []
+    return sorted(
+        path.relative_to(log_dir).as_posix()
+        for path in log_dir.rglob("*")
+        if path.suffix not in LOG_SUFFIXES and not _hidden(path, log_dir) and path.is_file()
+    )

@@ -41,6 +41,14 @@ class LogEntry:
         """Its rows are among those every reader counts: a readable log that is not a copy."""
         return self.usable and self.copy_of is None
 
+    @property
+    def known_by_content(self) -> bool:
+        """Whether the same bytes under a new signature (a touched or re-saved file) are not read
+        again: true of a log counted as it is, and of a file that could not be read (the same bytes
+        could not be read now either: it is remembered by its sha256 until it changes). A copy is
+        read again, so that it counts once the file that held its run no longer does."""
+        return self.copy_of is None
+
 
 def manifest_path(home: Path) -> Path:
     return home / MANIFEST_NAME

@@ -152,12 +152,12 @@ def eval_samples(context: dg.AssetExecutionContext, project: ProjectPaths, wareh
 
 def _unchanged_logs(paths: dict[str, Path], entries: dict[str, LogEntry]) -> dict[str, LogEntry]:
     """Logs already in the warehouse with the same content (only their signature changed, or a
-    concurrent ingest got there first): they are not read again. A copy always is, so that it
-    counts once the file that held its run no longer does."""
+    concurrent ingest got there first), and unreadable files with the same bytes: they are not
+    read again. A copy always is, so that it counts once the file that held its run no longer does."""
     unchanged = {}
     for key, path in paths.items():
         entry = entries.get(key)
-        if entry is None or not entry.counted or not path.exists():
+        if entry is None or not entry.known_by_content or not path.exists():
             continue
         signature = file_signature(path)
         if entry.signature == signature or entry.sha256 == file_sha256(path):

@@ -170,10 +170,11 @@ def test_the_fits_of_an_analysis_are_one_run_and_wait_for_its_inputs(project):
     project.register_analyses()
     paths = project.resources["project"]
     first = plan(project.instance, paths)
-    assert [run.stage for run in first] == ["results", "inputs"]  # no fit before its features exist
+    # No fit before its features exist; the analysis inputs are queued before HAL/IRT, which would delay them.
+    assert [run.stage for run in first] == ["inputs", "results"]
     (inputs,) = [run for run in first if run.stage == "inputs"]
     assert project.materialize(list(inputs.assets), inputs.partition_key, tags=inputs.tags).success
-    (fits,) = plan(project.instance, paths)[1:]
+    (fits,) = [run for run in plan(project.instance, paths) if run.stage != "results"]
     pairs = project.instance.get_dynamic_partitions("fits")
     assert fits.stage == "fit" and fits.partition_range == (pairs[0], pairs[-1]) and len(pairs) == 2
     assert set(fits.targets) == {f"fit:{key}" for key in pairs}
@@ -208,3 +209,18 @@ def test_one_fit_run_serves_every_analysis_and_each_report_goes_when_its_own_fit
     assert project.instance.get_run_by_id(done.run_id).status == dg.DagsterRunStatus.STARTED
     (report,) = [run for run in plan(project.instance, paths) if run.stage != "results"]  # HAL/IRT: not run here
     assert report.stage == "report" and report.partition_key == "model_comparison"
+
+
+def test_an_unreadable_file_is_remembered_by_its_content_until_it_changes(project):
+    corrupt = write_not_a_zip(project.settings.log_dir / "corrupt.eval")
+    project.add_logs([corrupt.name])
+    (first,) = materializations(project.ingest(corrupt.name), "eval_samples")
+    assert first["logs_read"] == 1 and read_manifest(project.settings.home)[corrupt.name].status == "unreadable"
+
+    stat = corrupt.stat()  # touched: a new signature, the same bytes
+    os.utime(corrupt, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    rerun = project.ingest(corrupt.name)
+    (again,) = materializations(rerun, "eval_samples")
+    assert rerun.success and again["logs_read"] == 0 and again["logs_unchanged"] == 1
+    entry = read_manifest(project.settings.home)[corrupt.name]
+    assert entry.status == "unreadable" and entry.signature == f"{corrupt.stat().st_mtime_ns}:{stat.st_size}"

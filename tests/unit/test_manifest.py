@@ -44,3 +44,9 @@ def test_the_ingest_lock_serialises_ingests(tmp_path):
     for thread in threads:
         thread.join()
     assert order == ["first in", "first out", "second in", "second out"]
+
+
+def test_unreadable_files_are_remembered_by_content_and_copies_are_not():
+    assert LogEntry("1:5", "ccc", "unreadable").known_by_content  # the same bytes are not read again
+    assert LogEntry("1:10", "aaa", "success").known_by_content
+    assert not LogEntry("1:10", "aaa", "success", copy_of="a.eval").known_by_content
