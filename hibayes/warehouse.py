@@ -239,20 +239,14 @@ class Warehouse:
         keys = list(frames_by_key)
         tables = list(dict.fromkeys(table for frames in frames_by_key.values() for table in frames))
         counts = {key: {table: len(frames.get(table, ())) for table in tables} for key, frames in frames_by_key.items()}
-        with self.connect() as conn:
-            conn.execute("BEGIN TRANSACTION")
-            try:
-                for table in tables:
-                    conn.execute(f"DELETE FROM {table} WHERE {key_column} IN (SELECT unnest(?))", [keys])
-                    parts = [frames[table] for frames in frames_by_key.values() if len(frames.get(table, ()))]
-                    if parts:
-                        conn.register("incoming", pd.concat(parts, ignore_index=True))
-                        conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
-                        conn.unregister("incoming")
-                conn.execute("COMMIT")
-            except Exception:
-                conn.execute("ROLLBACK")
-                raise
+        with self.connect() as conn, _transaction(conn):
+            for table in tables:
+                conn.execute(f"DELETE FROM {table} WHERE {key_column} IN (SELECT unnest(?))", [keys])
+                parts = [frames[table] for frames in frames_by_key.values() if len(frames.get(table, ()))]
+                if parts:
+                    conn.register("incoming", pd.concat(parts, ignore_index=True))
+                    conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+                    conn.unregister("incoming")
         return counts
 
     def replace_rows(self, table: str, key_column: str, key: str, frame: pd.DataFrame) -> int:
@@ -271,15 +265,10 @@ class Warehouse:
                     conn.execute(f"CREATE TABLE IF NOT EXISTS {_quote(table)} ({_columns_sql(columns)})")
                 _repair_untyped_columns(conn, table, schema, incoming)
                 _add_missing_columns(conn, table, schema, incoming)
-                conn.execute("BEGIN TRANSACTION")
-                try:
+                with _transaction(conn):
                     conn.execute(f"DELETE FROM {_quote(table)} WHERE {_quote(key_column)} = ?", [key])
                     if len(frame):
                         conn.execute(f"INSERT INTO {_quote(table)} BY NAME SELECT * FROM incoming")
-                    conn.execute("COMMIT")
-                except Exception:
-                    conn.execute("ROLLBACK")
-                    raise
             finally:
                 conn.unregister("incoming")
         return len(frame)
@@ -301,15 +290,10 @@ class Warehouse:
                 if columns == incoming or not columns:  # nothing to type: DuckDB's own copy
                     conn.execute(f"CREATE OR REPLACE TABLE {_quote(table)} AS SELECT * FROM incoming")
                 else:
-                    conn.execute("BEGIN TRANSACTION")
-                    try:
+                    with _transaction(conn):
                         conn.execute(f"CREATE OR REPLACE TABLE {_quote(table)} ({_columns_sql(columns)})")
                         if incoming and len(frame):
                             conn.execute(f"INSERT INTO {_quote(table)} BY NAME SELECT * FROM incoming")
-                        conn.execute("COMMIT")
-                    except Exception:
-                        conn.execute("ROLLBACK")
-                        raise
             finally:
                 conn.unregister("incoming")
         return len(frame)
@@ -408,6 +392,18 @@ def _repair_untyped_columns(
         if _untyped(column_type):
             wanted = _column_type(name, schema, incoming)
             conn.execute(f"ALTER TABLE {_quote(table)} ALTER COLUMN {_quote(name)} TYPE {wanted}")
+
+
+@contextmanager
+def _transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The statements in the block commit together or not at all."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _add_missing_columns(
