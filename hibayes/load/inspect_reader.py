@@ -19,8 +19,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import multiprocessing
+import os
 import re
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from itertools import islice
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -124,6 +129,40 @@ def read_logs(paths_by_key: Mapping[str, Path], scaffold_field: str = "scaffold"
     (the way `samples_df` batches its reads), then each log becomes rows."""
     fetched = asyncio.run(_fetch_all(list(paths_by_key.values())))
     return [_rows(path, key, read, scaffold_field) for (key, path), read in zip(paths_by_key.items(), fetched)]
+
+
+# A large folder is read in batches of this many logs: memory holds a few batches whatever the
+# folder's size, and each batch is one write transaction.
+BATCH_LOGS = 200
+
+
+def read_log_batches(
+    paths_by_key: Mapping[str, Path], scaffold_field: str = "scaffold", batch_logs: int = BATCH_LOGS, workers: int | None = None
+) -> Iterator[list[LogRows]]:
+    """`read_logs` over batches of `batch_logs` logs, in order. With more than one batch, worker
+    processes read them (parsing the summaries is CPU-bound: every core helps), at most one batch
+    per worker and one more in flight, so memory does not grow with the folder."""
+    items = list(paths_by_key.items())
+    batches = [dict(items[start : start + batch_logs]) for start in range(0, len(items), batch_logs)]
+    workers = min(workers or ingest_workers(), len(batches))
+    if workers <= 1:
+        yield from (read_logs(batch, scaffold_field) for batch in batches)
+        return
+    # Spawned, not forked: the caller (a Dagster run worker) has threads, which fork does not copy.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        waiting = iter(batches)
+        pending = deque(pool.submit(read_logs, batch, scaffold_field) for batch in islice(waiting, workers + 1))
+        while pending:
+            rows = pending.popleft().result()
+            following = next(waiting, None)
+            if following is not None:
+                pending.append(pool.submit(read_logs, following, scaffold_field))
+            yield rows
+
+
+def ingest_workers() -> int:
+    """Reader processes for a large ingest: HIBAYES_INGEST_WORKERS, else one per CPU."""
+    return max(1, int(os.environ.get("HIBAYES_INGEST_WORKERS", 0)) or os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)

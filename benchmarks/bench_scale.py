@@ -1,0 +1,167 @@
+"""The project at corpus scale (issue 15): synthetic Inspect corpora of 1k, 3k and 10k logs
+(`benchmarks/corpus.py`), each measure run on every size, ratios against a baseline measured in the
+same run, and a PNG of time and peak RSS against corpus size.
+
+Measures (each in a fresh child process, so peak RSS is its own `ru_maxrss`):
+- `ingest`: a cold ingest of the whole corpus into a fresh warehouse (the range run's
+  `read_logs` + `Warehouse.replace_partitions`) against `inspect_ai.analysis.samples_df(EvalInfo +
+  EvalModel + SampleSummary)` on the same files, the call HiBayES itself makes. Ratio: our
+  throughput / samples_df's; linearity: seconds at the largest size / seconds at the smallest,
+  against the size ratio.
+
+Nothing is asserted. Output: a table on stdout, `<out>/scale.json` and `<out>/scale.png`.
+
+    .venv/bin/python benchmarks/bench_scale.py                          # 1000,3000,10000 logs x 100 samples
+    .venv/bin/python benchmarks/bench_scale.py --sizes 100,300 --out /tmp/scale   # a quick try
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+for path in (ROOT, ROOT / "benchmarks"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+SIDES = ("ours", "samples_df")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def measure_ingest(side: str, logs: Path, scratch: Path) -> dict:
+    """One cold ingest of every log under `logs` (run in a child process)."""
+    from bench_ingest import _samples_df_once
+
+    paths = sorted(p for p in logs.rglob("*") if p.suffix in (".eval", ".json"))
+    database = scratch / f"{side}.duckdb"
+    started = time.perf_counter()
+    result = _ours_batched(paths, logs, database) if side == "ours" else _samples_df_once(paths, database)
+    result["seconds"] = time.perf_counter() - started
+    result["peak_rss_mb"] = _peak_rss_mb()
+    result["logs"] = len(paths)
+    return result
+
+
+def _ours_batched(paths: list[Path], root: Path, database: Path) -> dict:
+    """The range run's ingest: batches read by worker processes, one transaction per batch."""
+    from hibayes.load.inspect_reader import log_key_for, read_log_batches
+    from hibayes.warehouse import Warehouse
+
+    warehouse, rows = Warehouse(database), 0
+    for batch in read_log_batches({log_key_for(path, root): path for path in paths}):
+        counts = warehouse.replace_partitions("log_key", {log.log_key: log.frames() for log in batch})
+        rows += sum(c.get("samples", 0) for c in counts.values())
+    return {"rows": rows}
+
+
+def child(measure: str, side: str, logs: Path) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench_scale_db_") as scratch:
+        command = [sys.executable, str(Path(__file__).resolve()), "--_child", measure, "--_side", side, "--_logs", str(logs),
+                   "--_scratch", scratch]
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise SystemExit(f"{measure} ({side}) failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def plot(results: list[dict], out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_time, ax_rss) = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=True)
+    for side, style in zip(SIDES, ("o-", "s--")):
+        rows = [r for r in results if r["side"] == side]
+        logs = [r["logs"] for r in rows]
+        ax_time.plot(logs, [r["seconds"] for r in rows], style, label=side)
+        ax_rss.plot(logs, [r["peak_rss_mb"] for r in rows], style, label=side)
+    for ax, label in ((ax_time, "seconds (read + write)"), (ax_rss, "peak RSS (MB)")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("logs in the corpus (100 samples each)")
+        ax.set_ylabel(label)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.suptitle("Cold ingest of a synthetic Inspect corpus, 2 cores")
+    path = out / "scale.png"
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--sizes", default="1000,3000,10000", help="corpus sizes in logs, comma-separated")
+    parser.add_argument("--samples-per-log", type=int, default=100)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "scale", help="where scale.json and scale.png go")
+    parser.add_argument("--keep-corpus", action="store_true", help="keep the generated logs (in a temp folder)")
+    parser.add_argument("--_child", help=argparse.SUPPRESS)
+    parser.add_argument("--_side", help=argparse.SUPPRESS)
+    parser.add_argument("--_logs", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--_scratch", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args._child:
+        print(json.dumps(measure_ingest(args._side, args._logs, args._scratch)))
+        return 0
+
+    import corpus
+
+    sizes = sorted(int(size) for size in args.sizes.split(","))
+    args.out.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="bench_scale_"))
+    print(f"[bench_scale] {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}; {platform.python_version()}, "
+          f"{__import__('os').cpu_count()} CPUs; corpora in {scratch}", flush=True)
+    results = []
+    try:
+        for size in sizes:
+            folder = scratch / f"logs_{size}"
+            spec = corpus.CorpusSpec(logs=size, samples_per_log=args.samples_per_log)
+            summary = corpus.generate(spec, folder)
+            files = sum(1 for _ in folder.iterdir())
+            print(f"[bench_scale] {size} logs: generated {files} files "
+                  f"({sum(p.stat().st_size for p in folder.iterdir()) / 1e6:.0f} MB) in {summary['seconds']} s", flush=True)
+            order = SIDES if len(results) % 4 == 0 else tuple(reversed(SIDES))  # alternate who goes first
+            for side in order:
+                result = child("ingest", side, folder)
+                results.append({"size": size, "side": side, **result})
+                print(f"[bench_scale]   {side:<10} {result['rows']:>9} rows in {result['seconds']:7.1f} s "
+                      f"({result['rows'] / result['seconds']:,.0f} rows/s), peak RSS {result['peak_rss_mb']:.0f} MB", flush=True)
+            if not args.keep_corpus:
+                shutil.rmtree(folder)
+    finally:
+        if not args.keep_corpus:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    print()
+    print("| logs | samples | ours s | samples_df s | ours rows/s | samples_df rows/s | RATIO ours/samples_df | ours peak RSS MB | samples_df peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for size in sizes:
+        ours, base = (next(r for r in results if r["size"] == size and r["side"] == side) for side in SIDES)
+        ratio = (ours["rows"] / ours["seconds"]) / (base["rows"] / base["seconds"])
+        print(f"| {size} | {ours['rows']} | {ours['seconds']:.1f} | {base['seconds']:.1f} | {ours['rows'] / ours['seconds']:,.0f} | "
+              f"{base['rows'] / base['seconds']:,.0f} | {ratio:.2f} | {ours['peak_rss_mb']:.0f} | {base['peak_rss_mb']:.0f} |")
+    if len(sizes) > 1:
+        for side in SIDES:
+            rows = [r for r in results if r["side"] == side]
+            print(f"linearity ({side}): {rows[-1]['seconds'] / rows[0]['seconds']:.1f}x the time for "
+                  f"{sizes[-1] / sizes[0]:.0f}x the logs")
+    (args.out / "scale.json").write_text(json.dumps(results, indent=1))
+    print(f"wrote {args.out / 'scale.json'} and {plot(results, args.out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
