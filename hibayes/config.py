@@ -213,13 +213,14 @@ def parse_analysis(raw: dict[str, Any], name: str, source: Path | None = None) -
     if isinstance(files, str):
         files = [files]
 
+    extractors = _components(extractors_section.get("enabled"), where, EXTRACTORS_LIST)
+    check_extractor_arguments(extractors, where)
     platform = sections["platform"]
     config = AnalysisConfig(
         name=name,
         source=source,
         files_to_process=tuple(str(f) for f in files),
-        extractors=_components(extractors_section.get("enabled"), where, "data_loader.extractors.enabled")
-        or [("base_extractor", {})],
+        extractors=extractors or [("base_extractor", {})],
         processors=_components(sections["data_process"].get("processors"), where, "data_process.processors")
         or list(DEFAULT_PROCESSORS),
         models=_models(sections["model"].get("models"), where) or [ModelSpec(DEFAULT_MODEL)],
@@ -368,6 +369,54 @@ def _flatten(value: Any) -> list[Any]:
     if isinstance(value, (list, tuple)):
         return [number for item in value for number in _flatten(item)] if value else [value]
     return [value]
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{what} must be text, got {value!r}")
+    return value
+
+
+def _optional_text(value: Any, what: str) -> str | None:
+    return None if value is None else _text(value, what)
+
+
+def _optional_mapping(value: Any, what: str) -> dict[str, Any] | None:
+    if value is not None and not isinstance(value, dict):
+        raise ConfigError(f"{what} must be a mapping, got {value!r}")
+    return value
+
+
+# The arguments of the built-in extractors that read scores, checked when the config is parsed (by
+# both the assets' and the loader's parsers): a wrong one used to surface only when the data was
+# loaded, as a TypeError naming no file, and a YAML `key: 1` would have matched no dict key.
+SCORE_EXTRACTOR_ARGUMENTS = {
+    "base_extractor": {"scorer": _optional_text, "key": _optional_text},
+    "score_normalizer": {
+        "score_field": _text,
+        "normalize_to_01": _flag,
+        "custom_mapping": _optional_mapping,
+        "scorer": _optional_text,
+        "key": _optional_text,
+    },
+}
+EXTRACTORS_LIST = "data_loader.extractors.enabled"
+
+
+def check_extractor_arguments(extractors: list[tuple[str, dict[str, Any]]], where: str) -> None:
+    """Raise a ConfigError for the first unknown or mistyped argument of a built-in score extractor."""
+    for name, kwargs in extractors:
+        checks = SCORE_EXTRACTOR_ARGUMENTS.get(name)
+        if checks is None:
+            continue
+        for argument, value in kwargs.items():
+            what = f"{where}: '{argument}' of extractor '{name}' in '{EXTRACTORS_LIST}'"
+            if argument not in checks:
+                raise ConfigError(
+                    f"{where}: unknown argument '{argument}' of extractor '{name}' in '{EXTRACTORS_LIST}'"
+                    f"{did_you_mean(argument, checks)}; it takes: {', '.join(checks)}"
+                )
+            checks[argument](value, what)
 
 
 def _paths(value: Any) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from inspect_ai import Task, eval
 from inspect_ai.dataset import Sample
 from inspect_ai.model import ModelOutput, ModelUsage, get_model
-from inspect_ai.scorer import Score, Target, mean, scorer
+from inspect_ai.scorer import Score, Target, accuracy, mean, scorer
 from inspect_ai.solver import Generate, TaskState, generate, solver
 
 ODD_VALUES = ["C", "I", "P", 0.25, True, "banana", float("nan"), {"a": 1.0}, [1, 0]]
@@ -31,6 +31,26 @@ def odd_scorer():
     return score
 
 
+# The first scorer of the dict-scores log: Inspect scorers may return one value per key.
+DICT_SCORES = [{"accuracy": "C", "f1": 0.5}, {"accuracy": "I", "f1": 0.25}, {"accuracy": "C", "f1": 1.0}, {"accuracy": "P", "f1": None}]
+
+
+@scorer(metrics=[{"accuracy": [accuracy()], "f1": [mean()]}])
+def graded():
+    async def score(state: TaskState, target: Target) -> Score:
+        return Score(value=DICT_SCORES[int(state.sample_id)])
+
+    return score
+
+
+@scorer(metrics=[mean()])
+def length_ok():
+    async def score(state: TaskState, target: Target) -> Score:
+        return Score(value=int(state.sample_id) % 2)
+
+    return score
+
+
 @solver
 def explode_on(sample_ids: tuple[int, ...]):
     async def solve(state: TaskState, generate_fn: Generate) -> TaskState:
@@ -49,6 +69,15 @@ def write_odd_scores_log(log_dir: Path) -> Path:
     """A successful log whose single scorer returns every kind of value Inspect allows."""
     task = Task(dataset=_samples(len(ODD_VALUES)), solver=generate(), scorer=odd_scorer(), name="odd_scores")
     (log,) = eval(task, model=_model(), log_dir=str(log_dir), display="none")
+    return Path(log.location)
+
+
+def write_dict_scores_log(log_dir: Path) -> Path:
+    """A successful log whose first scorer (`graded`) returns a dict per sample and whose second
+    (`length_ok`) returns a number."""
+    task = Task(dataset=_samples(len(DICT_SCORES)), solver=generate(), scorer=[graded(), length_ok()], name="dict_scores")
+    (log,) = eval(task, model=_model(), log_dir=str(log_dir), display="none")
+    assert log.status == "success", log.status
     return Path(log.location)
 
 

@@ -18,7 +18,9 @@ Differences from the original, on purpose:
   cannot read become NaN with an `ExtractorWarning`. Its `task` column holds the task name (the
   original put the sample id there), and the sample id has its own column, `sample_id`.
 - `base_extractor` and `score_normalizer` take an optional `scorer` to read another scorer than the
-  first one.
+  first one, and an optional `key` to read one key of a scorer that returns a dict (Inspect's
+  `Score(value={"accuracy": "C", "f1": 0.5})`); a dict read without a key is NaN with a warning
+  saying which keys there are.
 - `score_normalizer` leaves values it cannot read as NaN with an `ExtractorWarning` instead of 0.0.
 - `cyber_extractor` leaves absent fields as None instead of crashing on a missing `max_messages`
   or writing the string "None".
@@ -76,6 +78,8 @@ REMOVED_FROM_SUMMARY = "Key removed from summary (> 1k)"
 TARGET_TRUNCATED_SUFFIX = "(content truncated)"
 # token_extractor's columns, named as the warehouse's `samples` table names them.
 TOKEN_COLUMNS = ("total_tokens", "input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
+# Score kinds (hibayes.load.scores) that are Inspect's "unscored" rather than a mistake.
+UNSCORED_KINDS = ("nan", "null")
 
 
 class ExtractorWarning(UserWarning):
@@ -152,11 +156,25 @@ def _is_summary(sample: Any) -> bool:
     return isinstance(sample, EvalSampleSummary)
 
 
-def _pick_score(facts: SampleFacts, scorer: str | None, who: str) -> tuple[str, Any] | None:
-    """(scorer name, raw value) of the chosen scorer, the first one by default as in HiBayES.
+@dataclass(frozen=True)
+class _PickedScore:
+    """The raw value an extractor reads as the score: a scorer's value, or one key of its dict."""
+
+    scorer: str
+    key: str | None
+    raw: Any
+
+    def described(self) -> str:
+        return f"scorer '{self.scorer}'" if self.key is None else f"key '{self.key}' of scorer '{self.scorer}'"
+
+
+def _pick_score(facts: SampleFacts, scorer: str | None, key: str | None, who: str) -> _PickedScore | None:
+    """The chosen scorer's value (the first scorer's by default, as in HiBayES), or the chosen key
+    of it when `key` is given.
 
     None when there is nothing to read: a sample that errored before scoring (not worth a warning:
-    the loader reports errored samples) or one without the named scorer (a warning).
+    the loader reports errored samples), one without the named scorer or key, or one whose value is
+    not a dict where a key was chosen (each a warning).
     """
     scores = facts.scores
     if not scores:
@@ -164,34 +182,61 @@ def _pick_score(facts: SampleFacts, scorer: str | None, who: str) -> tuple[str, 
             warnings.warn(f"{who}: sample {facts.id} epoch {facts.epoch} has no scores", ExtractorWarning)
         return None
     if scorer is None:
-        name = next(iter(scores))
-        return name, scores[name]
-    if scorer not in scores:
+        scorer = next(iter(scores))
+    elif scorer not in scores:
         warnings.warn(
             f"{who}: sample {facts.id} epoch {facts.epoch} has no scorer '{scorer}'"
             f"{did_you_mean(scorer, scores)}; its scorers: {', '.join(scores)}",
             ExtractorWarning,
         )
         return None
-    return scorer, scores[scorer]
+    raw = scores[scorer]
+    if key is None:
+        return _PickedScore(scorer, None, raw)
+    if not isinstance(raw, Mapping):
+        converted = convert_score(raw)
+        if converted.kind in UNSCORED_KINDS:  # Inspect's "unscored" has no keys: NaN, not a mistake
+            return _PickedScore(scorer, None, raw)
+        warnings.warn(
+            f"{who}: sample {facts.id} epoch {facts.epoch}: score {converted.raw_json} of scorer "
+            f"'{scorer}' is not a dict, so it has no key '{key}'",
+            ExtractorWarning,
+        )
+        return None
+    if key not in raw:
+        warnings.warn(
+            f"{who}: sample {facts.id} epoch {facts.epoch}: score of scorer '{scorer}' has no key '{key}'"
+            f"{did_you_mean(key, raw)}; its keys: {', '.join(map(str, raw))}",
+            ExtractorWarning,
+        )
+        return None
+    return _PickedScore(scorer, key, raw[key])
 
 
-def _score_value(facts: SampleFacts, scorer: str | None, who: str) -> float:
-    picked = _pick_score(facts, scorer, who)
-    return math.nan if picked is None else _to_float(facts, *picked, who)
+def _score_value(facts: SampleFacts, scorer: str | None, key: str | None, who: str) -> float:
+    picked = _pick_score(facts, scorer, key, who)
+    return math.nan if picked is None else _to_float(facts, picked, who)
 
 
-def _to_float(facts: SampleFacts, scorer: str, raw: Any, who: str) -> float:
-    converted = convert_score(raw)
-    if converted.value is None:
-        if converted.kind not in ("nan", "null"):  # NaN/None is Inspect's "unscored", not a mistake
-            warnings.warn(
-                f"{who}: sample {facts.id} epoch {facts.epoch}: score {converted.raw_json} of scorer "
-                f"'{scorer}' is not numeric (expected a number, bool, numeric string or C/I/P/N); left NaN",
-                ExtractorWarning,
-            )
-        return math.nan
-    return converted.value
+def _to_float(facts: SampleFacts, picked: _PickedScore, who: str) -> float:
+    converted = convert_score(picked.raw)
+    if converted.value is not None:
+        return converted.value
+    where = f"{who}: sample {facts.id} epoch {facts.epoch}: score {converted.raw_json} of {picked.described()}"
+    # A dict under a chosen key is nested: no key of it can be chosen, so it is only "not numeric".
+    if converted.kind == "dict" and picked.key is None:
+        keys = [str(key) for key in picked.raw]
+        warnings.warn(
+            f"{where} is a dict: choose one of its keys ({', '.join(keys)}) in the analysis YAML, e.g. "
+            f"{who}: {{scorer: {picked.scorer}, key: {keys[0] if keys else 'KEY'}}}; left NaN",
+            ExtractorWarning,
+        )
+    elif converted.kind not in UNSCORED_KINDS:
+        warnings.warn(
+            f"{where} is not numeric (expected a number, bool, numeric string or C/I/P/N); left NaN",
+            ExtractorWarning,
+        )
+    return math.nan
 
 
 def _message_count(facts: SampleFacts) -> int | None:
@@ -216,14 +261,15 @@ def _checked_metadata_value(facts: SampleFacts, value: Any) -> Any:
 
 @extractor
 @reads_summaries
-def base_extractor(scorer: str | None = None) -> Extractor:
+def base_extractor(scorer: str | None = None, key: str | None = None) -> Extractor:
     """score, target, model, model_raw, dataset, task (the task name), sample_id, epoch,
     num_messages, log_path and scaffold (the eval's `scaffold` metadata, else its solver chain).
-    `score` comes from the first scorer, or from `scorer`."""
+    `score` comes from the first scorer, or from `scorer`; from its dict value's `key` when given
+    (Inspect scorers may return `{"accuracy": "C", "f1": 0.5}`)."""
 
     def columns(facts: SampleFacts) -> dict[str, Any]:
         return {
-            "score": _score_value(facts, scorer, "base_extractor"),
+            "score": _score_value(facts, scorer, key, "base_extractor"),
             "target": _target(facts),
             "model": facts.model.split("/")[-1],
             "model_raw": facts.model,
@@ -338,21 +384,22 @@ def score_normalizer(
     normalize_to_01: bool = True,
     custom_mapping: Mapping[Any, float] | None = None,
     scorer: str | None = None,
+    key: str | None = None,
 ) -> Extractor:
-    """The first scorer's value (or `scorer`'s) as a float in column `score_field`: `custom_mapping`
-    first, then Inspect's conventions (C/CORRECT 1, I/INCORRECT 0, P 0.5, N 0, numbers, bools,
-    numeric strings); with `normalize_to_01`, values above 1 are taken as percentages and divided
-    by 100."""
+    """The first scorer's value (or `scorer`'s; the value at `key` of a dict score) as a float in
+    column `score_field`: `custom_mapping` first, then Inspect's conventions (C/CORRECT 1,
+    I/INCORRECT 0, P 0.5, N 0, numbers, bools, numeric strings); with `normalize_to_01`, values
+    above 1 are taken as percentages and divided by 100."""
 
     def columns(facts: SampleFacts) -> dict[str, Any]:
-        picked = _pick_score(facts, scorer, "score_normalizer")
+        picked = _pick_score(facts, scorer, key, "score_normalizer")
         if picked is None:
             return {score_field: math.nan}
-        name, raw = picked
+        raw = picked.raw
         if custom_mapping and _hashable(raw) and raw in custom_mapping:
             value = float(custom_mapping[raw])
         else:
-            value = _to_float(facts, name, raw, "score_normalizer")
+            value = _to_float(facts, picked, "score_normalizer")
         if normalize_to_01 and value > 1.0:
             value /= 100.0
             if value > 1.0:

@@ -25,8 +25,8 @@ import re
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from itertools import islice
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -251,6 +251,7 @@ def _rows(path: Path, log_key: str, read: _Read, scaffold_field: str) -> LogRows
     dataset = dataset_name(spec)
     sample_rows: list[dict[str, Any]] = []
     score_rows: list[dict[str, Any]] = []
+    first_scores = _FirstScores()
     for sample in samples:
         sample_id = str(sample.id)
         usage = usage_totals(sample.model_usage)
@@ -259,6 +260,9 @@ def _rows(path: Path, log_key: str, read: _Read, scaffold_field: str) -> LogRows
             converted = convert_score(score.value)
             if rank == 0:
                 first_value = converted.value
+                first_scores.add_first(scorer, score.value)
+            else:
+                first_scores.add_other(scorer, converted.value is not None)
             if converted.is_problem:
                 error(
                     f"score.{scorer}",
@@ -320,6 +324,9 @@ def _rows(path: Path, log_key: str, read: _Read, scaffold_field: str) -> LogRows
             }
         )
 
+    for scorer, message in first_scores.dict_problems(path.name):
+        error(f"score.{scorer}", message)
+
     stat = path.stat()
     eval_row = {
         "log_key": log_key,
@@ -364,6 +371,50 @@ def _rows(path: Path, log_key: str, read: _Read, scaffold_field: str) -> LogRows
         eval_id=spec.eval_id,
         read_from=read.read_from,
     )
+
+
+@dataclass
+class _FirstScores:
+    """What a log's samples' first scorers returned, to say why the samples whose first scorer
+    returned a dict have no `score` (the column HAL and IRT read, and analyses by default) and what
+    an analysis can choose instead."""
+
+    scored: int = 0  # samples with any score
+    dict_samples: dict[str, int] = field(default_factory=dict)  # by scorer: samples where it returned a dict
+    keys: dict[str, dict[str, bool]] = field(default_factory=dict)  # by scorer: its dicts' keys, whether one held a number
+    numeric_others: dict[str, None] = field(default_factory=dict)  # later scorers that returned a number
+
+    def add_first(self, scorer: str, value: Any) -> None:
+        self.scored += 1
+        if isinstance(value, Mapping):
+            self.dict_samples[scorer] = self.dict_samples.get(scorer, 0) + 1
+            keys = self.keys.setdefault(scorer, {})
+            for key, item in value.items():
+                keys[str(key)] = keys.get(str(key), False) or convert_score(item).value is not None
+
+    def add_other(self, scorer: str, numeric: bool) -> None:
+        if numeric:
+            self.numeric_others.setdefault(scorer, None)
+
+    def dict_problems(self, file_name: str) -> list[tuple[str, str]]:
+        """(scorer, message) for each first scorer that returned dicts: one row for the log, not
+        one per sample."""
+        problems = []
+        for scorer, count in self.dict_samples.items():
+            keys = self.keys[scorer]
+            key = next((key for key, numeric in keys.items() if numeric), next(iter(keys), "KEY"))
+            others = [other for other in self.numeric_others if other != scorer]
+            another = f", or another scorer: base_extractor: {{scorer: {others[0]}}}" if others else ""
+            problems.append(
+                (
+                    scorer,
+                    f"{file_name}: scorer '{scorer}', the first, returned a dict (keys {', '.join(keys)}) for "
+                    f"{count} of {self.scored} samples; a dict is not a number, so these samples have no `score` "
+                    "and analyses that read the first scorer leave them out. In the analysis YAML, choose a key "
+                    f"under data_loader.extractors.enabled: base_extractor: {{scorer: {scorer}, key: {key}}}{another}",
+                )
+            )
+        return problems
 
 
 def _unreadable(log_key: str, path: Path, sha: str, errors: list[dict[str, Any]]) -> LogRows:

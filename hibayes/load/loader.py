@@ -74,6 +74,7 @@ from hibayes.config import (
     ConfigError,
     _check_keys,
     _components,
+    check_extractor_arguments,
 )
 from hibayes.load.copies import same_run_message
 from hibayes.load.extractors import EXTRACTORS, Extractor, ExtractorWarning, SummaryTooThin
@@ -143,6 +144,7 @@ class DataLoaderConfig:
         if cache is not None and not isinstance(cache, (str, Path)):
             raise ConfigError(f"{where}: data_loader.paths.cache_path must be a path, got {cache!r}")
         enabled = _components(extractors.get("enabled"), where, "data_loader.extractors.enabled")
+        check_extractor_arguments(enabled, where)
         return cls(
             files_to_process=files,
             extracted_data=tables,

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from hibayes.config import ConfigError, load_analysis, parse_analysis
+from hibayes.load import DataLoaderConfig
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "analyses"
 
@@ -114,6 +115,34 @@ def test_bad_prior_values_are_config_errors(tmp_path, config, expected):
     with pytest.raises(ConfigError) as err:
         load_analysis(path)
     assert expected in str(err.value) and str(path) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "entry, expected",
+    [
+        ({"base_extractor": {"key": 3}}, "'key' of extractor 'base_extractor' in 'data_loader.extractors.enabled' must be text, got 3"),
+        ({"base_extractor": {"scorer": ["a", "b"]}}, "'scorer' of extractor 'base_extractor'"),
+        ({"base_extractor": {"scorer": ""}}, "'scorer' of extractor 'base_extractor'"),
+        ({"base_extractor": {"kee": "accuracy"}}, "unknown argument 'kee' of extractor 'base_extractor' in "
+         "'data_loader.extractors.enabled' (did you mean 'key'?); it takes: scorer, key"),
+        ({"score_normalizer": {"key": {"a": 1}}}, "'key' of extractor 'score_normalizer'"),
+        ({"score_normalizer": {"normalise_to_01": True}}, "(did you mean 'normalize_to_01'?)"),
+    ],
+)
+def test_bad_score_choices_are_config_errors_naming_the_file_and_field(tmp_path, entry, expected):
+    path = write(tmp_path, {"data_loader": {"extractors": {"enabled": [entry]}}})
+    for parse in (load_analysis, DataLoaderConfig.from_yaml):  # the assets' and the loader's (CLI's) parsers
+        with pytest.raises(ConfigError) as err:
+            parse(path)
+        assert expected in str(err.value) and str(path) in str(err.value)
+
+
+def test_a_scorer_and_a_key_of_its_dict_scores_parse(tmp_path):
+    enabled = [{"base_extractor": {"scorer": "graded", "key": "accuracy"}}, {"score_normalizer": {"key": "f1", "scorer": None}}]
+    path = write(tmp_path, {"data_loader": {"extractors": {"enabled": enabled}}})
+    expected = [("base_extractor", {"scorer": "graded", "key": "accuracy"}), ("score_normalizer", {"key": "f1", "scorer": None})]
+    assert load_analysis(path).extractors == expected
+    assert list(DataLoaderConfig.from_yaml(path).extractors) == expected
 
 
 def test_good_fit_and_prior_values_parse_with_whole_numbers_as_ints(tmp_path):

@@ -1,7 +1,7 @@
 """One config, one frame: HiBayES's loader (reading the logs, as the CLI does) and the warehouse path
 (reading the ingested tables, as the `analysis_data` asset does) give identical frames: columns,
 dtypes and values, row for row once both are sorted. Over the bundled example logs, a log written
-by inspect_ai with null metadata values, and the third-party logs in ../shared/fixtures (older
+by inspect_ai with null metadata values, a log whose first scorer returns dicts, and the third-party logs in ../shared/fixtures (older
 writers whose summaries lack fields, a cancelled log, files that are not logs, and the same run
 saved as both .eval and .json)."""
 
@@ -21,6 +21,7 @@ from hibayes.load.inspect_reader import list_log_files, log_key_for
 from hibayes.load.warehouse_extract import extract_analysis_data
 from hibayes.warehouse import Warehouse
 from tests.conftest import EXAMPLE_LOGS, SHARED_FIXTURES, example_log_files
+from tests.logfactory import write_dict_scores_log
 
 ROW_KEY = ["log", "id", "epoch"]
 CHALLENGE = {"category": "web", "max_messages": "12", "capabilities": [{"name": "recon", "level": 2}]}
@@ -51,6 +52,13 @@ def configs(scorer: str) -> dict[str, dict]:
             "include_errored_samples": True,
             "include_incomplete_logs": True,
         },
+        # The dict-scores log's first scorer, `graded`, returns {"accuracy": letter, "f1": number}.
+        "keys of dict scores": {
+            "extractors": {"enabled": [
+                {"base_extractor": {"key": "accuracy"}},
+                {"score_normalizer": {"scorer": "graded", "key": "f1", "score_field": "f1"}},
+            ]},
+        },
     }
 
 
@@ -73,9 +81,20 @@ def null_metadata_logs(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def sources(null_metadata_logs, tmp_path_factory) -> dict[str, tuple[Path, str]]:
+def dict_scores_logs(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("dict_scores")
+    write_dict_scores_log(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sources(null_metadata_logs, dict_scores_logs, tmp_path_factory) -> dict[str, tuple[Path, str]]:
     """Each source folder (resolved, as the loader resolves it) and a scorer to choose in it."""
-    found = {"examples": (EXAMPLE_LOGS, "letter_accuracy"), "null metadata": (null_metadata_logs, "letter_accuracy")}
+    found = {
+        "examples": (EXAMPLE_LOGS, "letter_accuracy"),
+        "null metadata": (null_metadata_logs, "letter_accuracy"),
+        "dict scores": (dict_scores_logs, "length_ok"),
+    }
     third_party = SHARED_FIXTURES / "inspect_logs"
     if third_party.is_dir():
         found["third party"] = (third_party, "match")
@@ -99,7 +118,7 @@ def sorted_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-@pytest.mark.parametrize("source", ["examples", "null metadata", "third party"])
+@pytest.mark.parametrize("source", ["examples", "null metadata", "dict scores", "third party"])
 @pytest.mark.parametrize("config_name", list(configs("x")))
 def test_the_loader_and_the_warehouse_give_the_same_frame(sources, warehouses, source, config_name):
     if source not in sources:
@@ -127,3 +146,12 @@ def test_the_null_metadata_log_exercises_what_it_should(sources, warehouses):
     chosen = configs(scorer)["chosen scorer and tokens"]
     scores = load_data(DataLoaderConfig.from_dict({**chosen, "paths": {"files_to_process": [str(folder)]}}), workers=1)
     assert not scores["score"].isin([0.0, 1.0]).all()  # letter_accuracy, not the first scorer's C/I
+
+
+def test_the_dict_scores_log_is_read_through_the_chosen_keys(sources, warehouses):
+    """The frames compared above hold the keys' values: the parity of the key option is not vacuous."""
+    section = configs("length_ok")["keys of dict scores"]
+    data, _ = extract_analysis_data(warehouses["dict scores"], parse_analysis({"data_loader": section}, name="p"))
+    data = data.sort_values("sample_id")
+    assert data["score"].tolist() == [1.0, 0.0, 1.0, 0.5]  # accuracy C, I, C, P
+    assert data["f1"].tolist()[:3] == [0.5, 0.25, 1.0] and pd.isna(data["f1"].iloc[3])  # None: unscored

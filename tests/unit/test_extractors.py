@@ -60,13 +60,13 @@ def run(name: str, sample_obj, log, **kwargs) -> dict[str, Any]:
 
 
 BUILTIN_ARGS = {
-    "base_extractor": ["scorer"],
+    "base_extractor": ["scorer", "key"],
     "cyber_extractor": [],
     "tools_extractor": [],
     "token_extractor": [],
     "message_count_extractor": ["include_system", "include_user", "include_assistant"],
     "metadata_field_extractor": ["field_path", "default_value", "rename_to"],
-    "score_normalizer": ["score_field", "normalize_to_01", "custom_mapping", "scorer"],
+    "score_normalizer": ["score_field", "normalize_to_01", "custom_mapping", "scorer", "key"],
 }
 
 
@@ -130,10 +130,12 @@ def test_base_extractor_reads_every_inspect_convention_without_raising(value, ex
     assert run("base_extractor", with_scores(sample(path, 1), value), full_log(path))["score"] == expected
 
 
-@pytest.mark.parametrize("value", ["banana", {"a": 1.0}, [1, 0]])
-def test_base_extractor_flags_values_it_cannot_read_and_leaves_nan(value):
+@pytest.mark.parametrize(
+    "value, message", [("banana", "is not numeric"), ({"a": 1.0}, r"is a dict: choose one of its keys \(a\)"), ([1, 0], "is not numeric")]
+)
+def test_base_extractor_flags_values_it_cannot_read_and_leaves_nan(value, message):
     path = example_log("arithmetic", "aurora", "generalist")
-    with pytest.warns(ExtractorWarning, match="is not numeric"):
+    with pytest.warns(ExtractorWarning, match=message):
         row = run("base_extractor", with_scores(sample(path, 1), value), full_log(path))
     assert math.isnan(row["score"])
 
@@ -146,6 +148,26 @@ def test_base_extractor_unscored_or_unknown_scorer():
     with pytest.warns(ExtractorWarning, match="no scorer 'mach' \\(did you mean 'match'"):
         row = run("base_extractor", sample(path, 1), full_log(path), scorer="mach")
     assert math.isnan(row["score"]) and row["task"] == "arithmetic"
+
+
+def test_a_dict_score_is_read_through_the_chosen_key():
+    """Inspect scorers may return one value per key; the analysis chooses the key (and the scorer)."""
+    path = example_log("arithmetic", "aurora", "generalist")
+    s, log = sample(path, 1), full_log(path)
+    graded = with_scores(s, {"accuracy": "C", "f1": 0.5, "judge": None}, 0.25)
+    assert run("base_extractor", graded, log, key="accuracy")["score"] == 1.0  # the first scorer's key
+    assert run("base_extractor", graded, log, scorer="s0", key="f1")["score"] == 0.5
+    assert run("score_normalizer", graded, log, key="accuracy", custom_mapping={"C": 0.9}) == {"score": 0.9}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a key holding None is "unscored", as a NaN score is
+        assert math.isnan(run("base_extractor", graded, log, key="judge")["score"])
+    with pytest.warns(ExtractorWarning, match=r"of scorer 's0' is a dict: choose one of its keys \(accuracy, f1, judge\).*"
+                      r"base_extractor: \{scorer: s0, key: accuracy\}"):
+        assert math.isnan(run("base_extractor", graded, log)["score"])
+    with pytest.warns(ExtractorWarning, match=r"score of scorer 's0' has no key 'acuracy' \(did you mean 'accuracy'\?\); its keys: accuracy, f1"):
+        assert math.isnan(run("base_extractor", graded, log, key="acuracy")["score"])
+    with pytest.warns(ExtractorWarning, match=r"score 0.25 of scorer 's1' is not a dict, so it has no key 'f1'"):
+        assert math.isnan(run("score_normalizer", graded, log, scorer="s1", key="f1")["score"])
 
 
 def test_base_extractor_on_an_errored_sample_gives_nan_without_a_warning():

@@ -3,12 +3,16 @@
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from hibayes.load.copies import ingest_logs
 from hibayes.load.inspect_reader import list_log_files, log_key_for, read_log, scan_logs
+from hibayes.warehouse import Warehouse
 from tests.conftest import example_log_files
 from tests.logfactory import (
     ODD_VALUES,
+    write_dict_scores_log,
     write_error_log,
     write_json_not_a_log,
     write_not_a_zip,
@@ -20,7 +24,7 @@ from tests.logfactory import (
 @pytest.fixture(scope="module")
 def factory_logs(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("factory")
-    return {"odd": write_odd_scores_log(folder), "error": write_error_log(folder)}
+    return {"odd": write_odd_scores_log(folder), "error": write_error_log(folder), "dict": write_dict_scores_log(folder)}
 
 
 def test_example_log_reads_into_rows_for_every_table():
@@ -46,9 +50,29 @@ def test_odd_score_types_are_kept_typed_and_flagged(factory_logs):
     assert values[:5] == [1.0, 0.0, 0.5, 0.25, 1.0]
     assert all(v is None or v != v for v in values[5:])  # None/NaN: never a silent zero
     assert json.loads(scores.iloc[7]["raw_value"]) == ODD_VALUES[7]
-    # The one value that should have been numeric and is not gets an error row naming it.
-    assert list(rows.errors["field"]) == ["score.odd_scorer"]
+    # The one value that should have been numeric and is not gets an error row naming it, and the
+    # dict value of the first scorer a row for the log saying which key to choose.
+    assert list(rows.errors["field"]) == ["score.odd_scorer", "score.odd_scorer"]
     assert "'banana'" in rows.errors.iloc[0]["message"] or '"banana"' in rows.errors.iloc[0]["message"]
+    assert rows.errors.iloc[1]["sample_id"] is None and "1 of 9 samples" in rows.errors.iloc[1]["message"]
+
+
+def test_a_first_scorer_returning_dicts_gets_an_ingest_error_saying_what_to_set(factory_logs, tmp_path):
+    """Each sample's `score` is its first scorer's value; a dict is none, so the samples had no
+    score and only the analysis metadata's `rows_without_score` said so."""
+    path = factory_logs["dict"]
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    ingest_logs(warehouse, {path.name: path})
+    assert warehouse.query("SELECT count(*) AS n FROM samples WHERE score IS NULL")["n"].item() == 4
+    errors = warehouse.query("SELECT log_path, sample_id, epoch, field, message FROM ingest_errors")
+    assert len(errors) == 1  # one row for the log, not one per sample
+    error = errors.iloc[0]
+    assert error["log_path"] == str(path) and error["field"] == "score.graded"
+    assert pd.isna(error["sample_id"]) and pd.isna(error["epoch"])  # NULL: the log as a whole
+    message = error["message"]
+    for words in (path.name, "scorer 'graded'", "4 of 4 samples", "keys accuracy, f1", "no `score`",
+                  "base_extractor: {scorer: graded, key: accuracy}", "base_extractor: {scorer: length_ok}"):
+        assert words in message, (words, message)
 
 
 def test_error_status_log_is_recorded_with_its_reason(factory_logs):
