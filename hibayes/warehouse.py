@@ -9,7 +9,7 @@ one writer process, and Dagster runs steps in several processes.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -231,13 +231,20 @@ class Warehouse:
         return self.replace_partitions(key_column, {key: frames})[key]
 
     def replace_partitions(
-        self, key_column: str, frames_by_key: Mapping[str, Mapping[str, pd.DataFrame]]
+        self,
+        key_column: str,
+        frames_by_key: Mapping[str, Mapping[str, pd.DataFrame]],
+        tables: Sequence[str] | None = None,
     ) -> dict[str, dict[str, int]]:
         """`replace_partition` for many keys at once: one connection, one transaction, and one
         DELETE and one INSERT per table, since opening the file and each statement cost more than
-        writing a small log's rows."""
+        writing a small log's rows. `tables` (default: those the frames name) are the tables whose
+        rows of these keys are replaced: a key without a frame for one of them loses its rows there."""
+        if not frames_by_key:
+            return {}
         keys = list(frames_by_key)
-        tables = list(dict.fromkeys(table for frames in frames_by_key.values() for table in frames))
+        if tables is None:
+            tables = list(dict.fromkeys(table for frames in frames_by_key.values() for table in frames))
         counts = {key: {table: len(frames.get(table, ())) for table in tables} for key, frames in frames_by_key.items()}
         with self.connect() as conn, _transaction(conn):
             for table in tables:
@@ -248,6 +255,13 @@ class Warehouse:
                     conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
                     conn.unregister("incoming")
         return counts
+
+    def replace_logs(
+        self, frames_by_key: Mapping[str, Mapping[str, pd.DataFrame]], removed: Collection[str] = ()
+    ) -> dict[str, dict[str, int]]:
+        """Each log's rows in every ingest table replaced by its frames, and every row of the
+        `removed` logs (files that are gone) deleted, in one transaction."""
+        return self.replace_partitions("log_key", {**frames_by_key, **{key: {} for key in removed}}, INGEST_TABLES)
 
     def replace_rows(self, table: str, key_column: str, key: str, frame: pd.DataFrame) -> int:
         """Replace the rows of `table` whose `key_column` equals `key`, in one transaction. The

@@ -3,9 +3,10 @@
     python -m hibayes_assets.demo [--force-refit]
 
 It fills HIBAYES_LOG_DIR and HIBAYES_ANALYSES_DIR from `examples/` when they are empty, registers
-the partitions the sensors would register, ingests new or changed logs, and then runs, in process,
-every run the planner finds due (the rule the daemon's `refresh_results` sensor follows), recording
-them in DAGSTER_HOME so `make ui` shows them and has nothing left to do. A second run does only what
+the partitions the sensors would register, ingests new, changed or deleted logs (and records the
+ingests a killed run left unrecorded), and then runs, in process, every run the planner finds due
+(the rule the daemon's `refresh_results` sensor follows), recording them in DAGSTER_HOME so `make
+ui` shows them and has nothing left to do. A second run does only what
 changed. With the daemon already running on the instance it waits for the daemon instead of
 doing the work twice. Exits non-zero when any run failed (a held-back report included).
 """
@@ -17,7 +18,9 @@ import shutil
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +38,13 @@ from hibayes_assets.checks import blocking_checkers, check_name  # noqa: E402
 from hibayes_assets.history import latest_metadata  # noqa: E402
 from hibayes_assets.partitions import fit_partitions, log_partitions, split_fit_key  # noqa: E402
 from hibayes_assets.planner import IN_PROGRESS, INGEST_ASSETS, plan  # noqa: E402
-from hibayes_assets.sensors import apply_partition_changes, ingest_requests, partition_changes, skipped_files_note  # noqa: E402
+from hibayes_assets.sensors import (  # noqa: E402
+    apply_partition_changes,
+    ingest_requests,
+    partition_changes,
+    partitions_of_gone_logs,
+    skipped_files_note,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Dagster's per-event DEBUG lines would bury the demo's own progress lines.
@@ -80,37 +89,11 @@ def run_demo(
 ) -> DemoSummary:
     """The ingest, then every run the planner finds due, in process, until nothing is: the same
     runs, tags and partitions the daemon's sensors would make, so `make ui` afterwards starts quiet."""
-    from hibayes_assets.definitions import defs
-
     project = resources["project"]
     summary = DemoSummary()
+    execute = partial(execute_in_process, instance, resources, summary)
 
-    def execute(stage: str, label: str, assets: tuple[str, ...], partition_key: str | None, tags: dict[str, str], run_config: dict | None = None) -> None:
-        print(f"  {label} ...", flush=True)
-        started = time.perf_counter()
-        result = dg.materialize(
-            [*defs.assets, *defs.asset_checks], selection=list(assets), partition_key=partition_key, instance=instance,
-            resources=resources, raise_on_error=False, tags={"hibayes/trigger": "make demo", **tags},
-            run_config={**QUIET, **(run_config or {})},
-        )
-        seconds = time.perf_counter() - started
-        summary.runs.append((stage, result.success, seconds))
-        problems = failure_messages(result)
-        summary.failures += [f"{label}: {message}" for message in problems]
-        print(f"      {'done' if result.success else 'FAILED'} in {seconds:.1f}s" + "".join(f"\n      {m}" for m in problems))
-
-    print(f"[1/3] ingest: logs in {settings.log_dir}")
-    order = list(instance.get_dynamic_partitions(log_partitions.name))
-    to_add, requests = ingest_requests(scan_logs(settings.log_dir), settings.home, order)
-    instance.add_dynamic_partitions(log_partitions.name, to_add)
-    for request in requests:
-        where = request.partition_key or "{} .. {}".format(*(request.tags[f"dagster/asset_partition_range_{e}"] for e in ("start", "end")))
-        execute("ingest", f"ingest [{where}]", INGEST_ASSETS, request.partition_key, dict(request.tags))
-    if not requests:
-        print("      every log is already in the warehouse")
-    skipped = skipped_files(settings.log_dir)
-    if skipped:
-        print(f"      {skipped_files_note(settings.log_dir, skipped)}")
+    ingest_log_folder(settings, instance, execute)
 
     print(f"[2/3] analyses in {settings.analyses_dir}: one partition each, one fit partition per model")
     partition_requests, problems = partition_changes(instance, settings.analyses_dir)
@@ -131,6 +114,50 @@ def run_demo(
     if not executed:
         print("      nothing to do: every result is up to date with its inputs")
     return summary
+
+
+def execute_in_process(
+    instance: dg.DagsterInstance, resources: dict[str, Any], summary: DemoSummary, stage: str, label: str,
+    assets: tuple[str, ...], partition_key: str | None, tags: dict[str, str], run_config: dict | None = None,
+) -> None:
+    """One run, in this process, recorded in the instance and in `summary`."""
+    from hibayes_assets.definitions import defs
+
+    print(f"  {label} ...", flush=True)
+    started = time.perf_counter()
+    result = dg.materialize(
+        [*defs.assets, *defs.asset_checks], selection=list(assets), partition_key=partition_key, instance=instance,
+        resources=resources, raise_on_error=False, tags={"hibayes/trigger": "make demo", **tags},
+        run_config={**QUIET, **(run_config or {})},
+    )
+    seconds = time.perf_counter() - started
+    summary.runs.append((stage, result.success, seconds))
+    problems = failure_messages(result)
+    summary.failures += [f"{label}: {message}" for message in problems]
+    print(f"      {'done' if result.success else 'FAILED'} in {seconds:.1f}s" + "".join(f"\n      {m}" for m in problems))
+
+
+def ingest_log_folder(settings: Settings, instance: dg.DagsterInstance, execute: Callable[..., None]) -> None:
+    """The new_inspect_logs sensor's work, done at once: ingest new, changed and deleted files and
+    record the ingests Dagster lost, then delete the partitions of deleted files (after the runs
+    that removed their rows, so no partition goes while a run for it exists). `execute` runs one
+    run, as `execute_in_process` does."""
+    print(f"[1/3] ingest: logs in {settings.log_dir}")
+    to_add, requests = ingest_requests(instance, scan_logs(settings.log_dir), settings.home)
+    instance.add_dynamic_partitions(log_partitions.name, to_add)
+    for request in requests:
+        where = request.partition_key or "{} .. {}".format(*(request.tags[f"dagster/asset_partition_range_{e}"] for e in ("start", "end")))
+        execute("ingest", f"ingest [{where}]", INGEST_ASSETS, request.partition_key, dict(request.tags))
+    if not requests:
+        print("      every log is already in the warehouse")
+    gone = partitions_of_gone_logs(instance, scan_logs(settings.log_dir), settings.home)
+    for key in gone:
+        instance.delete_dynamic_partition(log_partitions.name, key)
+    if gone:
+        print(f"      {len(gone)} deleted logs left the warehouse and their partitions: {', '.join(gone[:5])}{' ...' if len(gone) > 5 else ''}")
+    skipped = skipped_files(settings.log_dir)
+    if skipped:
+        print(f"      {skipped_files_note(settings.log_dir, skipped)}")
 
 
 def failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:

@@ -10,8 +10,9 @@ Every result is a target with a signature, a hash of exactly the inputs it depen
 | `report:<A>`      | the analysis YAML + the latest materialization of each of A's fits | one run per analysis          |
 
 The warehouse version hashes the usable logs' contents (the ingest manifest), so a corrupt or
-re-saved file changes nothing. An analysis's inputs step records a new `analysis_features` only when
-the features changed, so its fits, and then its report, are due only then.
+re-saved file changes nothing, and a deleted one (its rows and entry removed) changes it. An
+analysis's inputs step records a new `analysis_features` only when the features changed, so its
+fits, and then its report, are due only then.
 
 A target is due when no planned run has been made for its current signature. Runs carry their
 targets and signatures as tags, so whichever process made a run (the daemon or the demo), the other
@@ -130,7 +131,14 @@ def read_ledger(instance: dg.DagsterInstance) -> Ledger:
 
 
 def ingest_in_flight(instance: dg.DagsterInstance) -> bool:
-    return bool(instance.get_runs(filters=dg.RunsFilter(tags={STAGE_TAG: INGEST_STAGE}, statuses=IN_PROGRESS), limit=1))
+    """Whether a run that writes log partitions is queued or going: one the sensor or the demo made
+    (tagged), or one launched by hand in the UI. While one is, the warehouse is moving, and no log
+    partition may be deleted (a run whose partition was deleted fails)."""
+    ingest_keys = {dg.AssetKey(asset) for asset in INGEST_ASSETS}
+    return any(
+        run.tags.get(STAGE_TAG) == INGEST_STAGE or ingest_keys & set(run.asset_selection or ())
+        for run in instance.get_runs(filters=dg.RunsFilter(statuses=IN_PROGRESS))
+    )
 
 
 def file_digest(path: Path | None) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 
 from hibayes.load.inspect_reader import LOG_SUFFIXES, scan_logs, skipped_files
-from hibayes.load.manifest import changed_logs, read_manifest
+from hibayes.load.manifest import changed_logs, forgotten_logs, read_manifest, unrecorded_logs
 from hibayes.settings import load_settings
 from hibayes_assets.partitions import (
     analysis_partitions,
@@ -31,27 +31,57 @@ from hibayes_assets.planner import INGEST_ASSETS, INGEST_STAGE, STAGE_TAG, inges
 from hibayes_assets.resources import ProjectPaths
 
 INGEST_SELECTION = [dg.AssetKey(asset) for asset in INGEST_ASSETS]
+EVAL_SAMPLES = dg.AssetKey("eval_samples")
 # The daemon visits its sensors every 5 s (Dagster's fixed loop); an interval of 5 s as well would
 # make a sensor skip every other visit when a visit comes a moment early, so 1 s: every visit ticks.
 TICK_SECONDS = 1
 PartitionsRequest = dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest
 
 
-def ingest_requests(found: dict[str, str], home: Path, partition_order: list[str]) -> tuple[list[str], list[dg.RunRequest]]:
-    """Partitions to add, and ingest runs for new or changed log files: one run per stretch of
-    consecutive partitions (new files are appended, so a folder of new logs is one run)."""
-    changed = changed_logs(found, read_manifest(home))
-    existing = set(partition_order)
-    to_add = [key for key in changed if key not in existing]
+def ingest_requests(instance: dg.DagsterInstance, found: dict[str, str], home: Path) -> tuple[list[str], list[dg.RunRequest]]:
+    """Partitions to add, and ingest runs: one run per stretch of consecutive partitions (new files
+    are appended, so a folder of new logs is one run). A run covers the files whose rows are not
+    what the folder holds (new, changed or gone: `changed_logs`) and the files the manifest holds
+    whose ingest Dagster never recorded (a kill after the warehouse commit): ingesting those again
+    records their materialization without reading them."""
+    entries = read_manifest(home)
+    changed = changed_logs(found, entries)
+    unrecorded = unrecorded_logs(found, entries, instance.get_materialized_partitions(EVAL_SAMPLES))
+    order = list(instance.get_dynamic_partitions(log_partitions.name))
+    existing = set(order)
+    wanted = sorted({*changed, *unrecorded})
+    to_add = [key for key in wanted if key not in existing]
+    # The request names the change and the last ingest that succeeded: the same change requested
+    # again after a failed run is deduplicated (no retry loop), but a file deleted, restored and
+    # deleted again, or a second record after a killed one, is a new request once an ingest succeeded.
+    change = {
+        "read": {key: found.get(key, "gone") for key in changed},
+        "record": {key: found[key] for key in unrecorded},
+        "after": last_successful_ingest(instance),
+    }
+    digest = hashlib.sha256(json.dumps(change, sort_keys=True).encode()).hexdigest()[:12]
     requests = []
-    for start, end in contiguous_ranges([*partition_order, *to_add], set(changed)):
-        signatures = {key: found[key] for key in changed}
-        run_key = f"{start}..{end}@" + hashlib.sha256(json.dumps(signatures, sort_keys=True).encode()).hexdigest()[:12]
+    for start, end in contiguous_ranges([*order, *to_add], set(wanted)):
         tags = {STAGE_TAG: INGEST_STAGE, **({} if start == end else range_tags(start, end))}
         requests.append(dg.RunRequest(
-            run_key=run_key, partition_key=start if start == end else None, tags=tags, asset_selection=INGEST_SELECTION,
+            run_key=f"{start}..{end}@{digest}", partition_key=start if start == end else None, tags=tags,
+            asset_selection=INGEST_SELECTION,
         ))
     return to_add, requests
+
+
+def last_successful_ingest(instance: dg.DagsterInstance) -> str | None:
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(tags={STAGE_TAG: INGEST_STAGE}, statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1
+    )
+    return runs[0].run_id if runs else None
+
+
+def partitions_of_gone_logs(instance: dg.DagsterInstance, found: dict[str, str], home: Path) -> list[str]:
+    """Log partitions whose file is gone and whose rows the ingest has removed. Only for a caller
+    that knows no ingest is queued or running: deleting a partition a run is queued for fails that
+    run, so a deleted file's partition goes after the run that removed its rows, never with it."""
+    return forgotten_logs(found, read_manifest(home), instance.get_dynamic_partitions(log_partitions.name))
 
 
 @dg.sensor(
@@ -59,8 +89,9 @@ def ingest_requests(found: dict[str, str], home: Path, partition_order: list[str
     minimum_interval_seconds=TICK_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     asset_selection=INGEST_SELECTION,
-    description="Adds a partition for each new Inspect log in HIBAYES_LOG_DIR and ingests new or changed files "
-    "(by size and modification time against the ingest manifest) in one run.",
+    description="Adds a partition for each new Inspect log in HIBAYES_LOG_DIR and ingests new, changed or deleted "
+    "files (by size and modification time against the ingest manifest) in one run; a deleted file's partition "
+    "goes once its rows have. Logs whose ingest Dagster never recorded are ingested again to record it.",
 )
 def new_inspect_logs(context: dg.SensorEvaluationContext, project: ProjectPaths) -> dg.SensorResult | dg.SkipReason:
     if ingest_in_flight(context.instance):
@@ -69,14 +100,22 @@ def new_inspect_logs(context: dg.SensorEvaluationContext, project: ProjectPaths)
     cursor = names_signature(skipped)
     if skipped and context.cursor != cursor:  # said once per set of skipped names, not every tick
         context.log.warning(skipped_files_note(project.log_path, skipped))
-    order = list(context.instance.get_dynamic_partitions(log_partitions.name))
-    to_add, requests = ingest_requests(scan_logs(project.log_path), Path(project.home), order)
-    if not requests:
-        return dg.SensorResult(cursor=cursor, skip_reason=f"no new or changed logs in {project.log_path}")
-    context.log.info(f"ingesting new or changed logs in {len(requests)} run(s); {len(to_add)} new partitions")
+    found = scan_logs(project.log_path)
+    home = Path(project.home)
+    gone = partitions_of_gone_logs(context.instance, found, home)  # no ingest in flight (above), none requested for them
+    to_add, requests = ingest_requests(context.instance, found, home)
+    if not requests and not gone:
+        return dg.SensorResult(cursor=cursor, skip_reason=f"no new, changed or deleted logs in {project.log_path}")
+    if requests:
+        context.log.info(f"ingesting new, changed or deleted logs in {len(requests)} run(s); {len(to_add)} new partitions")
+    if gone:
+        context.log.info(f"removing the partitions of {len(gone)} deleted logs, whose rows are gone: {', '.join(gone[:10])}")
     return dg.SensorResult(
         run_requests=requests,
-        dynamic_partitions_requests=[log_partitions.build_add_request(to_add)] if to_add else [],
+        dynamic_partitions_requests=[
+            *([log_partitions.build_add_request(to_add)] if to_add else []),
+            *([log_partitions.build_delete_request(gone)] if gone else []),
+        ],
         cursor=cursor,
     )
 

@@ -11,7 +11,8 @@ Which file counts:
   (the tables HiBayES, HAL and IRT read); its `log_files` row names the file used, and an
   `ingest_errors` row (field `duplicate`) names both files. A copy is read again whenever its
   partition is ingested, so once the kept file's rows are gone (deleted, or the file now holds
-  another run: `Warehouse.orphaned_copies`), ingesting the copy again makes it count. The rule
+  another run: `Warehouse.orphaned_copies`), ingesting the copy again makes it count; the sensor
+  and the demo ingest it with the kept file's change (`hibayes.load.manifest.changed_logs`). The rule
   never moves a run between files by itself: a later copy that holds more of the run (say the
   kept file was synced while the run was still going) stays a copy until the kept file's rows go.
 - HiBayES's loader keeps the first of its inputs holding each run (`files_to_process` order, a
@@ -21,7 +22,7 @@ Which file counts:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,13 +46,16 @@ def same_run_message(copy_path: str, kept_path: str, eval_id: str) -> str:
 
 
 def ingest_logs(
-    warehouse: Warehouse, paths_by_key: Mapping[str, Path], scaffold_field: str = "scaffold"
+    warehouse: Warehouse, paths_by_key: Mapping[str, Path], scaffold_field: str = "scaffold", removed: Collection[str] = ()
 ) -> tuple[list[LogRows], dict[str, dict[str, int]]]:
-    """Read the logs, set aside copies of runs already held, and replace every log's partition in
-    one transaction; returns the rows written and their counts per log and table. The runs held
-    are read before the write, so callers serialise ingests (the assets hold `ingest_lock`)."""
-    logs = set_aside_copies(read_logs(paths_by_key, scaffold_field), warehouse.kept_runs())
-    counts = warehouse.replace_partitions("log_key", {rows.log_key: rows.frames() for rows in logs})
+    """Read the logs, set aside copies of runs already held, and replace every log's partition, and
+    delete the rows of the `removed` logs (files that are gone), in one transaction; returns the rows
+    written and their counts per log and table. A run a removed log held is free for a copy read here
+    to take. The runs held are read before the write, so callers serialise ingests (the assets hold
+    `ingest_lock`)."""
+    kept = warehouse.kept_runs()
+    logs = set_aside_copies(read_logs(paths_by_key, scaffold_field), kept[~kept["log_key"].isin(list(removed))])
+    counts = warehouse.replace_logs({rows.log_key: rows.frames() for rows in logs}, removed)
     return logs, counts
 
 

@@ -95,18 +95,25 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def log_key_for(path: Path, log_dir: Path) -> str:
-    """The partition key of a log: its path relative to the log dir, with forward slashes."""
-    try:
-        return path.resolve().relative_to(log_dir.resolve()).as_posix()
-    except ValueError:
-        return path.name
+    """The partition key of a log: its path relative to the log dir, with forward slashes. A link
+    keeps its own path, wherever it points (outside the folder, or to a log in it: then it is a copy
+    of that log, see `hibayes.load.copies`): the key must name the file the ingest opens, and no
+    two files may share one."""
+    for candidate, root in ((path, log_dir), (path.absolute(), log_dir.absolute())):
+        try:
+            return candidate.relative_to(root).as_posix()
+        except ValueError:
+            continue
+    return path.name
 
 
 def list_log_files(log_dir: Path) -> list[Path]:
     """Candidate log files under `log_dir`, recursively, in a stable order.
 
     `.json` files are candidates too: whether they are logs is decided when reading, so that a
-    stray `logs.json` gets a clear error row instead of being silently skipped.
+    stray `logs.json` gets a clear error row instead of being silently skipped. Links to files are
+    followed (a link whose target is gone is no file); links to folders are not, as a folder
+    linking to one above it would never end.
     """
     if not log_dir.is_dir():
         return []

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -89,5 +89,30 @@ def warehouse_version(entries: Mapping[str, LogEntry]) -> str:
 
 
 def changed_logs(found: Mapping[str, str], entries: Mapping[str, LogEntry]) -> list[str]:
-    """Keys of files (key -> signature) that are new or whose signature changed since ingest."""
-    return sorted(key for key, signature in found.items() if key not in entries or entries[key].signature != signature)
+    """Keys of the files whose rows in the warehouse are not what the folder holds (`found`: key ->
+    signature): new files, files whose signature changed, files that are gone (their rows and entry
+    go), and the copies of a run whose kept file is one of those or gone from the manifest (the copy
+    is read again, and counts if the kept file no longer holds the run)."""
+    changed = {key for key, signature in found.items() if key not in entries or entries[key].signature != signature}
+    changed |= {key for key in entries if key not in found}
+    copies = {
+        key for key, entry in entries.items()
+        if key in found and entry.copy_of is not None and (entry.copy_of in changed or entry.copy_of not in entries)
+    }
+    return sorted(changed | copies)
+
+
+def unrecorded_logs(found: Mapping[str, str], entries: Mapping[str, LogEntry], recorded: Collection[str]) -> list[str]:
+    """Keys of files the manifest holds as they are but whose ingest the orchestrator has no record
+    of (`recorded`: keys with one): a run killed after the warehouse commit. Ingesting them again
+    records them; their content is not read again."""
+    return sorted(
+        key for key, signature in found.items()
+        if key in entries and entries[key].signature == signature and key not in recorded
+    )
+
+
+def forgotten_logs(found: Mapping[str, str], entries: Mapping[str, LogEntry], registered: Iterable[str]) -> list[str]:
+    """Registered keys (partitions) whose file is gone and whose rows and entry the ingest has
+    removed: nothing is left of them but the key."""
+    return [key for key in registered if key not in found and key not in entries]

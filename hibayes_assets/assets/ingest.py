@@ -9,9 +9,10 @@ import pandas as pd
 
 from pathlib import Path
 
-from hibayes.load.copies import DUPLICATE_FIELD, ingest_logs
-from hibayes.load.inspect_reader import LogRows, file_sha256, file_signature
-from hibayes.load.manifest import UNREADABLE, LogEntry, ingest_lock, read_manifest, warehouse_version, write_manifest
+from hibayes.load.copies import DUPLICATE_FIELD
+from hibayes.load.ingest import ingest_partitions
+from hibayes.load.inspect_reader import LogRows, file_sha256
+from hibayes.load.manifest import UNREADABLE
 from hibayes_assets.metadata import markdown_table
 from hibayes_assets.partitions import log_partitions
 from hibayes_assets.resources import ProjectPaths, WarehouseResource
@@ -34,22 +35,30 @@ ONE_RUN = dg.BackfillPolicy.single_run()
     description="One Inspect log file: its path, size, modification time and sha256 (the data version).",
 )
 def inspect_log(context: dg.AssetExecutionContext, project: ProjectPaths) -> dg.MaterializeResult:
-    files = {}
+    files: dict[str, dict[str, object]] = {}
     for key in context.partition_keys:
         path = project.log_path / key
-        if not path.exists():
-            raise dg.Failure(f"log file {path} no longer exists (partition '{key}')")
+        if not path.is_file():  # deleted: eval_samples removes its rows, the sensor or the demo then its partition
+            context.log.info(f"{key}: {path} is gone; its rows leave the warehouse")
+            files[key] = {"path": str(path), "removed": True}
+            continue
         stat = path.stat()
         files[key] = {"path": str(path), "size_bytes": stat.st_size, "mtime": stat.st_mtime, "sha256": file_sha256(path)}
     if len(files) == 1:
         (info,) = files.values()
+        if info.get("removed"):
+            return dg.MaterializeResult(metadata={**info, "path": dg.MetadataValue.path(info["path"])})
         return dg.MaterializeResult(
             metadata={**info, "path": dg.MetadataValue.path(info["path"]), "mtime": dg.MetadataValue.timestamp(info["mtime"])},
             data_version=dg.DataVersion(info["sha256"]),
         )
     for key, info in files.items():
         context.log_event(dg.AssetObservation("inspect_log", partition=key, metadata=info))
-    return dg.MaterializeResult(metadata={"partitions": len(files), "bytes": sum(i["size_bytes"] for i in files.values())})
+    return dg.MaterializeResult(metadata={
+        "partitions": len(files),
+        "removed": sum(bool(info.get("removed")) for info in files.values()),
+        "bytes": sum(info.get("size_bytes", 0) for info in files.values()),
+    })
 
 
 @dg.multi_asset(
@@ -63,7 +72,8 @@ def inspect_log(context: dg.AssetExecutionContext, project: ProjectPaths) -> dg.
             description="One log's rows in the DuckDB tables `evals` (one row per log), `samples` (one per sample x "
             "epoch) and `scores` (one per sample x epoch x scorer), and its provenance in `log_files`. A file whose "
             "content is already in the warehouse (same sha256) is not read again. A copy of a run another file holds "
-            "(same eval_id or bytes) adds no rows: the file ingested first counts, so each sample counts once.",
+            "(same eval_id or bytes) adds no rows: the file ingested first counts, so each sample counts once. A file that "
+            "is gone loses its rows, and a copy of its run counts instead.",
         ),
         dg.AssetSpec(
             "ingest_errors",
@@ -90,54 +100,47 @@ def inspect_log(context: dg.AssetExecutionContext, project: ProjectPaths) -> dg.
     can_subset=True,  # the check reports per log partition (log events), not as the step's output
 )
 def eval_samples(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource):
-    """Replace each changed log's rows in every ingest table, all logs of the run in one transaction
-    (idempotent: re-running leaves the tables as they were), then record them in the manifest that
-    the sensors read. Holds the ingest lock so that two ingests of one file read it once."""
+    """Replace each changed log's rows in every ingest table, and remove those of deleted files, all
+    logs of the run in one transaction (idempotent: re-running leaves the tables as they were), then
+    record them in the manifest that the sensors read (`hibayes.load.ingest`). Every partition of the
+    run is materialized, an unchanged one too: that is how a rerun records an ingest whose run was
+    killed after the warehouse commit."""
     started = time.perf_counter()
-    home = Path(project.home)
-    with ingest_lock(home):
-        entries = read_manifest(home)
-        paths = {key: project.log_path / key for key in context.partition_keys}
-        unchanged = _unchanged_logs(paths, entries)
-        store = warehouse.get()
-        logs, counts = ingest_logs(store, {key: path for key, path in paths.items() if key not in unchanged})
-        for rows in logs:
-            path = paths[rows.log_key]
-            signature = file_signature(path) if path.exists() else ""
-            entries[rows.log_key] = LogEntry(signature=signature, sha256=rows.sha256, status=rows.status, copy_of=rows.copy_of)
-        for key, entry in unchanged.items():
-            entries[key] = entry
-        write_manifest(home, entries)
-        orphans = store.orphaned_copies() if logs else []
+    outcome = ingest_partitions(warehouse.get(), Path(project.home), project.log_path, context.partition_keys)
+    logs, unchanged = outcome.logs, outcome.unchanged
     seconds = time.perf_counter() - started
-    per_log = {rows.log_key: _log_summary(rows, counts[rows.log_key]) for rows in logs}
+    per_log = {rows.log_key: _log_summary(rows, outcome.counts[rows.log_key]) for rows in logs}
     for key, summary in per_log.items():
         context.log.info(f"{key}: status {summary['log_status']}, {summary['samples']} samples, {summary['ingest_errors']} ingest errors")
         context.add_asset_metadata(summary, asset_key="eval_samples", partition_key=key)
     for rows in logs:
         if rows.copy_of:
             context.log.warning(f"{rows.log_key}: {rows.errors['message'].iloc[0]}")
-    if orphans:
+    for key in outcome.removed:
+        context.log.info(f"{key}: the file is gone: its rows left every ingest table and the manifest")
+        context.add_asset_metadata({"removed": True}, asset_key="eval_samples", partition_key=key)
+    if outcome.orphans:
         context.log.warning(
-            f"{len(orphans)} copies of runs whose kept file no longer holds them; ingest them again to count "
-            f"their samples: {', '.join(orphans)}"
+            f"{len(outcome.orphans)} copies of runs whose kept file no longer holds them; ingest them again to count "
+            f"their samples: {', '.join(outcome.orphans)}"
         )
     for key in unchanged:
         context.log.info(f"{key}: content unchanged since it was ingested (same sha256): not read again")
         context.add_asset_metadata({"unchanged": True, "sha256": unchanged[key].sha256}, asset_key="eval_samples", partition_key=key)
     for rows in logs:
-        context.log_event(_readable_check(rows, paths[rows.log_key]))
+        context.log_event(_readable_check(rows, project.log_path / rows.log_key))
     errors = pd.concat([rows.errors for rows in logs if len(rows.errors)] or [pd.DataFrame()], ignore_index=True)
     yield dg.MaterializeResult(
         asset_key="eval_samples",
         metadata={
             "logs_read": len(logs),
             "logs_unchanged": len(unchanged),
+            "logs_removed": len(outcome.removed),
             "samples_written": sum(s["samples"] for s in per_log.values()),
             "copies_left_out": sum(bool(rows.copy_of) for rows in logs),
-            "copies_to_ingest_again": ", ".join(orphans) or "none",
+            "copies_to_ingest_again": ", ".join(outcome.orphans) or "none",
             "log_statuses": _statuses(logs) or "none read",
-            "warehouse_version": warehouse_version(entries),
+            "warehouse_version": outcome.version,
             "seconds": round(seconds, 3),
         },
     )
@@ -148,21 +151,6 @@ def eval_samples(context: dg.AssetExecutionContext, project: ProjectPaths, wareh
             "preview": dg.MetadataValue.md(markdown_table(errors[["log_key", "field", "message"]], 20) if len(errors) else "no errors"),
         },
     )
-
-
-def _unchanged_logs(paths: dict[str, Path], entries: dict[str, LogEntry]) -> dict[str, LogEntry]:
-    """Logs already in the warehouse with the same content (only their signature changed, or a
-    concurrent ingest got there first), and unreadable files with the same bytes: they are not
-    read again. A copy always is, so that it counts once the file that held its run no longer does."""
-    unchanged = {}
-    for key, path in paths.items():
-        entry = entries.get(key)
-        if entry is None or not entry.known_by_content or not path.exists():
-            continue
-        signature = file_signature(path)
-        if entry.signature == signature or entry.sha256 == file_sha256(path):
-            unchanged[key] = LogEntry(signature=signature, sha256=entry.sha256, status=entry.status)
-    return unchanged
 
 
 def _readable_check(rows: LogRows, path: Path) -> dg.AssetCheckEvaluation:

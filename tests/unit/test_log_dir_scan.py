@@ -43,3 +43,21 @@ def test_the_sensor_says_so_once_per_set_of_names(tmp_path, capfd):
     (logs / "more.txt").write_text("")
     changed, said_changed = tick(again.cursor)
     assert changed.cursor != first.cursor and "4 files in" in said_changed
+
+
+def test_a_linked_log_is_a_file_of_the_folder_under_its_own_path(tmp_path):
+    """A link keeps its own path as its partition key, wherever it points: a link in a subfolder to a
+    file outside the folder is read through the link, and a link to a log already there is a file of
+    its own (the copy rule then counts the run once). A link that points nowhere is no log."""
+    logs, elsewhere = tmp_path / "logs", tmp_path / "elsewhere"
+    (logs / "sub").mkdir(parents=True)
+    elsewhere.mkdir()
+    (elsewhere / "far.eval").write_text("a log kept elsewhere")
+    (logs / "a.eval").write_text("a log")
+    (logs / "sub" / "far.eval").symlink_to(elsewhere / "far.eval")
+    (logs / "sub" / "a_again.eval").symlink_to("../a.eval")
+    (logs / "dangling.eval").symlink_to(elsewhere / "missing.eval")
+
+    found = scan_logs(logs)
+    assert sorted(found) == ["a.eval", "sub/a_again.eval", "sub/far.eval"]
+    assert all((logs / key).is_file() for key in found)  # where the ingest looks for each partition
