@@ -3,11 +3,16 @@
 This module is the one seam between the project and its storage. Everything that reads or writes
 DuckDB goes through `Warehouse`, so replacing the local file (MotherDuck, DuckLake, PostgreSQL)
 means changing this module only. Connections are opened per call and closed at once: DuckDB allows
-one writer process, and Dagster runs steps in several processes.
+one writer process, and Dagster runs steps in several processes. Reads open the file read-only, so
+they go on beside other readers (a DuckDB CLI or notebook session included); a writer waits for
+the lock a while, then raises `WarehouseLockedError` naming the process that holds it. (In one
+process DuckDB refuses a read-only and a read-write connection to one file at the same time: a
+read-only connection is never opened while this process holds a read-write one.)
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -188,6 +193,31 @@ TABLE_SCHEMAS: dict[str, dict[str, str]] = {
 }
 
 
+class WarehouseLockedError(OSError):
+    """Another process holds the warehouse's lock: the message names it (PID and command line) and
+    what to close."""
+
+    def __init__(self, database: str, duckdb_message: str, read_only: bool):
+        pid = re.search(r"\(PID (\d+)\)", duckdb_message)
+        holder = f"PID {pid.group(1)}{_command_line(int(pid.group(1)))}" if pid else "another process"
+        wanted = "read" if read_only else "write"
+        super().__init__(
+            f"the warehouse {database} is locked by {holder}, so it cannot be opened to {wanted}. Close that "
+            "process's DuckDB connection to the file (a DuckDB shell, a notebook, another `make demo` or "
+            "`make ui`) and run again. DuckDB said: " + duckdb_message.splitlines()[0]
+        )
+
+
+def _command_line(pid: int) -> str:
+    """ ` (the command line)` of a process, from /proc, when this host can see it."""
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    except OSError:
+        return ""
+    command = " ".join(" ".join(word.decode(errors="replace").split()) for word in words)
+    return f" ({command[:300]})" if command else ""
+
+
 class Warehouse:
     """A DuckDB file with short-lived connections and partition-scoped replace writes."""
 
@@ -197,21 +227,14 @@ class Warehouse:
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Open the file, retrying while another process holds DuckDB's single-writer lock."""
+        """Open the file, retrying while another process holds a lock that excludes this connection
+        (any lock for a writer; a writer's for a reader), then raising `WarehouseLockedError`."""
         if read_only and not Path(self.database).exists():
             read_only = False  # DuckDB cannot open a missing file read-only; create it empty instead.
-        if not read_only:
-            Path(self.database).parent.mkdir(parents=True, exist_ok=True)
-        delay = 0.1
-        for attempt in range(self.connect_retries + 1):
-            try:
-                conn = duckdb.connect(self.database, read_only=read_only)
-                break
-            except duckdb.IOException as err:
-                if "lock" not in str(err).lower() or attempt == self.connect_retries:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        conn = self._open(read_only)
+        if read_only and not _has_ingest_tables(conn):
+            conn.close()  # a file no writer of ours made yet: create the tables every reader expects
+            conn, read_only = self._open(False), False
         try:
             if not read_only:
                 for ddl in ALL_DDL:
@@ -219,6 +242,22 @@ class Warehouse:
             yield conn
         finally:
             conn.close()
+
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        if not read_only:
+            Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        delay, attempt = 0.1, 0
+        while True:
+            try:
+                return duckdb.connect(self.database, read_only=read_only)
+            except duckdb.IOException as err:
+                if "lock" not in str(err).lower():
+                    raise
+                if attempt == self.connect_retries:
+                    raise WarehouseLockedError(self.database, str(err), read_only) from err
+            attempt += 1
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     def replace_partition(
         self, key_column: str, key: str, frames: Mapping[str, pd.DataFrame]
@@ -313,13 +352,13 @@ class Warehouse:
         return len(frame)
 
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
-        with self.connect() as conn:
+        with self.connect(read_only=True) as conn:
             return conn.execute(sql, params or []).df()
 
     def records(self, sql: str, params: list | None = None) -> list[dict[str, Any]]:
         """Rows as dicts of plain Python values (a BIGINT column with NULLs stays ints and None,
         where a dataframe would turn it into floats)."""
-        with self.connect() as conn:
+        with self.connect(read_only=True) as conn:
             cursor = conn.execute(sql, params or [])
             names = [column[0] for column in cursor.description]
             return [dict(zip(names, row)) for row in cursor.fetchall()]
@@ -344,7 +383,7 @@ class Warehouse:
         )
 
     def count_rows(self, tables: tuple[str, ...] = INGEST_TABLES) -> dict[str, int]:
-        with self.connect() as conn:
+        with self.connect(read_only=True) as conn:
             return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
 
 
@@ -366,6 +405,14 @@ def _columns_sql(columns: Mapping[str, str]) -> str:
 def _incoming_types(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """Column -> DuckDB type of the registered `incoming` frame."""
     return {row[0]: row[1] for row in conn.execute("DESCRIBE SELECT * FROM incoming").fetchall()}
+
+
+def _has_ingest_tables(conn: duckdb.DuckDBPyConnection) -> bool:
+    found = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name IN (SELECT unnest(?)) AND table_schema = current_schema()",
+        [list(INGEST_TABLES)],
+    ).fetchone()[0]
+    return found == len(INGEST_TABLES)
 
 
 def _table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:

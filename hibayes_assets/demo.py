@@ -8,7 +8,8 @@ ingests a killed run left unrecorded), and then runs, in process, every run the 
 (the rule the daemon's `refresh_results` sensor follows), recording them in DAGSTER_HOME so `make
 ui` shows them and has nothing left to do. A second run does only what
 changed. With the daemon already running on the instance it waits for the daemon instead of
-doing the work twice. Exits non-zero when any run failed (a held-back report included).
+doing the work twice. Exits non-zero when any run failed (a held-back report included) or no
+sample could be ingested from a folder of logs; with `--strict`, also when a check failed.
 """
 
 import argparse
@@ -38,6 +39,7 @@ from hibayes_assets.checks import blocking_checkers, check_name  # noqa: E402
 from hibayes_assets.history import latest_metadata  # noqa: E402
 from hibayes_assets.partitions import fit_partitions, log_partitions, split_fit_key  # noqa: E402
 from hibayes_assets.planner import IN_PROGRESS, INGEST_ASSETS, plan  # noqa: E402
+from hibayes_assets.resources import build_resources  # noqa: E402
 from hibayes_assets.sensors import (  # noqa: E402
     apply_partition_changes,
     ingest_requests,
@@ -45,6 +47,7 @@ from hibayes_assets.sensors import (  # noqa: E402
     partitions_of_gone_logs,
     skipped_files_note,
 )
+from hibayes_assets.slots import free_dead_runs, process_tags, reporting_waits  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Dagster's per-event DEBUG lines would bury the demo's own progress lines.
@@ -93,6 +96,9 @@ def run_demo(
     summary = DemoSummary()
     execute = partial(execute_in_process, instance, resources, summary)
 
+    freed = free_dead_runs(instance)
+    if freed:
+        print(f"  freed the pool slots of {len(freed)} run(s) that could not free them: " + "; ".join(freed))
     ingest_log_folder(settings, instance, execute)
 
     print(f"[2/3] analyses in {settings.analyses_dir}: one partition each, one fit partition per model")
@@ -125,15 +131,16 @@ def execute_in_process(
 
     print(f"  {label} ...", flush=True)
     started = time.perf_counter()
-    result = dg.materialize(
-        [*defs.assets, *defs.asset_checks], selection=list(assets), partition_key=partition_key, instance=instance,
-        resources=resources, raise_on_error=False, tags={"hibayes/trigger": "make demo", **tags},
-        run_config={**QUIET, **(run_config or {})},
-    )
+    with reporting_waits(instance, say=lambda line: print(f"      {line}", flush=True)):
+        result = dg.materialize(
+            [*defs.assets, *defs.asset_checks], selection=list(assets), partition_key=partition_key, instance=instance,
+            resources=resources, raise_on_error=False, tags={"hibayes/trigger": "make demo", **process_tags(), **tags},
+            run_config={**QUIET, **(run_config or {})},
+        )
     seconds = time.perf_counter() - started
     summary.runs.append((stage, result.success, seconds))
     problems = failure_messages(result)
-    summary.failures += [f"{label}: {message}" for message in problems]
+    summary.failures += [f"{label} (run {result.run_id[:8]}): {message}" for message in problems]
     print(f"      {'done' if result.success else 'FAILED'} in {seconds:.1f}s" + "".join(f"\n      {m}" for m in problems))
 
 
@@ -161,12 +168,19 @@ def ingest_log_folder(settings: Settings, instance: dg.DagsterInstance, execute:
 
 
 def failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
-    """Each failed step's own message (a dg.Failure's description, else the error's first line)."""
+    """Each failed step's own message (a dg.Failure's description, else the error's, under Dagster's
+    "Error occurred while executing op" wrapper); a run that failed with no failed step is named
+    with the run's own failure message."""
     messages = []
     for event in result.get_step_failure_events():
         failure = event.step_failure_data.user_failure_data
-        text = failure.description if failure and failure.description else event.step_failure_data.error.message.strip()
+        error = event.step_failure_data.error
+        while error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
+            error = error.cause
+        text = failure.description if failure and failure.description else error.message.strip()
         messages.append(f"{event.step_key}: {text}")
+    if not result.success and not messages:
+        messages.append(f"run {result.run_id[:8]} failed: {result.get_run_failure_event().message or 'no reason recorded'}")
     return messages
 
 
@@ -179,10 +193,8 @@ def daemon_running(instance: dg.DagsterInstance, within_seconds: float = 60.0) -
 def wait_for_daemon(settings: Settings, started_at: float) -> DemoSummary:
     """With the daemon running, the demo does not do the work a second time: it waits until the
     daemon's sensors have nothing left to launch and no run is in progress, then reports."""
-    from hibayes_assets.definitions import defs
-
     instance = dg.DagsterInstance.get()
-    project = defs.resources["project"]
+    project = build_resources(settings)["project"]
     print("A Dagster daemon is running on this instance (make ui): it ingests and refreshes on its own.")
     print("Waiting for it to settle (Ctrl-C stops waiting; the daemon goes on) ...", flush=True)
     quiet_ticks = 0
@@ -198,30 +210,37 @@ def wait_for_daemon(settings: Settings, started_at: float) -> DemoSummary:
     return summary
 
 
-def print_summary(settings: Settings, summary: DemoSummary, seconds: float) -> None:
+def print_summary(settings: Settings, summary: DemoSummary, seconds: float) -> list[str]:
     """One screen: logs, samples, each fit's checks, IRT headline numbers, where the reports are,
-    and every failed check and failed run."""
-    from hibayes.warehouse import Warehouse
-    from hibayes_assets.definitions import defs
+    and every failed check and failed run. No sample from a folder that has logs is a failure (it
+    goes into `summary.failures`). Returns the failed checks."""
+    from hibayes.warehouse import Warehouse, WarehouseLockedError
 
     instance = dg.DagsterInstance.get()
-    project = defs.resources["project"]
+    project = build_resources(settings)["project"]
     entries = read_manifest(settings.home)
     print("\n== HiBayES demo summary ==")
     statuses = Counter(entry.status for entry in entries.values())
     print(f"logs:     {len(entries)} in {settings.log_dir} (" + ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())) + ")")
     failed_checks = []
+    samples: int | None = 0  # None: the warehouse could not be read
     if settings.warehouse_path.exists():
         warehouse = Warehouse(settings.warehouse_path)
         unusable = [key for key, entry in entries.items() if entry.status != "success"]
-        reasons = warehouse.query(
-            "SELECT log_key, first(message) AS message FROM ingest_errors WHERE sample_id IS NULL AND log_key IN ? GROUP BY log_key",
-            [unusable or [""]],
-        )
-        failed_checks += [f"{key}: check_log_readable: {message}" for key, message in zip(reasons["log_key"], reasons["message"])]
-        counts = warehouse.count_rows()
-        errors = describe_ingest_errors(warehouse.query("SELECT field FROM ingest_errors")["field"].tolist())
-        print(f"samples:  {counts['samples']} rows, {counts['scores']} scores, {errors}  ({settings.warehouse_path})")
+        try:
+            reasons = warehouse.query(
+                "SELECT log_key, first(message) AS message FROM ingest_errors WHERE sample_id IS NULL AND log_key IN ? GROUP BY log_key",
+                [unusable or [""]],
+            )
+            counts = warehouse.count_rows()
+            errors = describe_ingest_errors(warehouse.query("SELECT field FROM ingest_errors")["field"].tolist())
+        except WarehouseLockedError as err:
+            summary.failures.append(f"the summary could not read the warehouse: {err}")
+            samples = None
+        else:
+            failed_checks += [f"{key}: check_log_readable: {message}" for key, message in zip(reasons["log_key"], reasons["message"])]
+            samples = counts["samples"]
+            print(f"samples:  {counts['samples']} rows, {counts['scores']} scores, {errors}  ({settings.warehouse_path})")
     for key in instance.get_dynamic_partitions(fit_partitions.name):
         analysis, model = split_fit_key(key)
         path = checks_path(project.fit_path(analysis, model))
@@ -240,12 +259,19 @@ def print_summary(settings: Settings, summary: DemoSummary, seconds: float) -> N
     irt_files = [f for asset in IRT_PLOTS for f in latest_metadata(instance, asset).get("files") or []]
     if irt_files:
         print(f"report:   irt: {len(irt_files)} files in {Path(irt_files[0]).parent}")
+    log_files = len(scan_logs(settings.log_dir))
+    if log_files and samples == 0:
+        summary.failures.append(f"no samples ingested from the {log_files} log file{'s' if log_files > 1 else ''} in {settings.log_dir}")
     for check in failed_checks:
         print(f"CHECK:    {check}")
     for failure in summary.failures:
         print(f"FAILED:   {failure}")
     failed_runs = sum(not ok for _, ok, _ in summary.runs)
-    print(f"took {seconds:.1f}s, {len(summary.runs)} runs ({failed_runs} failed); Dagster instance in {settings.dagster_home}; `make ui` to browse it")
+    print(
+        f"took {seconds:.1f}s, {len(summary.runs)} runs ({failed_runs} failed), {len(failed_checks)} failed checks; "
+        f"Dagster instance in {settings.dagster_home}; `make ui` to browse it"
+    )
+    return failed_checks
 
 
 # What an `ingest_errors` row means to a reader, by its `field` (singular, plural). Each row is one
@@ -298,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hibayes_assets.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--force-refit", action="store_true", help="resample every fit even when nothing changed")
     parser.add_argument("--prepare-only", action="store_true", help="only set up the instance folder and example inputs")
+    parser.add_argument("--strict", action="store_true", help="exit non-zero on a failed check too, not only on a failed run")
     args = parser.parse_args(argv)
     started, started_at = time.perf_counter(), time.time()
     settings = load_settings()
@@ -307,11 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     if daemon_running(dg.DagsterInstance.get()):
         summary = wait_for_daemon(settings, started_at)
     else:
-        from hibayes_assets.definitions import defs
-
-        summary = run_demo(settings, dg.DagsterInstance.get(), dict(defs.resources), force_refit=args.force_refit)
-    print_summary(settings, summary, time.perf_counter() - started)
-    return 1 if summary.failures else 0
+        summary = run_demo(settings, dg.DagsterInstance.get(), build_resources(settings), force_refit=args.force_refit)
+    failed_checks = print_summary(settings, summary, time.perf_counter() - started)
+    return 1 if summary.failures or (args.strict and failed_checks) else 0
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ fits, and then its report, are due only then.
 
 A target is due when no planned run has been made for its current signature. Runs carry their
 targets and signatures as tags, so whichever process made a run (the daemon or the demo), the other
-sees it; a run that failed is not retried until an input changes (materialize it by hand to retry).
+sees it; a run that failed is not retried until an input changes (materialize it by hand to retry),
+but one whose process was killed (`slots.free_dead_runs`) is planned again.
 Stages wait for the ones before them: nothing while logs wait to be ingested or an ingest runs, no
 fit while its analysis's inputs are due or running, no report while one of its fits is due or not yet
 fitted (a fit run fits several analyses one after the other; each report goes as soon as its own
@@ -47,18 +48,12 @@ from hibayes_assets.partitions import (
     range_tags,
 )
 from hibayes_assets.resources import ProjectPaths
+from hibayes_assets.slots import IN_PROGRESS, KILLED_TAG
 
 PLANNED_TAG = "hibayes/planned"
 PLAN_TAG = "hibayes/plan"
 STAGE_TAG = "hibayes/stage"
 INGEST_STAGE = "ingest"
-IN_PROGRESS = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-]
 LEDGER_RUNS = 2000  # planned runs read per evaluation, newest first
 
 INGEST_ASSETS = ("inspect_log", "eval_samples", "ingest_errors")
@@ -123,6 +118,8 @@ class Ledger:
 def read_ledger(instance: dg.DagsterInstance) -> Ledger:
     attempted, in_flight = set(), {}
     for run in instance.get_runs(filters=dg.RunsFilter(tags={PLANNED_TAG: "true"}), limit=LEDGER_RUNS):
+        if KILLED_TAG in run.tags:
+            continue
         targets = json.loads(run.tags.get(PLAN_TAG, "{}"))
         attempted.update(targets.items())
         if run.status in IN_PROGRESS:

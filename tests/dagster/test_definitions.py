@@ -34,3 +34,17 @@ def test_duckdb_and_mcmc_steps_are_pooled():
     for name in ("eval_samples", "analysis_data", "analysis_features"):
         assert graph.get(dg.AssetKey(name)).pools == {"duckdb"}
     assert graph.get(dg.AssetKey("model_fit")).pools == {"mcmc"}
+
+
+def test_the_instance_frees_the_pool_slots_of_ended_runs(tmp_path):
+    """dagster.yaml turns run monitoring on, whose daemon frees the pool slots of runs that ended
+    without freeing them (a killed step's), and asks for no resume the default launcher cannot do."""
+    import yaml
+
+    from tests.conftest import PROJECT_ROOT
+
+    overrides = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
+    with dg.instance_for_test(temp_dir=str(tmp_path), overrides=overrides) as instance:
+        assert "MONITORING" in instance.get_required_daemon_types()
+        assert 0 < instance.run_monitoring_settings["free_slots_after_run_end_seconds"] <= 30
+        assert instance.run_monitoring_max_resume_run_attempts == 0

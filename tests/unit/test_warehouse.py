@@ -108,3 +108,46 @@ def test_a_whole_table_replaced_by_an_empty_frame_has_typed_columns(tmp_path):
     assert _types(store, "hal_win_rates") == {"model": "VARCHAR", "accuracy": "DOUBLE"}
     store.replace_table("hal_win_rates", pd.DataFrame({"model": ["a"], "accuracy": [0.5]}))
     assert store.table("hal_win_rates").values.tolist() == [["a", 0.5]]
+
+
+def test_an_outside_reader_blocks_no_read_and_a_write_names_it(tmp_path):
+    """Issue 14, item 9: a DuckDB session of another process, open read-only on the warehouse. Every
+    read goes on beside it (reads open the file read-only); a write that cannot get the lock fails
+    with the project's error naming the holder's PID and command line, and what to close."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+    import pytest
+
+    from hibayes.warehouse import WarehouseLockedError
+
+    path = tmp_path / "w.duckdb"
+    Warehouse(path).replace_table("hal_win_rates", pd.DataFrame({"model": ["a"], "accuracy": [0.5]}))
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); print('open', flush=True); time.sleep(60)", str(path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert reader.stdout.readline().strip() == "open"
+        store = Warehouse(path, connect_retries=1)
+        assert store.table("hal_win_rates").values.tolist() == [["a", 0.5]]
+        assert store.records("SELECT model FROM hal_win_rates") == [{"model": "a"}]
+        assert store.count_rows()["samples"] == 0
+        with pytest.raises(WarehouseLockedError) as raised:
+            store.replace_table("hal_win_rates", pd.DataFrame({"model": ["b"], "accuracy": [1.0]}))
+    finally:
+        reader.kill()
+        reader.wait()
+    message = str(raised.value)
+    assert f"PID {reader.pid}" in message and "read_only=True" in message and "Close that process" in message, message
+    assert Warehouse(path).table("hal_win_rates").values.tolist() == [["a", 0.5]]
+
+
+def test_reads_of_a_file_made_outside_the_project_find_the_ingest_tables(tmp_path):
+    """A warehouse file that another DuckDB session created empty: the first read creates the
+    tables every reader expects (a read-only connection could not), then reads as usual."""
+    import duckdb
+
+    duckdb.connect(str(tmp_path / "w.duckdb")).close()
+    assert Warehouse(tmp_path / "w.duckdb").count_rows() == {table: 0 for table in ("evals", "samples", "scores", "ingest_errors", "log_files")}
