@@ -150,6 +150,7 @@ def test_bernoulli_rows_and_other_likelihoods_are_left_as_they_are():
     assert idata_api.trial_groups(idata) is None
 
 
+@pytest.mark.slow  # a real 4 x 500 fit of 200 cells: about 10 s
 def test_a_million_trials_in_200_cells_store_400_columns(tmp_path):
     """4 chains x 500 draws of 1,000,000 trials: nothing stored, nor the criteria's arrays, is
     trials-sized; LOO still counts every trial."""
@@ -169,3 +170,28 @@ def test_a_million_trials_in_200_cells_store_400_columns(tmp_path):
     loo = idata_api.information_criterion(idata_api.load(tmp_path / "fit.nc"), "loo")
     assert loo.n_observations == 1_000_000 and loo.pointwise.shape == loo.pareto_k.shape == (2 * cells,)
     assert loo.raw["n_data_points"] == 1_000_000 and np.isfinite(loo.se) and loo.se > 0
+
+
+def test_checker_and_export_count_trials_and_name_their_cells(counts_fit, tmp_path):
+    import pandas as pd
+
+    from hibayes.analysis_state import AnalysisState, ModelAnalysisState
+    from hibayes.check import run_checker
+    from hibayes.communicate import COMMUNICATORS
+    from hibayes.state_io import save_state
+
+    coords = {"group": ["alpha", "beta", "gamma", "delta"]}
+    model = ModelAnalysisState("counts", group_model(1.0), None, grouped_counts(), coords, {}, inference_data=counts_fit, is_fitted=True)
+    outcome = run_checker("loo", {}, model)
+    assert outcome.status == "pass" and "0 of 195 observations" in outcome.message
+    assert model.diagnostics["pointwise_weight"].sum() == 195 and model.diagnostics["loo_i"].shape == (8,)
+
+    state = AnalysisState(data=pd.DataFrame({"x": [1]}), models=[model])
+    state, result = COMMUNICATORS.build("pointwise_ic_table", {"ic": "loo"})(state, None)
+    assert result == "pass"
+    save_state(state, tmp_path, plots=False)
+    table = pd.read_csv(tmp_path / "tables" / "pointwise_loo.csv")
+    assert len(table) == 8 and table["weight"].sum() == 195
+    assert table[["group", "outcome", "weight"]].head(2).values.tolist() == [["alpha", 1, 48], ["alpha", 0, 12]]
+    assert (table["weight"] * table["loo_i"]).sum() == pytest.approx(model.get_ic("loo").elpd, abs=EXACT)
+    assert {"n_total", "pareto_k", "row", "model", "label"} <= set(table.columns)
