@@ -4,6 +4,10 @@ ArviZ 0.23 (the last release for Python 3.11) works on `InferenceData`. Callers 
 pandas and matplotlib objects back (and `InformationCriterion` records), never ArviZ types, except
 `InferenceData` itself and the `raw` ELPD object kept for HiBayES's `diagnostics["loo"]`.
 
+A fit's pointwise log-likelihood may be weighted (`TrialGroups`: each stored column stands for
+several identical observations, the trials of a binomial row or identical rows fitted once):
+`information_criterion` and `compare` give on it what ArviZ gives on the per-observation matrix.
+
 Plotting functions return a matplotlib Figure that pyplot has already forgotten (closed), so long
 runs do not accumulate open figures; a closed Figure still saves with `fig.savefig`.
 """
@@ -133,9 +137,7 @@ def set_weighted_log_likelihood(idata: InferenceData, name: str, values: np.ndar
         coords={TRIAL_GROUP_DIM: np.arange(values.shape[-1]), TRIAL_CELL_DIM: np.arange(len(groups.cell_group))},
     )
     if has_group(idata, "constant_data"):
-        idata.constant_data = idata.constant_data.drop_vars(
-            [v for v in idata.constant_data.data_vars if v in layout.data_vars], errors="ignore"
-        ).merge(layout)
+        idata.constant_data = idata.constant_data.drop_vars(list(layout.data_vars), errors="ignore").merge(layout)
     else:
         idata.add_groups(constant_data=layout)
     return idata
@@ -169,8 +171,7 @@ def expanded_log_likelihood(idata: InferenceData) -> InferenceData:
     if remaining.data_vars:
         expanded.constant_data = remaining
     else:
-        expanded._groups.remove("constant_data")
-        delattr(expanded, "constant_data")
+        del expanded.constant_data
     return expanded
 
 
@@ -592,25 +593,29 @@ def _weighted_compare(
 
 def _aligned_columns(criteria: Mapping[str, InformationCriterion]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(weight of each aligned column, each model's column for it): the common refinement of the
-    models' groups over their shared cells. Raises ValueError when the models do not cover the
-    same observations (cells and trials)."""
-    layouts = {name: c.groups or _unweighted_groups(c) for name, c in criteria.items()}
-    # An unweighted criterion does not know its observed values: its rows are matched by row alone.
-    fields = ("cell_row", "cell_weight") + (("cell_outcome",) if all(c.groups for c in criteria.values()) else ())
+    models' columns. Raises ValueError when the models do not cover the same observations."""
+    if all(c.groups is not None for c in criteria.values()):
+        return _aligned_on_cells(criteria)
+    return _aligned_on_observations(criteria)
+
+
+def _aligned_on_cells(criteria: Mapping[str, InformationCriterion]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Weighted criteria aligned on their cells, which must be the same (row, outcome, trials)."""
+    layouts = {name: c.groups for name, c in criteria.items()}
     reference_name, reference = next(iter(layouts.items()))
     reference_order = np.lexsort((reference.cell_outcome, reference.cell_row))
     groups_per_cell = []
     for name, layout in layouts.items():
         order = np.lexsort((layout.cell_outcome, layout.cell_row))
         same_cells = len(order) == len(reference_order) and all(
-            np.array_equal(getattr(layout, field)[order], getattr(reference, field)[reference_order]) for field in fields
+            np.array_equal(getattr(layout, field)[order], getattr(reference, field)[reference_order])
+            for field in ("cell_row", "cell_outcome", "cell_weight")
         )
         if not same_cells:
-            raise ValueError(
-                f"cannot compare '{name}' with '{reference_name}': their pointwise log-likelihoods cover different "
-                f"observations ({layout.cell_weight.sum()} trials in {len(order)} (row, outcome) cells vs "
-                f"{reference.cell_weight.sum()} in {len(reference_order)}): a model whose binomial rows are kept whole "
-                "and one expanded per trial, or fits of different data, answer different questions"
+            raise _not_comparable(
+                name, reference_name,
+                f"{layout.cell_weight.sum()} trials in {len(order)} (row, outcome) cells vs "
+                f"{reference.cell_weight.sum()} in {len(reference_order)}",
             )
         groups_per_cell.append(layout.cell_group[order])
     aligned, inverse = np.unique(np.column_stack(groups_per_cell), axis=0, return_inverse=True)
@@ -618,11 +623,30 @@ def _aligned_columns(criteria: Mapping[str, InformationCriterion]) -> tuple[np.n
     return weights, {name: aligned[:, k] for k, name in enumerate(layouts)}
 
 
-def _unweighted_groups(criterion: InformationCriterion) -> TrialGroups:
-    """An unweighted criterion's entries as groups of one trial each: entry i is row i. Its
-    outcomes are unknown here (NaN), so it aligns with models whose cells are one trial per row."""
-    n = criterion.pointwise.size
-    return TrialGroups(np.arange(n), np.full(n, np.nan), np.ones(n, dtype=np.int64), np.arange(n))
+def _aligned_on_observations(criteria: Mapping[str, InformationCriterion]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Criteria some of which are unweighted, aligned observation by observation: an unweighted
+    one's entries in order, a weighted one's cells' trials in `expanded_log_likelihood`'s order
+    (which is also that of the per-trial fits stored before weighting). Observation-sized index
+    arrays (no draws): only met when an unweighted fit is compared with a weighted one."""
+    per_observation = {
+        name: np.arange(c.pointwise.size) if c.groups is None else np.repeat(c.groups.cell_group, c.groups.cell_weight)
+        for name, c in criteria.items()
+    }
+    reference_name, reference = next(iter(per_observation.items()))
+    for name, columns in per_observation.items():
+        if len(columns) != len(reference):
+            raise _not_comparable(name, reference_name, f"{len(columns)} observations vs {len(reference)}")
+    aligned, inverse = np.unique(np.column_stack(list(per_observation.values())), axis=0, return_inverse=True)
+    weights = np.bincount(np.ravel(inverse)).astype(np.int64)
+    return weights, {name: aligned[:, k] for k, name in enumerate(per_observation)}
+
+
+def _not_comparable(name: str, reference_name: str, detail: str) -> ValueError:
+    return ValueError(
+        f"cannot compare '{name}' with '{reference_name}': their pointwise log-likelihoods cover different "
+        f"observations ({detail}): a model whose binomial rows are kept whole and one expanded per trial, "
+        "or fits of different data, answer different questions"
+    )
 
 
 # --- plots ---------------------------------------------------------------------------------

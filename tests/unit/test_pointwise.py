@@ -126,6 +126,20 @@ def test_compare_equals_arviz_on_the_per_trial_matrices(two_fits, kind, method):
     assert table["dse"].iloc[1] > 0
 
 
+def test_compare_aligns_a_stored_per_trial_fit_with_a_weighted_one(two_fits):
+    # Fits stored before weighting hold one entry per trial (row by row, successes first): a
+    # refitted model compares with them trial by trial.
+    per_trial = idata_api.expanded_log_likelihood(two_fits["rows"])
+    criteria = {"grouped": idata_api.information_criterion(two_fits["grouped"]), "rows": idata_api.information_criterion(per_trial)}
+    assert criteria["rows"].groups is None and criteria["rows"].pointwise.size == 390
+    table = idata_api.compare(criteria, method="pseudo-BMA")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = az.compare({"grouped": arviz_ic(two_fits["grouped"], "loo"), "rows": arviz_ic(per_trial, "loo")}, method="pseudo-BMA")
+    columns = ["elpd_loo", "p_loo", "elpd_diff", "weight", "se", "dse"]
+    np.testing.assert_allclose(table.loc[expected.index, columns], expected[columns].astype(float), rtol=0, atol=EXACT)
+
+
 def test_compare_bayesian_bootstrap_weights_are_arviz_in_distribution(two_fits):
     criteria = {name: idata_api.information_criterion(idata, "loo") for name, idata in two_fits.items()}
     table = idata_api.compare(criteria, method="BB-pseudo-BMA", seed=0)
