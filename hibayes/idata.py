@@ -4,6 +4,10 @@ ArviZ 0.23 (the last release for Python 3.11) works on `InferenceData`. Callers 
 pandas and matplotlib objects back (and `InformationCriterion` records), never ArviZ types, except
 `InferenceData` itself and the `raw` ELPD object kept for HiBayES's `diagnostics["loo"]`.
 
+A fit's pointwise log-likelihood may be weighted (`TrialGroups`: each stored column stands for
+several identical observations, the trials of a binomial row or identical rows fitted once):
+`information_criterion` and `compare` give on it what ArviZ gives on the per-observation matrix.
+
 Plotting functions return a matplotlib Figure that pyplot has already forgotten (closed), so long
 runs do not accumulate open figures; a closed Figure still saves with `fig.savefig`.
 """
@@ -43,11 +47,16 @@ def from_numpyro(mcmc: Any, coords: dict[str, list[Any]], dims: dict[str, list[s
     return az.from_numpyro(mcmc, coords=coords, dims=dims, log_likelihood=True)
 
 
-def expand_rows(idata: InferenceData, row_sites: Mapping[str, int], inverse: np.ndarray) -> InferenceData:
+ROW_GROUPS = ("posterior", "log_likelihood", "observed_data", "constant_data")
+
+
+def expand_rows(
+    idata: InferenceData, row_sites: Mapping[str, int], inverse: np.ndarray, groups: tuple[str, ...] = ROW_GROUPS
+) -> InferenceData:
     """Undo a fit on distinct rows: each row-shaped variable (`row_sites`: name -> axis of rows,
-    sample dims not counted) gets one entry per original row, `inverse[i]` being row i's distinct
-    row. The row dims get fresh 0..n-1 coordinates."""
-    for group in ("posterior", "log_likelihood", "observed_data", "constant_data"):
+    sample dims not counted) of `groups` gets one entry per original row, `inverse[i]` being row
+    i's distinct row. The row dims get fresh 0..n-1 coordinates."""
+    for group in groups:
         if not has_group(idata, group):
             continue
         dataset = getattr(idata, group)
@@ -61,14 +70,114 @@ def expand_rows(idata: InferenceData, row_sites: Mapping[str, int], inverse: np.
     return idata
 
 
-def replace_log_likelihood(idata: InferenceData, name: str, values: np.ndarray, dim: str) -> InferenceData:
-    """Replace the log_likelihood group with one variable of (chain, draw, `dim`) values."""
+TRIAL_GROUP_DIM = "trial_group"
+TRIAL_CELL_DIM = "trial_cell"
+_CELL_FIELDS = ("row", "outcome", "weight", "group")
+
+
+@dataclass(frozen=True)
+class TrialGroups:
+    """Which observations each column of a weighted pointwise log-likelihood stands for.
+
+    Every observation is one trial of one feature row: a binomial row of k successes in n has k
+    success trials and n - k failure trials, a row fitted as one observation is one trial of its
+    observed value. A *cell* is (feature row, outcome) with the number of its trials; the trials of
+    a cell all have the same pointwise log-likelihood, and so do those of identical rows fitted once
+    (`hibayes.model.aggregate`), so each cell belongs to one *group*: one stored column, whose
+    weight is the number of trials in its cells. Cells are what two models' columns are aligned
+    on (`compare`); groups are what is stored per draw.
+    """
+
+    cell_row: np.ndarray  # (cells,) the feature row of each cell
+    cell_outcome: np.ndarray  # (cells,) 1 / 0 for binomial success / failure trials, else the observed value
+    cell_weight: np.ndarray  # (cells,) trials in the cell
+    cell_group: np.ndarray  # (cells,) the column the cell's trials are in
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.cell_group.max(initial=-1)) + 1
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Trials per column (int64)."""
+        return np.bincount(self.cell_group, weights=self.cell_weight, minlength=self.n_groups).astype(np.int64)
+
+    @property
+    def group_row(self) -> np.ndarray:
+        """A feature row each column stands for (its first cell's): the row's features identify it."""
+        rows = np.empty(self.n_groups, dtype=np.int64)
+        rows[self.cell_group[::-1]] = self.cell_row[::-1]
+        return rows
+
+    @property
+    def group_outcome(self) -> np.ndarray:
+        outcomes = np.empty(self.n_groups, dtype=np.asarray(self.cell_outcome).dtype)
+        outcomes[self.cell_group[::-1]] = self.cell_outcome[::-1]
+        return outcomes
+
+
+def set_weighted_log_likelihood(idata: InferenceData, name: str, values: np.ndarray, groups: TrialGroups) -> InferenceData:
+    """Store a weighted pointwise log-likelihood: `values` (chain, draw, group) as the
+    log_likelihood group's only variable `name` over dim `trial_group`, and `groups` in
+    constant_data (`trial_group_weight` over `trial_group`; `trial_cell_row`, `_outcome`,
+    `_weight`, `_group` over `trial_cell`). `trial_groups` reads them back. ArviZ's own `az.loo` on
+    such a fit would count each column once: use `information_criterion`."""
     import xarray as xr
 
     old = idata.log_likelihood
-    coords = {"chain": old["chain"].values, "draw": old["draw"].values, dim: np.arange(values.shape[-1])}
-    idata.log_likelihood = xr.Dataset({name: (("chain", "draw", dim), values)}, coords=coords, attrs=old.attrs)
+    coords = {"chain": old["chain"].values, "draw": old["draw"].values, TRIAL_GROUP_DIM: np.arange(values.shape[-1])}
+    idata.log_likelihood = xr.Dataset(
+        {name: (("chain", "draw", TRIAL_GROUP_DIM), values)}, coords=coords, attrs={**old.attrs, "weighted_by": "constant_data.trial_group_weight"}
+    )
+    layout = xr.Dataset(
+        {
+            "trial_group_weight": ((TRIAL_GROUP_DIM,), groups.weights),
+            **{f"trial_cell_{field}": ((TRIAL_CELL_DIM,), np.asarray(getattr(groups, f"cell_{field}"))) for field in _CELL_FIELDS},
+        },
+        coords={TRIAL_GROUP_DIM: np.arange(values.shape[-1]), TRIAL_CELL_DIM: np.arange(len(groups.cell_group))},
+    )
+    if has_group(idata, "constant_data"):
+        idata.constant_data = idata.constant_data.drop_vars(list(layout.data_vars), errors="ignore").merge(layout)
+    else:
+        idata.add_groups(constant_data=layout)
     return idata
+
+
+def trial_groups(idata: InferenceData | None) -> TrialGroups | None:
+    """The groups of a weighted pointwise log-likelihood (`set_weighted_log_likelihood`), or None
+    when each log-likelihood entry is one observation."""
+    if not has_group(idata, "constant_data") or "trial_cell_group" not in idata.constant_data:
+        return None
+    data = idata.constant_data
+    return TrialGroups(*(np.asarray(data[f"trial_cell_{field}"].values) for field in _CELL_FIELDS))
+
+
+def expanded_log_likelihood(idata: InferenceData) -> InferenceData:
+    """A copy of `idata` whose log-likelihood has one entry per observation: what the weighted one
+    stands for, in the cells' order (by feature row; a binomial row's successes, then its
+    failures), the same for every fit of the same data. Only for small fits (checks, tests): it is
+    (chains x draws x observations) floats."""
+    groups = trial_groups(idata)
+    if groups is None:
+        return idata
+    expanded = idata.copy()
+    name = group_variables(idata, "log_likelihood")[0]
+    values = np.repeat(_log_likelihood_values(idata, name)[..., groups.cell_group], groups.cell_weight, axis=-1)
+    expanded.log_likelihood = idata.log_likelihood.drop_dims(TRIAL_GROUP_DIM).assign(
+        {name: (("chain", "draw", "observation"), values)}
+    )
+    layout = [v for v in expanded.constant_data.data_vars if v.startswith(("trial_cell_", "trial_group_"))]
+    remaining = expanded.constant_data.drop_vars(layout).drop_dims([TRIAL_GROUP_DIM, TRIAL_CELL_DIM], errors="ignore")
+    if remaining.data_vars:
+        expanded.constant_data = remaining
+    else:
+        del expanded.constant_data
+    return expanded
+
+
+def _log_likelihood_values(idata: InferenceData, name: str) -> np.ndarray:
+    """(chain, draw, ...) pointwise log-likelihood values of variable `name`."""
+    return np.asarray(idata.log_likelihood[name].transpose(*SAMPLE_DIMS, ...).values)
 
 
 def from_draws(
@@ -260,8 +369,12 @@ def bfmi(idata: InferenceData) -> np.ndarray:
 @dataclass(frozen=True)
 class InformationCriterion:
     """PSIS-LOO or WAIC of one fit. `elpd`, `se` and `p` are on `scale`; `pointwise` holds each
-    observation's contribution; `pareto_k` is LOO's per-observation reliability (None for WAIC).
-    `raw` is ArviZ's ELPDData, kept for `compare` and for HiBayES's `diagnostics["loo"]`."""
+    log-likelihood column's contribution; `pareto_k` is LOO's per-column reliability (None for
+    WAIC). With a weighted log-likelihood (`groups` set), column j stands for `weights[j]`
+    observations with that same contribution and Pareto k: `n_observations` is their total, and
+    `expanded()` gives the per-observation arrays. `raw` is ArviZ's ELPDData (for a weighted fit,
+    one whose totals and `n_data_points` are the weighted ones and whose `loo_i`/`waic_i` and
+    `pareto_k` are per column), kept for `compare` and HiBayES's `diagnostics["loo"]`."""
 
     kind: str
     elpd: float
@@ -272,43 +385,268 @@ class InformationCriterion:
     scale: str
     warning: bool
     raw: Any
+    groups: TrialGroups | None = None
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Observations per pointwise entry (all 1 unless the log-likelihood is weighted)."""
+        return self.groups.weights if self.groups is not None else np.ones(self.pointwise.size, dtype=np.int64)
+
+    @property
+    def n_observations(self) -> int:
+        return int(self.weights.sum())
+
+    def expanded(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """(pointwise, pareto_k) with one entry per observation, in `expanded_log_likelihood`'s
+        order. Observation-sized: for small fits."""
+        if self.groups is None:
+            return self.pointwise, self.pareto_k
+        columns, weights = self.groups.cell_group, self.groups.cell_weight
+        pareto_k = None if self.pareto_k is None else np.repeat(self.pareto_k[columns], weights)
+        return np.repeat(self.pointwise[columns], weights), pareto_k
 
 
 def has_log_likelihood(idata: InferenceData | None) -> bool:
     return bool(group_variables(idata, "log_likelihood"))
 
 
+_SCALE_VALUES = {"log": 1.0, "negative_log": -1.0, "deviance": -2.0}
+
+
 def information_criterion(idata: InferenceData, kind: str = "loo", scale: str = "log") -> InformationCriterion:
+    """`az.loo` (PSIS-LOO: Vehtari, Gelman & Gabry 2017, "Practical Bayesian model evaluation using
+    leave-one-out cross-validation and WAIC", Stat Comput 27) or `az.waic` (Watanabe 2010, "Asymptotic
+    equivalence of Bayes cross validation and widely applicable information criterion in singular
+    learning theory", JMLR 11) of a fit.
+
+    A weighted log-likelihood (`set_weighted_log_likelihood`) gives exactly what ArviZ gives on the
+    per-observation matrix it stands for, without building that matrix: ArviZ runs on the distinct
+    columns (its PSIS, `az.psislw`, smooths each column on its own, with r_eff from the posterior
+    alone, so a column's loo_i and Pareto k are those of each of its observations), and with the
+    columns' weights w_j (N = sum w_j observations, scale factor c: 1 log, -1 negative_log, -2 deviance)
+        elpd = sum_j w_j elpd_j,   se = sqrt(N * var_w(elpd_j)),   var_w(x) = sum_j w_j (x_j - elpd/N)^2 / N,
+        p_loo = sum_j w_j lppd_j - elpd / c,   p_waic = sum_j w_j Var_s(log p(y_j | theta_s)),
+    with lppd_j = log mean_s p(y_j | theta_s); the warning flags (some Pareto k above ArviZ's
+    good_k; some posterior variance of the log density above 0.4) are ArviZ's on the columns, which
+    hold every observation's value.
+    """
     if kind not in ("loo", "waic"):
         raise ValueError(f"information criterion '{kind}' is not 'loo' or 'waic'")
+    if scale not in _SCALE_VALUES:
+        raise ValueError(f"information criterion scale '{scale}' is not one of {sorted(_SCALE_VALUES)}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # high Pareto k / p_waic warnings: the checkers report them
         result = (az.loo if kind == "loo" else az.waic)(idata, pointwise=True, scale=scale)
+    pointwise = np.ravel(np.asarray(result[f"{kind}_i"]))
+    pareto_k = np.ravel(np.asarray(result["pareto_k"])) if kind == "loo" else None
+    groups = trial_groups(idata)
+    if groups is not None:
+        result = _weighted_elpd(result, kind, _log_likelihood_values(idata, group_variables(idata, "log_likelihood")[0]), groups)
     return InformationCriterion(
         kind=kind,
         elpd=float(result[f"elpd_{kind}"]),
         se=float(result["se"]),
         p=float(result[f"p_{kind}"]),
-        pointwise=np.ravel(np.asarray(result[f"{kind}_i"])),
-        pareto_k=np.ravel(np.asarray(result["pareto_k"])) if kind == "loo" else None,
+        pointwise=pointwise,
+        pareto_k=pareto_k,
         scale=scale,
         warning=bool(result["warning"]),
         raw=result,
+        groups=groups,
     )
 
 
-def compare(criteria: Mapping[str, InformationCriterion], method: str = "stacking") -> pd.DataFrame:
+def _weighted_elpd(result: Any, kind: str, log_lik: np.ndarray, groups: TrialGroups) -> Any:
+    """ArviZ's ELPDData of the distinct columns, its totals replaced by the weighted ones (see
+    `information_criterion`)."""
+    from scipy.special import logsumexp
+
+    weights = groups.weights
+    n_observations = int(weights.sum())
+    draws = log_lik.reshape(-1, log_lik.shape[-1])  # (samples, columns); chains and draws are exchangeable here
+    pointwise = np.ravel(np.asarray(result[f"{kind}_i"]))
+    elpd = float(np.dot(weights, pointwise))
+    if kind == "loo":
+        lppd = logsumexp(draws, axis=0) - np.log(draws.shape[0])
+        p = float(np.dot(weights, lppd) - elpd / _SCALE_VALUES[result["scale"]])
+    else:
+        p = float(np.dot(weights, draws.var(axis=0)))
+    weighted = result.copy()
+    weighted[f"elpd_{kind}"] = elpd
+    weighted["se"] = _weighted_se(pointwise, weights)
+    weighted[f"p_{kind}"] = p
+    weighted["n_data_points"] = n_observations
+    return weighted
+
+
+def _weighted_se(pointwise: np.ndarray, weights: np.ndarray) -> float:
+    """sqrt(N * Var(x)) over the N observations that `pointwise` (each repeated `weights` times)
+    stands for: ArviZ's standard error of a sum of pointwise values."""
+    n = weights.sum()
+    mean = np.dot(weights, pointwise) / n
+    return float(np.sqrt(np.dot(weights, (pointwise - mean) ** 2)))
+
+
+def compare(
+    criteria: Mapping[str, InformationCriterion], method: str = "stacking", b_samples: int = 1000, alpha: float = 1.0, seed: Any = None
+) -> pd.DataFrame:
     """`az.compare` of precomputed criteria (all of one kind and scale), ranked best first:
-    rank, elpd_{kind}, p_{kind}, elpd_diff, weight, se, dse, warning, scale; indexed by model."""
+    rank, elpd_{kind}, p_{kind}, elpd_diff, weight, se, dse, warning, scale; indexed by model.
+
+    When any criterion is weighted, the models' columns are aligned first on the common
+    refinement of their groups (the cells, see `TrialGroups`: one aligned column per combination
+    of the models' columns that shares cells), which needs every model to cover the same
+    observations: the same cells with the same numbers of trials. A ValueError says so otherwise
+    (e.g. a model whose binomial rows were kept whole next to one expanded per trial: they answer
+    different questions). On the aligned columns a (weight w_j, N = sum w_j) the computation is
+    ArviZ's on the per-observation values (Vehtari, Gelman & Gabry 2017; Yao et al. 2018 for the
+    weights): elpd_diff = sum_j w_j d_j, dse = sqrt(N * var_w(d_j)) with d_j the pointwise
+    difference to the top model, and
+    - "stacking": ArviZ's objective, -sum_j w_j log(sum_k weight_k exp(elpd_jk)), with its
+      gradient, start, bounds, constraint and optimiser (scipy's SLSQP); the objective equals
+      ArviZ's on the expanded values, so the weights agree to the optimiser's tolerance
+      (not to the last bit: the sums are ordered differently);
+    - "pseudo-BMA": exactly ArviZ's (it uses the totals only);
+    - "BB-pseudo-BMA": the Bayesian bootstrap over the N observations is drawn per column: the
+      Dirichlet(alpha, ..., alpha) weights of a column's w_j observations sum to one component of
+      a Dirichlet(alpha * w_j) draw, so this is the same distribution with other random numbers;
+      the weights and bootstrap `se` agree with ArviZ's only up to Monte Carlo error.
+    """
     kinds = {c.kind for c in criteria.values()}
     scales = {c.scale for c in criteria.values()}
     if len(kinds) != 1 or len(scales) != 1:
         raise ValueError(f"cannot compare mixed criteria {sorted(kinds)} on scales {sorted(scales)}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return az.compare(
-            {name: c.raw for name, c in criteria.items()}, ic=kinds.pop(), method=method, scale=scales.pop()
+    kind, scale = kinds.pop(), scales.pop()
+    if all(c.groups is None for c in criteria.values()):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return az.compare(
+                {name: c.raw for name, c in criteria.items()}, ic=kind, method=method, scale=scale,
+                b_samples=b_samples, alpha=alpha, seed=seed,
+            )
+    return _weighted_compare(criteria, kind, scale, method, b_samples, alpha, seed)
+
+
+def _weighted_compare(
+    criteria: Mapping[str, InformationCriterion], kind: str, scale: str, method: str, b_samples: int, alpha: float, seed: Any
+) -> pd.DataFrame:
+    from scipy.optimize import Bounds, LinearConstraint, minimize
+    from scipy.stats import dirichlet
+
+    if method.lower() not in ("stacking", "bb-pseudo-bma", "pseudo-bma"):
+        raise ValueError(f"The method {method}, to compute weights, is not supported.")
+    scale_value = _SCALE_VALUES[scale]
+    ascending = scale != "log"
+    names = sorted(criteria, key=lambda name: criteria[name].elpd, reverse=not ascending)
+    weights, columns = _aligned_columns({name: criteria[name] for name in names})
+    values = np.column_stack([criteria[name].pointwise[columns[name]] for name in names])  # (aligned, models)
+    n_observations = weights.sum()
+    n_models = len(names)
+    ses = np.array([criteria[name].se for name in names])
+    if method.lower() == "stacking":
+        exp_values = np.exp(values / scale_value)
+
+        def log_score(model_weights: np.ndarray) -> float:
+            return -np.dot(weights, np.log(exp_values @ model_weights))
+
+        def gradient(model_weights: np.ndarray) -> np.ndarray:
+            return -(weights / (exp_values @ model_weights)) @ exp_values
+
+        result = minimize(
+            fun=log_score,
+            x0=np.full(n_models, 1.0 / n_models),
+            jac=gradient,
+            bounds=Bounds(lb=np.zeros(n_models), ub=np.ones(n_models)),
+            constraints=LinearConstraint(np.ones(n_models), lb=1.0, ub=1.0),
         )
+        model_weights = result["x"]
+    elif method.lower() == "bb-pseudo-bma":
+        shares = dirichlet.rvs(alpha=alpha * weights, size=b_samples, random_state=seed)  # (b_samples, aligned)
+        z_bs = shares @ (values * n_observations)
+        u_weights = np.exp((z_bs - z_bs.max(axis=1, keepdims=True)) / scale_value)
+        model_weights = (u_weights / u_weights.sum(axis=1, keepdims=True)).mean(axis=0)
+        ses = z_bs.std(axis=0)
+    else:
+        elpds = np.array([criteria[name].elpd for name in names])
+        z_rv = np.exp((elpds - elpds[0]) / scale_value)
+        model_weights = z_rv / z_rv.sum()
+    rows = []
+    for idx, name in enumerate(names):
+        diff = values[:, idx] - values[:, 0] if scale_value < 0 else values[:, 0] - values[:, idx]
+        c = criteria[name]
+        rows.append(
+            {
+                "rank": idx,
+                f"elpd_{kind}": c.elpd,
+                f"p_{kind}": c.p,
+                "elpd_diff": float(np.dot(weights, diff)),
+                "weight": float(model_weights[idx]),
+                "se": float(ses[idx]),
+                "dse": _weighted_se(diff, weights),
+                "warning": bool(c.warning),
+                "scale": scale,
+            }
+        )
+    table = pd.DataFrame(rows, index=pd.Index(names))
+    return table.astype({"rank": int, "warning": bool})
+
+
+def _aligned_columns(criteria: Mapping[str, InformationCriterion]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(weight of each aligned column, each model's column for it): the common refinement of the
+    models' columns. Raises ValueError when the models do not cover the same observations."""
+    if all(c.groups is not None for c in criteria.values()):
+        return _aligned_on_cells(criteria)
+    return _aligned_on_observations(criteria)
+
+
+def _aligned_on_cells(criteria: Mapping[str, InformationCriterion]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Weighted criteria aligned on their cells, which must be the same (row, outcome, trials)."""
+    layouts = {name: c.groups for name, c in criteria.items()}
+    reference_name, reference = next(iter(layouts.items()))
+    reference_order = np.lexsort((reference.cell_outcome, reference.cell_row))
+    groups_per_cell = []
+    for name, layout in layouts.items():
+        order = np.lexsort((layout.cell_outcome, layout.cell_row))
+        same_cells = len(order) == len(reference_order) and all(
+            np.array_equal(getattr(layout, field)[order], getattr(reference, field)[reference_order])
+            for field in ("cell_row", "cell_outcome", "cell_weight")
+        )
+        if not same_cells:
+            raise _not_comparable(
+                name, reference_name,
+                f"{layout.cell_weight.sum()} trials in {len(order)} (row, outcome) cells vs "
+                f"{reference.cell_weight.sum()} in {len(reference_order)}",
+            )
+        groups_per_cell.append(layout.cell_group[order])
+    aligned, inverse = np.unique(np.column_stack(groups_per_cell), axis=0, return_inverse=True)
+    weights = np.bincount(np.ravel(inverse), weights=reference.cell_weight[reference_order]).astype(np.int64)
+    return weights, {name: aligned[:, k] for k, name in enumerate(layouts)}
+
+
+def _aligned_on_observations(criteria: Mapping[str, InformationCriterion]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Criteria some of which are unweighted, aligned observation by observation: an unweighted
+    one's entries in order, a weighted one's cells' trials in `expanded_log_likelihood`'s order
+    (which is also that of the per-trial fits stored before weighting). Observation-sized index
+    arrays (no draws): only met when an unweighted fit is compared with a weighted one."""
+    per_observation = {
+        name: np.arange(c.pointwise.size) if c.groups is None else np.repeat(c.groups.cell_group, c.groups.cell_weight)
+        for name, c in criteria.items()
+    }
+    reference_name, reference = next(iter(per_observation.items()))
+    for name, columns in per_observation.items():
+        if len(columns) != len(reference):
+            raise _not_comparable(name, reference_name, f"{len(columns)} observations vs {len(reference)}")
+    aligned, inverse = np.unique(np.column_stack(list(per_observation.values())), axis=0, return_inverse=True)
+    weights = np.bincount(np.ravel(inverse)).astype(np.int64)
+    return weights, {name: aligned[:, k] for k, name in enumerate(per_observation)}
+
+
+def _not_comparable(name: str, reference_name: str, detail: str) -> ValueError:
+    return ValueError(
+        f"cannot compare '{name}' with '{reference_name}': their pointwise log-likelihoods cover different "
+        f"observations ({detail}): a model whose binomial rows are kept whole and one expanded per trial, "
+        "or fits of different data, answer different questions"
+    )
 
 
 # --- plots ---------------------------------------------------------------------------------

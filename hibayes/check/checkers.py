@@ -227,15 +227,17 @@ def loo(reff_threshold: float = 0.7, scale: str = "log") -> Checker:
             return _record(state, CheckOutcome("loo", "NA", None, reff_threshold, "no log_likelihood group: LOO not computed"))
         ic = state.get_ic("loo", scale)
         k = ic.pareto_k
-        bad = int((k > reff_threshold).sum())
+        # A weighted column's Pareto k is that of each of the observations it stands for.
+        bad = int(ic.weights[k > reff_threshold].sum())
         status: CheckerResult = "fail" if bad else "pass"
         message = (
-            f"elpd_loo {ic.elpd:.2f} ± {ic.se:.2f} (p_loo {ic.p:.2f}, {scale} scale); {bad} of {k.size} "
+            f"elpd_loo {ic.elpd:.2f} ± {ic.se:.2f} (p_loo {ic.p:.2f}, {scale} scale); {bad} of {ic.n_observations} "
             f"observations with Pareto k > {reff_threshold} (max {np.nanmax(k):.2f})"
         )
         outcome = CheckOutcome("loo", status, float(np.nanmax(k)), reff_threshold, message)
         return _record(
-            state, outcome, loo=ic.raw, elpd_loo=ic.elpd, se_elpd_loo=ic.se, p_loo=ic.p, loo_i=ic.pointwise, pareto_k=k
+            state, outcome, loo=ic.raw, elpd_loo=ic.elpd, se_elpd_loo=ic.se, p_loo=ic.p, loo_i=ic.pointwise, pareto_k=k,
+            **_pointwise_weights(ic),
         )
 
     return inner
@@ -257,9 +259,16 @@ def waic(scale: str = "log") -> Checker:
         return _record(
             state, CheckOutcome("waic", "NA", ic.elpd, None, message),
             waic=ic.raw, elpd_waic=ic.elpd, se_elpd_waic=ic.se, p_waic=ic.p, waic_i=ic.pointwise,
+            **_pointwise_weights(ic),
         )
 
     return inner
+
+
+def _pointwise_weights(ic: idata_api.InformationCriterion) -> dict[str, np.ndarray]:
+    """`pointwise_weight`, the observations each entry of `loo_i` / `waic_i` / `pareto_k` stands
+    for, when the fit's log-likelihood is weighted (binomial trials, grouped rows)."""
+    return {} if ic.groups is None else {"pointwise_weight": ic.weights}
 
 
 # --- predictive checks -----------------------------------------------------------------------

@@ -21,7 +21,7 @@ import numpy as np
 
 from hibayes import idata as idata_api
 from hibayes.analysis_state import AnalysisState, ModelAnalysisState
-from hibayes.communicate.comparison import compare_models, plot_comparison
+from hibayes.communicate.comparison import compare_models, plot_comparison, pointwise_table
 from hibayes.communicate.naming import display_name
 from hibayes.registry import Registry, make_decorator
 
@@ -193,7 +193,8 @@ def model_comparison_plot(**kwargs: Any) -> Communicator:
     """Rank the fitted models by `ic` ("loo" by default, or "waic") with `az.compare`: the table
     (`model_comparison_{ic}`: model, label, elpd, p, elpd_diff, weight, se, dse, warning, verdict)
     and its plot, whose title gives the verdict: the best model, or the models that are
-    indistinguishable (see `hibayes.communicate.comparison`).
+    indistinguishable (see `hibayes.communicate.comparison`). `pointwise_ic_table` exports the
+    pointwise values behind it.
     `ic`, `scale` and `method` go to `az.compare`, other kwargs to `az.plot_compare`. NA, with the
     reason logged, when fewer than two models are fitted."""
     compare_args = {k: v for k, v in kwargs.items() if k in COMPARE_ARGS}
@@ -209,6 +210,24 @@ def model_comparison_plot(**kwargs: Any) -> Communicator:
         state.add_table(table, f"model_comparison_{ic}")
         state.add_plot(plot_comparison(table, **plot_args), f"model_comparison_{ic}")
         state.add_log(f"model_comparison_plot ({ic}): {reason}", STAGE)
+        return state, "pass"
+
+    return inner
+
+
+@communicate
+def pointwise_ic_table(ic: str = "loo", scale: str = "log") -> Communicator:
+    """Every fitted model's pointwise elpd (`ic`: "loo" or "waic") as `pointwise_{ic}`: one row
+    per log-likelihood column with the observations it stands for (`weight`) and the features of
+    the row it belongs to (see `hibayes.communicate.comparison.pointwise_table`). NA when no
+    fitted model has a log-likelihood."""
+
+    def inner(state: AnalysisState, display: Any = None) -> tuple[AnalysisState, CommunicateResult]:
+        table = pointwise_table(_fitted(state), ic, scale)
+        if table.empty:
+            _note(state, display, "pointwise_ic_table: no fitted model with a log_likelihood group")
+            return state, "NA"
+        state.add_table(table, f"pointwise_{ic}")
         return state, "pass"
 
     return inner

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from hibayes import idata as idata_api
@@ -59,6 +60,56 @@ def compare_models(
     shown, reason = pick_best(table, ic)
     table["verdict"] = verdicts(table)
     return table.rename_axis("model").reset_index(), shown, reason
+
+
+def pointwise_table(models: Sequence[ModelAnalysisState], ic: str = "loo", scale: str = "log") -> pd.DataFrame:
+    """Each fitted model's pointwise elpd, one row per stored log-likelihood column: model, label,
+    column, row (the feature row the column stands for), that row's per-row features (an index
+    feature `x_index` as its level, named `x`), outcome (1 / 0 for binomial success / failure
+    trials, else the observed value), weight (the observations the column stands for: its
+    trials, or its identical rows), `{ic}_i` and, for LOO, `pareto_k`. Summing weight x `{ic}_i`
+    gives the model's elpd. A weighted fit of 1M trials in 200 cells has 400 rows here; a fit
+    whose entries are not one per feature row (a multivariate `obs`) gets no row or features."""
+    frames = []
+    for model in models:
+        if not (model.is_fitted and idata_api.has_log_likelihood(model.inference_data)):
+            continue
+        criterion = model.get_ic(ic, scale)
+        groups = criterion.groups
+        n_rows = len(np.asarray(model.features.get("obs", ()))) or None
+        if groups is not None:
+            rows, outcomes = groups.group_row, groups.group_outcome
+        elif criterion.pointwise.size == n_rows:
+            rows = np.arange(n_rows)
+            observed = model.inference_data.observed_data["obs"].values if idata_api.has_group(model.inference_data, "observed_data") else None
+            outcomes = observed if observed is not None and observed.shape == (n_rows,) else np.full(n_rows, np.nan)
+        else:
+            rows = outcomes = None
+        frame = pd.DataFrame({"model": model.model_name, "label": display_name(model), "column": np.arange(criterion.pointwise.size)})
+        if rows is not None:
+            frame["row"] = rows
+            for name, values in _row_features(model, n_rows).items():
+                frame[name] = values[rows]
+            frame["outcome"] = outcomes
+        frame["weight"] = criterion.weights
+        frame[f"{ic}_i"] = criterion.pointwise
+        if criterion.pareto_k is not None:
+            frame["pareto_k"] = criterion.pareto_k
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _row_features(model: ModelAnalysisState, n_rows: int) -> dict[str, np.ndarray]:
+    """The model's one-value-per-row features, index features as their levels."""
+    out = {}
+    for name, value in model.features.items():
+        values = np.asarray(value)
+        if values.ndim != 1 or len(values) != n_rows or name == "obs":
+            continue
+        level = name.removesuffix("_index")
+        levels = (model.coords or {}).get(level) if name.endswith("_index") else None
+        out[level if levels is not None else name] = np.asarray(levels, dtype=object)[values] if levels is not None else values
+    return out
 
 
 def _within(table: pd.DataFrame, standard_errors: float) -> pd.Series:

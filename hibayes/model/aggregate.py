@@ -5,9 +5,11 @@ distinct (grader, LLM, score) rows. The likelihood of n identical rows is the li
 raised to the power n, so sampling on distinct rows with the observed site's log-density scaled by
 the counts targets exactly the same posterior for a fraction of the work per gradient.
 
-Afterwards the row-shaped results (the pointwise log-likelihood that LOO and WAIC need, the
-observed data, per-row deterministic sites) are expanded back to one entry per original row, so
-nothing downstream can tell the difference.
+Afterwards the row-shaped results (the observed data, per-row deterministic sites) are expanded
+back to one entry per original row, so nothing downstream can tell the difference. The pointwise
+log-likelihood that LOO and WAIC need is not: each distinct row's column is kept once with its
+count as weight (`hibayes.model.pointwise`), which LOO and WAIC read as that many identical
+columns, without a (draws x rows) matrix.
 
 This is only done when it is safe: the features that are per-row are those whose first axis has
 the row count (`*_parent` arrays of nested levels excepted); the model is traced on the full and

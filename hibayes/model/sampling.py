@@ -10,8 +10,8 @@ from typing import Any
 
 from hibayes import idata as idata_api
 from hibayes.config import INIT_STRATEGIES, FitConfig, ModelSpec
-from hibayes.model.aggregate import group_identical_rows, weighted
-from hibayes.model.pointwise import per_trial_log_likelihood
+from hibayes.model.aggregate import RowGroups, group_identical_rows, weighted
+from hibayes.model.pointwise import OBSERVED_SITE, weighted_log_likelihood
 from hibayes.model.models import MODELS
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,8 @@ def fit(
 ) -> FitResult:
     """NUTS (or HMC) on `features`. With `fit_config.aggregate_rows`, identical rows are sampled once with
     their log-likelihood weighted by their count (same posterior, less work; see
-    `hibayes.model.aggregate`), and the row-shaped results are expanded back afterwards."""
+    `hibayes.model.aggregate`), and the row-shaped results are expanded back afterwards, except the
+    pointwise log-likelihood, stored weighted (see `hibayes.model.pointwise`)."""
     import jax
     from numpyro import infer
 
@@ -80,15 +81,25 @@ def fit(
     # analysis-wide dims (shared with, say, a linear model of the same columns) cannot describe.
     dims = {**(dims or {}), **getattr(model_fn, "dims", {})}
     inference_data = idata_api.from_numpyro(mcmc, coords or {}, dims)
+    pointwise = _weighted_pointwise(model_fn, features, groups, inference_data)
     if groups:
-        inference_data = idata_api.expand_rows(inference_data, groups.row_sites, groups.inverse)
+        # A weighted log-likelihood already stands for every original row: only the other
+        # row-shaped groups (observed data, per-row sites) are expanded back.
+        expanded = tuple(g for g in idata_api.ROW_GROUPS if not (pointwise and g == "log_likelihood"))
+        inference_data = idata_api.expand_rows(inference_data, groups.row_sites, groups.inverse, expanded)
         log.info("sampled %d distinct rows standing for %d", groups.n_distinct, groups.n_rows)
-    per_trial = per_trial_log_likelihood(
-        model_fn, features, idata_api.flat_draws(inference_data), fit_config.chains
-    )
-    if per_trial is not None:
-        inference_data = idata_api.replace_log_likelihood(inference_data, "obs", per_trial, "trial")
+    if pointwise is not None:
+        inference_data = idata_api.set_weighted_log_likelihood(inference_data, OBSERVED_SITE, *pointwise)
     return FitResult(inference_data, time.perf_counter() - started, chain_method)
+
+
+def _weighted_pointwise(model_fn: Any, features: dict[str, Any], groups: RowGroups | None, inference_data: Any) -> Any:
+    """The fit's weighted pointwise log-likelihood (see `hibayes.model.pointwise`), or None."""
+    if OBSERVED_SITE not in idata_api.group_variables(inference_data, "log_likelihood"):
+        return None
+    row_log_likelihood = idata_api.values(inference_data, "log_likelihood", OBSERVED_SITE)
+    draws = idata_api.flat_draws(inference_data)
+    return weighted_log_likelihood(model_fn, features, groups, draws, row_log_likelihood)
 
 
 def fit_spec(spec: ModelSpec, features: dict[str, Any], coords: dict, dims: dict, chain_method: str) -> FitResult:

@@ -377,14 +377,16 @@ def check_results(context: dg.AssetExecutionContext, project: ProjectPaths, ware
     pool="duckdb",
     description="ArviZ's comparison of the analysis's fitted models by PSIS-LOO (elpd, se, elpd_diff, dse, "
     "weights, warnings) and the best model, chosen taking the standard error of the difference into "
-    "account. DuckDB table `model_comparison`, CSV and PNG under HIBAYES_HOME/artifacts/<analysis>. "
+    "account. DuckDB table `model_comparison`, CSV and PNG under HIBAYES_HOME/artifacts/<analysis>, and "
+    "beside them `model_comparison_pointwise.csv`: each model's pointwise elpd, one row per log-likelihood "
+    "column with the observations it stands for and its row's features. "
     "Held back, like the report, while a fit is missing, out of date or failed a blocking check.",
 )
 def model_comparison(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource) -> dg.MaterializeResult:
     import matplotlib
 
     matplotlib.use("Agg")
-    from hibayes.communicate import compare_models, plot_comparison
+    from hibayes.communicate import compare_models, plot_comparison, pointwise_table
 
     config = _config_or_fail(project, context.partition_key)
     _, models = _current_fits(project, config)
@@ -393,6 +395,7 @@ def model_comparison(context: dg.AssetExecutionContext, project: ProjectPaths, w
     out_dir = project.artifacts_path(config.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_dir / "model_comparison.csv", index=False)
+    pointwise_table(models).to_csv(out_dir / "model_comparison_pointwise.csv", index=False)
     metadata: dict[str, object] = {
         # The model `best_model` plots show; `verdict` says whether it is better than the others.
         "best_model": best,

@@ -4,6 +4,7 @@ checks) -> report, on real example logs; re-runs never duplicate rows; bad logs 
 import shutil
 
 import dagster as dg
+import pandas as pd
 
 from hibayes.warehouse import Warehouse
 from hibayes_assets.partitions import fit_key
@@ -51,6 +52,10 @@ def test_whole_graph_materializes_and_reruns_reuse(project):
     comparison = warehouse.query("SELECT * FROM model_comparison WHERE analysis = 'model_comparison'")
     assert set(comparison["model"]) == set(models) and {"elpd_loo", "se", "elpd_diff", "dse", "weight"} <= set(comparison.columns)
     assert compared.asset_materializations_for_node("model_comparison")[0].metadata["best_model"].value in models
+    # The pointwise elpd behind it: per model, a success and a failure column per group, weighted by trials.
+    pointwise = pd.read_csv(project.settings.home / "artifacts" / "model_comparison" / "model_comparison_pointwise.csv")
+    per_model = pointwise.groupby("model")["weight"].sum()
+    assert set(per_model.index) == set(models) and per_model.nunique() == 1 and {"group", "outcome", "loo_i", "pareto_k"} <= set(pointwise.columns)
 
     report = project.materialize(["analysis_report"], "model_comparison")
     assert report.success

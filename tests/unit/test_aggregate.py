@@ -2,10 +2,13 @@
 log-likelihood per original row as the plain fit, and no grouping where it would not be exact."""
 
 import dataclasses
+import warnings
 
+import arviz as az
 import numpy as np
 import pytest
 
+from hibayes import idata as idata_api
 from hibayes.config import FitConfig
 from hibayes.model import MODELS
 from hibayes.model.aggregate import group_identical_rows
@@ -48,14 +51,31 @@ def test_weighted_fit_matches_plain_fit_and_keeps_pointwise_log_likelihood():
         sd = a.std(("chain", "draw")).values
         # Means agree within Monte Carlo error (about sd / sqrt(ESS ~ 500) = 0.045 sd); 0.2 sd is generous.
         assert np.all(np.abs(a.mean(("chain", "draw")).values - b.mean(("chain", "draw")).values) < 0.2 * sd + 1e-3)
-    assert grouped.log_likelihood["obs"].shape == plain.log_likelihood["obs"].shape == (2, 500, 400)
+    # The grouped fit stores one log-likelihood column per distinct row, weighted by its count.
+    assert grouped.log_likelihood["obs"].shape[:2] == (2, 500) and grouped.log_likelihood["obs"].shape[2] <= 10
+    assert idata_api.trial_groups(grouped).weights.sum() == 400
+    per_row = idata_api.expanded_log_likelihood(grouped)
+    assert per_row.log_likelihood["obs"].shape == plain.log_likelihood["obs"].shape == (2, 500, 400)
     np.testing.assert_array_equal(grouped.observed_data["obs"].values, features["obs"])
     # Identical rows have identical pointwise log-likelihoods, each evaluated at that row's value.
     same = np.flatnonzero((features["obs"] == features["obs"][0]) & (features["grader_index"] == features["grader_index"][0]))
-    values = grouped.log_likelihood["obs"].values[..., same]
+    values = per_row.log_likelihood["obs"].values[..., same]
     assert np.all(values == values[..., :1])
-    elpd = [float(d.log_likelihood["obs"].mean()) for d in (plain, grouped)]
+    elpd = [float(d.log_likelihood["obs"].mean()) for d in (plain, per_row)]
     assert elpd[0] == pytest.approx(elpd[1], abs=0.02)
+
+    # LOO of the weighted columns is ArviZ's of the per-row matrix, and the grouped fit compares
+    # with the plain one (whose entries are rows) as ArviZ compares the per-row matrices.
+    criteria = {"plain": idata_api.information_criterion(plain), "grouped": idata_api.information_criterion(grouped)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = {"plain": az.loo(plain, pointwise=True), "grouped": az.loo(per_row, pointwise=True)}
+        expected_table = az.compare(expected, method="pseudo-BMA")
+    ic = criteria["grouped"]
+    assert (ic.elpd, ic.se, ic.p) == pytest.approx((expected["grouped"]["elpd_loo"], expected["grouped"]["se"], expected["grouped"]["p_loo"]), abs=1e-9)
+    table = idata_api.compare(criteria, method="pseudo-BMA")
+    columns = ["elpd_loo", "p_loo", "elpd_diff", "weight", "se", "dse"]
+    np.testing.assert_allclose(table.loc[expected_table.index, columns], expected_table[columns].astype(float), rtol=0, atol=1e-9)
 
 
 def test_per_row_deterministic_sites_are_expanded():

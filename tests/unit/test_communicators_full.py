@@ -85,6 +85,16 @@ def test_model_comparison_keeps_the_table_and_names_the_best_model(analysis):
     assert {"model_comparison_loo", "model_comparison_loo_1"} <= set(analysis.plots)
 
 
+def test_pointwise_table_has_one_row_per_observation_of_each_model(analysis):
+    assert run(analysis, "pointwise_ic_table", ic="waic") == "pass"
+    table = analysis.tables["pointwise_waic"]
+    assert table.groupby("model").size().to_dict() == {"grouped": 60, "pooled": 60}
+    assert set(table["group"]) == {"a", "b"} and (table["weight"] == 1).all() and "pareto_k" not in table
+    grouped = analysis.models[0]
+    assert table.loc[table["model"] == "grouped", "outcome"].tolist() == grouped.features["obs"].tolist()
+    assert table.loc[table["model"] == "grouped", "waic_i"].sum() == pytest.approx(grouped.get_ic("waic").elpd)
+
+
 def test_model_comparison_needs_two_fitted_models():
     single = AnalysisState(data=pd.DataFrame(), models=[fitted("pooled")])
     assert run(single, "model_comparison_plot", ic="loo") == "NA"  # HiBayES returned "Error"
