@@ -3,8 +3,8 @@
 same run, and a PNG of time and peak RSS against corpus size.
 
 Measures (each in a fresh child process, so peak RSS is its own `ru_maxrss`):
-- `ingest`: a cold ingest of the whole corpus into a fresh warehouse (the range run's
-  `read_logs` + `Warehouse.replace_partitions`) against `inspect_ai.analysis.samples_df(EvalInfo +
+- `ingest`: a cold ingest of the whole corpus into a fresh warehouse (`ingest_logs`, what the
+  `eval_samples` asset runs: batches read in worker processes, one transaction per batch) against `inspect_ai.analysis.samples_df(EvalInfo +
   EvalModel + SampleSummary)` on the same files, the call HiBayES itself makes. Ratio: our
   throughput / samples_df's; linearity: seconds at the largest size / seconds at the smallest,
   against the size ratio.
@@ -56,15 +56,14 @@ def measure_ingest(side: str, logs: Path, scratch: Path) -> dict:
 
 
 def _ours_batched(paths: list[Path], root: Path, database: Path) -> dict:
-    """The range run's ingest: batches read by worker processes, one transaction per batch."""
-    from hibayes.load.inspect_reader import log_key_for, read_log_batches
+    """The ingest assets' own path without Dagster: `ingest_logs` (batches read by worker
+    processes, copies set aside, one transaction per batch)."""
+    from hibayes.load.copies import ingest_logs
+    from hibayes.load.inspect_reader import log_key_for
     from hibayes.warehouse import Warehouse
 
-    warehouse, rows = Warehouse(database), 0
-    for batch in read_log_batches({log_key_for(path, root): path for path in paths}):
-        counts = warehouse.replace_partitions("log_key", {log.log_key: log.frames() for log in batch})
-        rows += sum(c.get("samples", 0) for c in counts.values())
-    return {"rows": rows}
+    _, counts = ingest_logs(Warehouse(database), {log_key_for(path, root): path for path in paths})
+    return {"rows": sum(c.get("samples", 0) for c in counts.values())}
 
 
 def child(measure: str, side: str, logs: Path) -> dict:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from hibayes.load.inspect_reader import LogRows, read_logs
+from hibayes.load.inspect_reader import LogRows, read_log_batches
 
 if TYPE_CHECKING:
     from hibayes.warehouse import Warehouse
@@ -48,14 +48,24 @@ def same_run_message(copy_path: str, kept_path: str, eval_id: str) -> str:
 def ingest_logs(
     warehouse: Warehouse, paths_by_key: Mapping[str, Path], scaffold_field: str = "scaffold", removed: Collection[str] = ()
 ) -> tuple[list[LogRows], dict[str, dict[str, int]]]:
-    """Read the logs, set aside copies of runs already held, and replace every log's partition, and
-    delete the rows of the `removed` logs (files that are gone), in one transaction; returns the rows
-    written and their counts per log and table. A run a removed log held is free for a copy read here
-    to take. The runs held are read before the write, so callers serialise ingests (the assets hold
-    `ingest_lock`)."""
-    kept = warehouse.kept_runs()
-    logs = set_aside_copies(read_logs(paths_by_key, scaffold_field), kept[~kept["log_key"].isin(list(removed))])
-    counts = warehouse.replace_logs({rows.log_key: rows.frames() for rows in logs}, removed)
+    """Read the logs, set aside copies of runs already held, replace every log's partition, and
+    delete the rows of the `removed` logs (files that are gone); returns the logs read (slimmed:
+    their written rows dropped) and the rows written per log and table. A large folder goes in
+    batches (`read_log_batches`), one transaction each, so memory holds a batch, not the folder; a
+    kill between batches leaves committed batches that the next ingest rewrites alike. A run a
+    removed log held is free for a copy read here to take. The runs held are read before each
+    write, so callers serialise ingests (the assets hold `ingest_lock`)."""
+    logs: list[LogRows] = []
+    counts: dict[str, dict[str, int]] = {}
+    to_remove = list(removed)
+    for batch in read_log_batches(paths_by_key, scaffold_field):
+        kept = warehouse.kept_runs()
+        batch = set_aside_copies(batch, kept[~kept["log_key"].isin(list(removed))])
+        counts.update(warehouse.replace_logs({rows.log_key: rows.frames() for rows in batch}, to_remove))
+        to_remove = []
+        logs += [rows.slimmed() for rows in batch]
+    if to_remove:
+        counts.update(warehouse.replace_logs({}, to_remove))
     return logs, counts
 
 

@@ -25,7 +25,7 @@ import re
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from datetime import datetime, timezone
 from pathlib import Path
@@ -67,6 +67,12 @@ class LogRows:
             "ingest_errors": self.errors,
             "log_files": self.provenance(),
         }
+
+    def slimmed(self) -> LogRows:
+        """This log once its rows are written: what callers report (status, errors, each sample's
+        error flag) without the rows themselves, so that a large ingest holds one batch of rows."""
+        flags = self.samples[["has_error"]] if "has_error" in self.samples else self.samples.iloc[:, :0]
+        return replace(self, evals=self.evals.iloc[:0], samples=flags, scores=self.scores.iloc[:0])
 
     def provenance(self) -> pd.DataFrame:
         """This file's row in `log_files`: which run it holds and which file's rows are used for it."""

@@ -52,8 +52,8 @@ def inspect_log(context: dg.AssetExecutionContext, project: ProjectPaths) -> dg.
             metadata={**info, "path": dg.MetadataValue.path(info["path"]), "mtime": dg.MetadataValue.timestamp(info["mtime"])},
             data_version=dg.DataVersion(info["sha256"]),
         )
-    for key, info in files.items():
-        context.log_event(dg.AssetObservation("inspect_log", partition=key, metadata=info))
+    for key, info in files.items():  # on each partition's materialization: no event of its own
+        context.add_asset_metadata(info, partition_key=key)
     return dg.MaterializeResult(metadata={
         "partitions": len(files),
         "removed": sum(bool(info.get("removed")) for info in files.values()),
@@ -111,8 +111,8 @@ def eval_samples(context: dg.AssetExecutionContext, project: ProjectPaths, wareh
     seconds = time.perf_counter() - started
     per_log = {rows.log_key: _log_summary(rows, outcome.counts[rows.log_key]) for rows in logs}
     for key, summary in per_log.items():
-        context.log.info(f"{key}: status {summary['log_status']}, {summary['samples']} samples, {summary['ingest_errors']} ingest errors")
         context.add_asset_metadata(summary, asset_key="eval_samples", partition_key=key)
+    _log_per_log_lines(context, per_log, unchanged)
     for rows in logs:
         if rows.copy_of:
             context.log.warning(f"{rows.log_key}: {rows.errors['message'].iloc[0]}")
@@ -125,7 +125,6 @@ def eval_samples(context: dg.AssetExecutionContext, project: ProjectPaths, wareh
             f"their samples: {', '.join(outcome.orphans)}"
         )
     for key in unchanged:
-        context.log.info(f"{key}: content unchanged since it was ingested (same sha256): not read again")
         context.add_asset_metadata({"unchanged": True, "sha256": unchanged[key].sha256}, asset_key="eval_samples", partition_key=key)
     for rows in logs:
         context.log_event(_readable_check(rows, project.log_path / rows.log_key))
@@ -150,6 +149,24 @@ def eval_samples(context: dg.AssetExecutionContext, project: ProjectPaths, wareh
             "dagster/row_count": len(errors),
             "preview": dg.MetadataValue.md(markdown_table(errors[["log_key", "field", "message"]], 20) if len(errors) else "no errors"),
         },
+    )
+
+
+# Every log line is an event in the instance's storage (a SQLite write each, by default): a run over
+# thousands of logs says per log only what went wrong, and sums up the rest in one line.
+PER_LOG_LINES = 20
+
+
+def _log_per_log_lines(context: dg.AssetExecutionContext, per_log: dict[str, dict], unchanged: dict) -> None:
+    detailed = len(per_log) + len(unchanged) <= PER_LOG_LINES
+    for key, summary in per_log.items():
+        if detailed or summary["log_status"] != "success" or summary["ingest_errors"]:
+            context.log.info(f"{key}: status {summary['log_status']}, {summary['samples']} samples, {summary['ingest_errors']} ingest errors")
+    for key in unchanged if detailed else ():
+        context.log.info(f"{key}: content unchanged since it was ingested (same sha256): not read again")
+    context.log.info(
+        f"{len(per_log)} logs read ({sum(s['samples'] for s in per_log.values())} samples), {len(unchanged)} unchanged"
+        + ("" if detailed else "; the lines above are the logs with problems, every log's counts are in its partition's metadata")
     )
 
 
