@@ -6,7 +6,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster
 # uv writes no bytecode by default and this machine sets PYTHONDONTWRITEBYTECODE: compile at install.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: setup demo test test-fast ui bench bench-live clean
+.PHONY: setup demo test test-fast ui bench bench-live bench-scale clean
 
 setup: $(VENV)/.installed
 
@@ -36,6 +36,9 @@ bench: setup  ## the benchmarks; results go in benchmarks/RESULTS.md
 
 bench-live: setup  ## the live path with `dagster dev`: one new log -> every affected report (about 10 min)
 	$(BIN)/python benchmarks/bench_live.py
+
+bench-scale: setup  ## synthetic corpora of 1k, 3k and 10k logs: cold ingest vs samples_df, time and peak RSS (about an hour)
+	$(BIN)/python benchmarks/bench_scale.py --out benchmarks/scale
 
 clean:  ## remove the local instance and warehouse (keeps .venv)
 	rm -rf .dagster .hibayes

@@ -25,11 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -208,17 +210,30 @@ def write_batch(spec: CorpusSpec, plans: list[LogPlan], folder: str) -> int:
     import inspect_ai._util.zipfile as inspect_zipfile
     from inspect_ai.log import write_eval_log
 
+    truth = Truth.draw(spec)
     # The writer gives every zip member a 12-thread zstd compressor: 1.4 ms of thread start-up per
     # sample, 60% of the writing time. One thread writes the same zstd frames; processes parallelise.
-    inspect_zipfile._ZSTD_THREADS = 0
-
-    truth = Truth.draw(spec)
-    for plan in plans:
-        path = Path(folder) / plan.file_name(spec)
-        write_eval_log(build_log(spec, truth, plan), str(path), format=spec.format)
-        if plan.copied:
-            shutil.copyfile(path, Path(folder) / plan.file_name(spec, copy=True))
+    threads, inspect_zipfile._ZSTD_THREADS = inspect_zipfile._ZSTD_THREADS, 0
+    try:
+        for plan in plans:
+            path = Path(folder) / plan.file_name(spec)
+            write_eval_log(build_log(spec, truth, plan), str(path), format=spec.format)
+            if plan.copied:
+                shutil.copyfile(path, Path(folder) / plan.file_name(spec, copy=True))
+    finally:
+        inspect_zipfile._ZSTD_THREADS = threads
     return len(plans)
+
+
+def _written(spec: CorpusSpec, batches: list[list[LogPlan]], folder: Path, workers: int) -> Iterator[int]:
+    """Logs written per batch: in this process with one worker, else in spawned processes (not
+    forked: a caller with threads, a test process after Dagster's, must not be forked)."""
+    arguments = ([spec] * len(batches), batches, [str(folder)] * len(batches))
+    if workers == 1:
+        yield from map(write_batch, *arguments)
+        return
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield from pool.map(write_batch, *arguments)
 
 
 def generate(spec: CorpusSpec, folder: Path, workers: int | None = None, progress: bool = False) -> dict:
@@ -230,11 +245,10 @@ def generate(spec: CorpusSpec, folder: Path, workers: int | None = None, progres
     workers = workers or min(os.cpu_count() or 1, 8)
     batches = [plans[i : i + 50] for i in range(0, len(plans), 50)]
     started, done = time.perf_counter(), 0
-    with ProcessPoolExecutor(workers) as pool:
-        for written in pool.map(write_batch, [spec] * len(batches), batches, [str(folder)] * len(batches)):
-            done += written
-            if progress:
-                print(f"\r{done}/{len(plans)} logs", end="", file=sys.stderr, flush=True)
+    for written in _written(spec, batches, folder, workers):
+        done += written
+        if progress:
+            print(f"\r{done}/{len(plans)} logs", end="", file=sys.stderr, flush=True)
     if progress:
         print(file=sys.stderr)
     truth = Truth.draw(spec)

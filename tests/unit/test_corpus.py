@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(corpus.TEMPLATE is None, reason="examples/logs h
 def test_logs_read_back_as_the_truth_says(tmp_path: Path, fmt: str) -> None:
     spec = corpus.CorpusSpec(logs=8, samples_per_log=6, seed=3, models=3, tasks=2, error_rate=0.2,
                              cancel_every=4, copy_every=5, format=fmt)
-    corpus.generate(spec, tmp_path / "logs", workers=2)
+    corpus.generate(spec, tmp_path / "logs", workers=1)
     truth = json.loads((tmp_path / "logs_truth.json").read_text())
     files = sorted(p.name for p in (tmp_path / "logs").iterdir())
     copies = [entry for entry in truth["logs"] if entry["copied"]]
@@ -49,7 +49,7 @@ def test_outcomes_follow_the_abilities(tmp_path: Path) -> None:
     """Per model, the share of C answers is within 4 binomial SE of the truth's mean probability."""
     spec = corpus.CorpusSpec(logs=24, samples_per_log=60, seed=5, models=3, tasks=4, scaffolds=2,
                              error_rate=0.0, cancel_every=0, copy_every=0)
-    corpus.generate(spec, tmp_path / "logs", workers=2)
+    corpus.generate(spec, tmp_path / "logs", workers=1)
     truth = corpus.Truth.draw(spec)
     correct, expected, counts = np.zeros(spec.models), np.zeros(spec.models), np.zeros(spec.models)
     for plan in corpus.log_plans(spec):
