@@ -71,8 +71,9 @@ class LogRows:
     def slimmed(self) -> LogRows:
         """This log once its rows are written: what callers report (status, errors, each sample's
         error flag) without the rows themselves, so that a large ingest holds one batch of rows."""
-        flags = self.samples[["has_error"]] if "has_error" in self.samples else self.samples.iloc[:, :0]
-        return replace(self, evals=self.evals.iloc[:0], samples=flags, scores=self.scores.iloc[:0])
+        # Copies, not slices: a slice of a frame is a view that keeps the whole frame's arrays alive.
+        flags = self.samples[["has_error"]].copy() if "has_error" in self.samples else pd.DataFrame(index=self.samples.index)
+        return replace(self, evals=self.evals.iloc[:0].copy(), samples=flags, scores=self.scores.iloc[:0].copy())
 
     def provenance(self) -> pd.DataFrame:
         """This file's row in `log_files`: which run it holds and which file's rows are used for it."""
