@@ -94,7 +94,7 @@ def plot(results: list[dict], out: Path) -> Path:
         logs = [r["logs"] for r in rows]
         ax_time.plot(logs, [r["seconds"] for r in rows], style, label=side)
         ax_rss.plot(logs, [r["total_peak_rss_bound_mb"] for r in rows], style, label=side)
-    for ax, label in ((ax_time, "seconds (read + write)"), (ax_rss, "peak RSS, MB (with reader workers)")):
+    for ax, label in ((ax_time, "seconds (ours: read + DuckDB write;\nsamples_df: read only)"), (ax_rss, "peak RSS, MB (with reader workers)")):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("logs in the corpus (100 samples each)")
