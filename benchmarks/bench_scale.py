@@ -8,6 +8,9 @@ Measures (each in a fresh child process, so peak RSS is its own `ru_maxrss`):
   EvalModel + SampleSummary)` on the same files, the call HiBayES itself makes. Ratio: our
   throughput / samples_df's; linearity: seconds at the largest size / seconds at the smallest,
   against the size ratio.
+- `hal`: the HAL assets (run metrics, cost and latency frontiers, win rates, the report's heatmaps
+  and plots) materialized with Dagster on the ingested corpus (one run per log), prices for every
+  corpus model; the ingest before it is not timed.
 
 Nothing is asserted. Output: a table on stdout, `<out>/scale.json` and `<out>/scale.png`.
 
@@ -72,6 +75,40 @@ def _ours_batched(paths: list[Path], root: Path, database: Path) -> dict:
     return {"rows": sum(c.get("samples", 0) for c in counts.values())}
 
 
+def measure_hal(logs: Path, scratch: Path) -> dict:
+    """The HAL assets over the ingested corpus, in a throwaway Dagster instance (run in a child)."""
+    import os
+
+    import yaml
+
+    home = scratch / "home"
+    prices = scratch / "prices.yaml"
+    models = {f"mockllm/model{m:03d}": {"input": round(0.1 * (m + 1), 2), "output": round(0.4 * (m + 1), 2)} for m in range(1000)}
+    prices.write_text(yaml.safe_dump({"unit": "usd_per_million_tokens", "models": models}))
+    os.environ.update(HIBAYES_HOME=str(home), HIBAYES_LOG_DIR=str(logs), HIBAYES_PRICES=str(prices))
+    import dagster as dg
+
+    from hibayes.load.copies import ingest_logs
+    from hibayes.load.inspect_reader import log_key_for
+    from hibayes.settings import load_settings
+    from hibayes.warehouse import Warehouse
+    from hibayes_assets.definitions import defs
+    from hibayes_assets.planner import HAL_ASSETS
+    from hibayes_assets.resources import build_resources
+
+    settings = load_settings()
+    paths = sorted(p for p in logs.rglob("*") if p.suffix in (".eval", ".json"))
+    ingest_logs(Warehouse(settings.warehouse_path), {log_key_for(path, logs): path for path in paths})
+    started = time.perf_counter()
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([*defs.assets, *defs.asset_checks], selection=list(HAL_ASSETS), instance=instance,
+                                resources=build_resources(settings), raise_on_error=False)
+        steps = {s.step_key: round(s.end_time - s.start_time, 1) for s in instance.get_run_step_stats(result.run_id)}
+    runs = len(Warehouse(settings.warehouse_path).query("SELECT 1 FROM hal_run_metrics"))
+    return {"seconds": time.perf_counter() - started, "success": result.success, "steps": steps, "hal_runs": runs,
+            "rows": runs, "peak_rss_mb": _peak_rss_mb(), "logs": len(paths)}
+
+
 def child(measure: str, side: str, logs: Path) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench_scale_db_") as scratch:
         command = [sys.executable, str(Path(__file__).resolve()), "--_child", measure, "--_side", side, "--_logs", str(logs),
@@ -107,17 +144,37 @@ def plot(results: list[dict], out: Path) -> Path:
     return path
 
 
+def print_ingest_table(sizes: list[int], results: list[dict]) -> None:
+    print()
+    print("| logs | samples | ours s | samples_df s | ours rows/s | samples_df rows/s | RATIO ours/samples_df | ours peak RSS MB (process + workers, bound) | samples_df peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for size in sizes:
+        ours, base = (next(r for r in results if r["size"] == size and r["side"] == side) for side in SIDES)
+        ratio = (ours["rows"] / ours["seconds"]) / (base["rows"] / base["seconds"])
+        print(f"| {size} | {ours['rows']} | {ours['seconds']:.1f} | {base['seconds']:.1f} | {ours['rows'] / ours['seconds']:,.0f} | "
+              f"{base['rows'] / base['seconds']:,.0f} | {ratio:.2f} | {ours['total_peak_rss_bound_mb']:.0f} | {base['peak_rss_mb']:.0f} |")
+    if len(sizes) > 1:
+        for side in SIDES:
+            rows = [r for r in results if r["side"] == side]
+            print(f"linearity ({side}): {rows[-1]['seconds'] / rows[0]['seconds']:.1f}x the time for "
+                  f"{sizes[-1] / sizes[0]:.0f}x the logs")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--sizes", default="1000,3000,10000", help="corpus sizes in logs, comma-separated")
     parser.add_argument("--samples-per-log", type=int, default=100)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "scale", help="where scale.json and scale.png go")
+    parser.add_argument("--measures", default="ingest,hal", help="which measures to run, comma-separated: ingest, hal")
     parser.add_argument("--keep-corpus", action="store_true", help="keep the generated logs (in a temp folder)")
     parser.add_argument("--_child", help=argparse.SUPPRESS)
     parser.add_argument("--_side", help=argparse.SUPPRESS)
     parser.add_argument("--_logs", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--_scratch", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args._child == "hal":
+        print(json.dumps(measure_hal(args._logs, args._scratch)))
+        return 0
     if args._child:
         print(json.dumps(measure_ingest(args._side, args._logs, args._scratch)))
         return 0
@@ -138,8 +195,14 @@ def main(argv: list[str] | None = None) -> int:
             files = sum(1 for _ in folder.iterdir())
             print(f"[bench_scale] {size} logs: generated {files} files "
                   f"({sum(p.stat().st_size for p in folder.iterdir()) / 1e6:.0f} MB) in {summary['seconds']} s", flush=True)
+            measures = args.measures.split(",")
+            if "hal" in measures:
+                hal = child("hal", "ours", folder)
+                results.append({"size": size, "side": "hal", **hal})
+                print(f"[bench_scale]   HAL assets on {hal['hal_runs']} runs: {hal['seconds']:.1f} s "
+                      f"({'ok' if hal['success'] else 'FAILED'}; steps {hal['steps']}), peak RSS {hal['peak_rss_mb']:.0f} MB", flush=True)
             order = SIDES if len(results) % 4 == 0 else tuple(reversed(SIDES))  # alternate who goes first
-            for side in order:
+            for side in order if "ingest" in measures else ():
                 result = child("ingest", side, folder)
                 results.append({"size": size, "side": side, **result})
                 print(f"[bench_scale]   {side:<10} {result['rows']:>9} rows in {result['seconds']:7.1f} s "
@@ -151,21 +214,19 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep_corpus:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    print()
-    print("| logs | samples | ours s | samples_df s | ours rows/s | samples_df rows/s | RATIO ours/samples_df | ours peak RSS MB (process + workers, bound) | samples_df peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for size in sizes:
-        ours, base = (next(r for r in results if r["size"] == size and r["side"] == side) for side in SIDES)
-        ratio = (ours["rows"] / ours["seconds"]) / (base["rows"] / base["seconds"])
-        print(f"| {size} | {ours['rows']} | {ours['seconds']:.1f} | {base['seconds']:.1f} | {ours['rows'] / ours['seconds']:,.0f} | "
-              f"{base['rows'] / base['seconds']:,.0f} | {ratio:.2f} | {ours['total_peak_rss_bound_mb']:.0f} | {base['peak_rss_mb']:.0f} |")
-    if len(sizes) > 1:
-        for side in SIDES:
-            rows = [r for r in results if r["side"] == side]
-            print(f"linearity ({side}): {rows[-1]['seconds'] / rows[0]['seconds']:.1f}x the time for "
-                  f"{sizes[-1] / sizes[0]:.0f}x the logs")
-    (args.out / "scale.json").write_text(json.dumps(results, indent=1))
-    print(f"wrote {args.out / 'scale.json'} and {plot(results, args.out)}")
+    if any(r["side"] in SIDES for r in results):
+        print_ingest_table(sizes, results)
+        ingest = [r for r in results if r["side"] in SIDES]
+        (args.out / "scale.json").write_text(json.dumps(ingest, indent=1))
+        print(f"wrote {args.out / 'scale.json'} and {plot(ingest, args.out)}")
+    hal = [r for r in results if r["side"] == "hal"]
+    if hal:
+        print()
+        print("| logs | HAL runs | HAL assets s | steps (s) | peak RSS MB |")
+        print("|---|---|---|---|---|")
+        for r in hal:
+            print(f"| {r['size']} | {r['hal_runs']} | {r['seconds']:.1f} | {', '.join(f'{k} {v}' for k, v in r['steps'].items())} | {r['peak_rss_mb']:.0f} |")
+        (args.out / "hal.json").write_text(json.dumps(hal, indent=1))
     return 0
 
 

@@ -35,6 +35,9 @@ from hibayes.hal.win_rates import benchmark_win_rates, model_win_rates, win_rate
 
 DPI = 110
 OUT_OF_SCALE = "#f6e3d4"  # heatmap cells outside a fixed colour scale (vmin / vmax of `plot_heatmap`)
+MAX_ANNOTATED_CELLS = 600  # a larger heatmap shows colours only, in a page-sized grid
+MAX_HEATMAP_INCHES = 18.0
+MAX_FRONTIER_PANELS = 12  # benchmarks drawn in a frontier figure: those with the most runs
 MARKERS = {"generalist": "o", "task_specific": "s"}
 _OTHER_MARKER = "D"
 _CONVEX_COLOR = "#c0392b"
@@ -243,8 +246,14 @@ def plot_heatmap(
     names = short_model_names(list(pivot.columns)) if col == "model" else {c: str(c) for c in pivot.columns}
     longest_col = max([len(names[c]) for c in pivot.columns] + [4])
     longest_row = max([len(str(r)) for r in pivot.index] + [4])
-    width = 1.2 + 0.075 * longest_row + 0.85 * n_cols + 1.3
-    height = 1.0 + 0.42 * n_rows + 0.06 * longest_col + 0.4
+    # A large grid (100 models x 50 benchmarks) is read by its colours: its cells shrink to fit a
+    # page and carry no numbers (tens of thousands of text artists took minutes to draw).
+    annotated = n_rows * n_cols <= MAX_ANNOTATED_CELLS
+    cell_width = 0.85 if annotated else min(0.85, max(0.12, MAX_HEATMAP_INCHES / n_cols))
+    cell_height = 0.42 if annotated else min(0.42, max(0.12, MAX_HEATMAP_INCHES / n_rows))
+    tick_size = 8 if annotated else max(4.0, min(8.0, 60 * min(cell_width, cell_height)))
+    width = 1.2 + 0.075 * longest_row * tick_size / 8 + cell_width * n_cols + 1.3
+    height = 1.0 + cell_height * n_rows + 0.06 * longest_col * tick_size / 8 + 0.4
     fig = new_figure(width, height)
     ax = fig.add_subplot(1, 1, 1)
     if pivot.empty:
@@ -260,14 +269,16 @@ def plot_heatmap(
     colormap = mpl.colormaps[cmap].with_extremes(bad="#d9d9d9", under=OUT_OF_SCALE, over=OUT_OF_SCALE)
     image = ax.imshow(masked, cmap=colormap, aspect="auto", vmin=vmin, vmax=vmax)
     ax.set_xticks(range(pivot.shape[1]))
-    ax.set_xticklabels([names[c] for c in pivot.columns], rotation=35, ha="right", rotation_mode="anchor", fontsize=8)
+    ax.set_xticklabels([names[c] for c in pivot.columns], rotation=35 if annotated else 90, ha="right",
+                       rotation_mode="anchor", fontsize=tick_size)
     ax.set_yticks(range(pivot.shape[0]))
-    ax.set_yticklabels([str(r) for r in pivot.index], fontsize=8)
-    ax.vlines(np.arange(0.5, pivot.shape[1] - 1), -0.5, pivot.shape[0] - 0.5, color="white", linewidth=1.0)
-    ax.hlines(np.arange(0.5, pivot.shape[0] - 1), -0.5, pivot.shape[1] - 0.5, color="white", linewidth=1.0)
+    ax.set_yticklabels([str(r) for r in pivot.index], fontsize=tick_size)
+    line = 1.0 if annotated else 0.3
+    ax.vlines(np.arange(0.5, pivot.shape[1] - 1), -0.5, pivot.shape[0] - 0.5, color="white", linewidth=line)
+    ax.hlines(np.arange(0.5, pivot.shape[0] - 1), -0.5, pivot.shape[1] - 0.5, color="white", linewidth=line)
     finite = data[np.isfinite(data)]
     norm = image.norm
-    for i in range(data.shape[0]):
+    for i in range(data.shape[0] if annotated else 0):
         for j in range(data.shape[1]):
             v = data[i, j]
             if not np.isfinite(v):
@@ -283,7 +294,7 @@ def plot_heatmap(
     label = value_label or value
     cbar.set_label(label if not (below or above) else f"{label} (pale: off this scale)", fontsize=8)
     cbar.ax.tick_params(labelsize=7)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title if annotated else f"{title}\n({n_rows} x {n_cols} cells: colours only, grey = no runs)", fontsize=10)
     ax.set_xlabel(col, fontsize=9)
     ax.set_ylabel(row, fontsize=9)
     fig.tight_layout()
@@ -424,6 +435,11 @@ def plot_frontiers(
         has_probs = bool(np.isfinite(data["p_pareto_set"].astype(float)).any())
     x_label = x_label or {"cost": "Total cost (USD)", "latency": "Mean latency (s)"}.get(axis, axis)
     benchmarks = sorted(data["benchmark"].unique()) if len(data) else []
+    left_out = len(benchmarks) - MAX_FRONTIER_PANELS
+    if left_out > 0:  # the benchmarks with the most runs; every frontier is in the tables
+        busiest = data["benchmark"].value_counts(sort=False).sort_index().sort_values(ascending=False, kind="stable")
+        benchmarks = sorted(busiest.index[:MAX_FRONTIER_PANELS])
+        data = data[data["benchmark"].isin(benchmarks)]
     n = max(len(benchmarks), 1)
     ncols = max(1, min(ncols, n))
     nrows = math.ceil(n / ncols)
@@ -488,6 +504,8 @@ def plot_frontiers(
     suptitle = title or f"{measure} versus {x_label.split(' (')[0].lower()}: frontiers per benchmark"
     if not has_interval:
         suptitle += "\n(no accuracy intervals: sample counts unknown)"
+    if left_out > 0:
+        suptitle += f"\n({len(benchmarks)} benchmarks with the most runs; {left_out} more in the frontier tables)"
     _legend_and_layout(fig, handles, suptitle, legend_ncol)
 
     unlabelled = []
