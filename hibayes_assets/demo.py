@@ -33,7 +33,7 @@ configure_host_devices()
 import dagster as dg  # noqa: E402
 
 from hibayes.load.inspect_reader import scan_logs, skipped_files  # noqa: E402
-from hibayes.load.manifest import read_manifest  # noqa: E402
+from hibayes.load.manifest import forgotten_logs, read_manifest  # noqa: E402
 from hibayes.settings import Settings, load_settings  # noqa: E402
 from hibayes_assets.assets.analysis import checks_path  # noqa: E402
 from hibayes_assets.checks import blocking_checkers, check_name  # noqa: E402
@@ -45,7 +45,6 @@ from hibayes_assets.sensors import (  # noqa: E402
     apply_partition_changes,
     ingest_requests,
     partition_changes,
-    partitions_of_gone_logs,
     skipped_files_note,
 )
 from hibayes_assets.slots import free_dead_runs, process_tags, reporting_waits  # noqa: E402
@@ -170,14 +169,17 @@ def ingest_log_folder(settings: Settings, instance: dg.DagsterInstance, execute:
     that removed their rows, so no partition goes while a run for it exists). `execute` runs one
     run, as `execute_in_process` does."""
     print(f"[1/3] ingest: logs in {settings.log_dir}")
-    to_add, requests = ingest_requests(instance, scan_logs(settings.log_dir), settings.home)
+    found = scan_logs(settings.log_dir)
+    order = list(instance.get_dynamic_partitions(log_partitions.name))
+    to_add, requests = ingest_requests(instance, found, read_manifest(settings.home), order)
     instance.add_dynamic_partitions(log_partitions.name, to_add)
     for request in requests:
         where = request.partition_key or "{} .. {}".format(*(request.tags[f"dagster/asset_partition_range_{e}"] for e in ("start", "end")))
         execute("ingest", f"ingest [{where}]", INGEST_ASSETS, request.partition_key, dict(request.tags))
     if not requests:
         print("      every log is already in the warehouse")
-    gone = partitions_of_gone_logs(instance, scan_logs(settings.log_dir), settings.home)
+    # After the runs, which removed the gone files' rows and manifest entries.
+    gone = forgotten_logs(found, read_manifest(settings.home), instance.get_dynamic_partitions(log_partitions.name))
     for key in gone:
         instance.delete_dynamic_partition(log_partitions.name, key)
     if gone:

@@ -16,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 
 from hibayes.load.inspect_reader import LOG_SUFFIXES, scan_logs, skipped_files
-from hibayes.load.manifest import changed_logs, forgotten_logs, read_manifest, unrecorded_logs
+from hibayes.load.manifest import LogEntry, changed_logs, forgotten_logs, read_manifest, unrecorded_logs
 from hibayes.settings import load_settings
 from hibayes_assets.partitions import (
     analysis_partitions,
@@ -38,16 +38,17 @@ TICK_SECONDS = 1
 PartitionsRequest = dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest
 
 
-def ingest_requests(instance: dg.DagsterInstance, found: dict[str, str], home: Path) -> tuple[list[str], list[dg.RunRequest]]:
+def ingest_requests(
+    instance: dg.DagsterInstance, found: dict[str, str], entries: dict[str, LogEntry], order: list[str]
+) -> tuple[list[str], list[dg.RunRequest]]:
     """Partitions to add, and ingest runs: one run per stretch of consecutive partitions (new files
-    are appended, so a folder of new logs is one run). A run covers the files whose rows are not
-    what the folder holds (new, changed or gone: `changed_logs`) and the files the manifest holds
-    whose ingest Dagster never recorded (a kill after the warehouse commit): ingesting those again
-    records their materialization without reading them."""
-    entries = read_manifest(home)
+    are appended to `order`, the registered log partitions, so a folder of new logs is one run). A
+    run covers the files whose rows are not what the folder holds (new, changed or gone:
+    `changed_logs` against the manifest's `entries`) and the files the manifest holds whose ingest
+    Dagster never recorded (a kill after the warehouse commit): ingesting those again records their
+    materialization without reading them."""
     changed = changed_logs(found, entries)
     unrecorded = unrecorded_logs(found, entries, instance.get_materialized_partitions(EVAL_SAMPLES))
-    order = list(instance.get_dynamic_partitions(log_partitions.name))
     existing = set(order)
     wanted = sorted({*changed, *unrecorded})
     to_add = [key for key in wanted if key not in existing]
@@ -77,13 +78,6 @@ def last_successful_ingest(instance: dg.DagsterInstance) -> str | None:
     return runs[0].run_id if runs else None
 
 
-def partitions_of_gone_logs(instance: dg.DagsterInstance, found: dict[str, str], home: Path) -> list[str]:
-    """Log partitions whose file is gone and whose rows the ingest has removed. Only for a caller
-    that knows no ingest is queued or running: deleting a partition a run is queued for fails that
-    run, so a deleted file's partition goes after the run that removed its rows, never with it."""
-    return forgotten_logs(found, read_manifest(home), instance.get_dynamic_partitions(log_partitions.name))
-
-
 @dg.sensor(
     name="new_inspect_logs",
     minimum_interval_seconds=TICK_SECONDS,
@@ -100,10 +94,10 @@ def new_inspect_logs(context: dg.SensorEvaluationContext, project: ProjectPaths)
     cursor = names_signature(skipped)
     if skipped and context.cursor != cursor:  # said once per set of skipped names, not every tick
         context.log.warning(skipped_files_note(project.log_path, skipped))
-    found = scan_logs(project.log_path)
-    home = Path(project.home)
-    gone = partitions_of_gone_logs(context.instance, found, home)  # no ingest in flight (above), none requested for them
-    to_add, requests = ingest_requests(context.instance, found, home)
+    found, entries = scan_logs(project.log_path), read_manifest(Path(project.home))
+    order = list(context.instance.get_dynamic_partitions(log_partitions.name))
+    gone = forgotten_logs(found, entries, order)  # no ingest in flight (above), none requested for them
+    to_add, requests = ingest_requests(context.instance, found, entries, order)
     if not requests and not gone:
         return dg.SensorResult(cursor=cursor, skip_reason=f"no new, changed or deleted logs in {project.log_path}")
     if requests:

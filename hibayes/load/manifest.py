@@ -114,5 +114,7 @@ def unrecorded_logs(found: Mapping[str, str], entries: Mapping[str, LogEntry], r
 
 def forgotten_logs(found: Mapping[str, str], entries: Mapping[str, LogEntry], registered: Iterable[str]) -> list[str]:
     """Registered keys (partitions) whose file is gone and whose rows and entry the ingest has
-    removed: nothing is left of them but the key."""
+    removed: nothing is left of them but the key. Delete them only when no ingest is queued or
+    running: deleting a partition a run is queued for fails that run, so a deleted file's partition
+    goes after the run that removed its rows, never with it."""
     return [key for key in registered if key not in found and key not in entries]
