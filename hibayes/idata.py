@@ -105,15 +105,17 @@ class TrialGroups:
     @property
     def group_row(self) -> np.ndarray:
         """A feature row each column stands for (its first cell's): the row's features identify it."""
-        rows = np.empty(self.n_groups, dtype=np.int64)
-        rows[self.cell_group[::-1]] = self.cell_row[::-1]
-        return rows
+        return self._first_cell_value(np.asarray(self.cell_row, dtype=np.int64))
 
     @property
     def group_outcome(self) -> np.ndarray:
-        outcomes = np.empty(self.n_groups, dtype=np.asarray(self.cell_outcome).dtype)
-        outcomes[self.cell_group[::-1]] = self.cell_outcome[::-1]
-        return outcomes
+        return self._first_cell_value(np.asarray(self.cell_outcome))
+
+    def _first_cell_value(self, cell_values: np.ndarray) -> np.ndarray:
+        """Per column, the value of its first cell (assigned in reverse, so the first one wins)."""
+        values = np.empty(self.n_groups, dtype=cell_values.dtype)
+        values[self.cell_group[::-1]] = cell_values[::-1]
+        return values
 
 
 def set_weighted_log_likelihood(idata: InferenceData, name: str, values: np.ndarray, groups: TrialGroups) -> InferenceData:
