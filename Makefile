@@ -8,12 +8,24 @@ export UV_COMPILE_BYTECODE := 1
 
 .PHONY: setup demo test test-fast ui bench bench-live bench-scale clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(VENV)/.postgresql
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(BIN)/uv || $(BIN)/pip install --quiet uv
 	$(BIN)/uv sync --locked --inexact --compile-bytecode
+	@touch $@
+
+# The PostgreSQL instance test (tests/postgres.py) starts a throwaway server from Debian's
+# `postgresql` package: installed here when it is missing and we can (root, apt-get). Tried once
+# per venv and never fatal: without it that test skips and says why.
+$(VENV)/.postgresql: | $(VENV)/.installed
+	@if command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's postgresql (for the PostgreSQL instance test)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; } \
+	    || echo "could not install postgresql: its test will skip (rm $@ to try again)"; \
+	else echo "no PostgreSQL server (initdb): its test will skip; install Debian's postgresql to run it"; fi
 	@touch $@
 
 # PYTHONHASHSEED: one XLA program per IRT fit shape, so the compilation cache hits (hibayes/model/platform.py)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hibayes.model.platform import configure_host_devices
+from tests.postgres import postgres_database, postgres_server  # noqa: F401 - fixtures for every test module
 
 configure_host_devices(4)
 

@@ -77,18 +77,24 @@ def write_test_analysis(folder: Path, models: list[str] | None = None) -> Path:
     return path
 
 
-@pytest.fixture
-def project(tmp_path: Path):
+def project_settings(tmp_path: Path, n_logs: int = N_LOGS) -> Settings:
+    """Settings over temporary folders: copies of the first `n_logs` example logs, the test analysis,
+    an empty Dagster home."""
     logs = tmp_path / "logs"
     logs.mkdir()
-    for path in example_log_files()[:N_LOGS]:
+    for path in example_log_files()[:n_logs]:
         shutil.copy(path, logs / path.name)
     write_test_analysis(tmp_path / "analyses")
-    settings = Settings(
+    (tmp_path / "dh").mkdir()
+    return Settings(
         log_dir=logs, analyses_dir=tmp_path / "analyses", home=tmp_path / "home", dagster_home=tmp_path / "dh",
         prices_path=tmp_path / "prices.yaml", irt_config=tmp_path / "irt.yaml",  # missing: each group's defaults
     )
-    (tmp_path / "dh").mkdir()
+
+
+@pytest.fixture
+def project(tmp_path: Path):
+    settings = project_settings(tmp_path)
     overrides = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
-    with dg.instance_for_test(temp_dir=str(tmp_path / "dh"), overrides=overrides) as instance:
+    with dg.instance_for_test(temp_dir=str(settings.dagster_home), overrides=overrides) as instance:
         yield Project(tmp_path, settings, instance, build_resources(settings))
