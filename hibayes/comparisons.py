@@ -407,7 +407,7 @@ def plot_comparisons(table: pd.DataFrame, *, title: str | None = None) -> Any:
     from matplotlib.figure import Figure
 
     shown = [spec for spec in INTERVALS if table[spec[1]].notna().any()]
-    height = 1.0 + 0.32 * len(table) * max(1, len(shown))
+    height = 1.0 + 0.2 * len(table) * max(1, len(shown))
     fig = Figure(figsize=(7.5, min(max(2.5, height), 40.0)), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
