@@ -229,6 +229,8 @@ def bayesian_coverage(sizes: list[tuple[int, int]], n_tasks: int, per_cell: int,
                 hits[method].append(covered(table, true_difference, method).mean())
             inside = (table["posterior_hdi_low"] <= true_difference) & (true_difference <= table["posterior_hdi_high"])
             hits["posterior"].append(inside.mean())
+            if (r + 1) % 20 == 0:
+                print(f"    {r + 1}/{replications} fits, posterior coverage so far {np.mean(hits['posterior']):.3f}", flush=True)
         row: dict[str, Any] = {"models": n_models, "tasks": n_tasks, "items_per_cell": per_cell, "replications": replications}
         for method, values in hits.items():
             row[method] = float(np.mean(values))
@@ -322,6 +324,7 @@ def main() -> None:
     parser.add_argument(
         "--bayes-replications", type=int, default=200, help="Bayesian fits with 5 models (a third as many with 20 models)"
     )
+    parser.add_argument("--bayes-only", action="store_true", help="skip the frequentist simulations")
     parser.add_argument("--sbc", action="store_true", help="run simulation-based calibration instead of coverage")
     parser.add_argument("--sbc-replications", type=int, default=150, help="fits per model for --sbc")
     parser.add_argument("--seed", type=int, default=20261206)
@@ -343,12 +346,13 @@ def main() -> None:
         quick = args.quick
         replications = 30 if quick else args.replications
         items = [20, 100] if quick else [20, 50, 100, 200, 500]
-        print(f"## Frequentist coverage of nominal 95% intervals ({replications} replications per row)\n", flush=True)
-        table = frequentist_coverage(["binary", "ordinal"], [5, 50], items, replications, args.seed)
-        print()
-        print(_markdown(_with_mcse(table, METHODS)))
-        print("\nMedian interval widths:\n")
-        print(_markdown(table[["kind", "models", "items"] + [f"{m}_width" for m in METHODS]]))
+        if not args.bayes_only:
+            print(f"## Frequentist coverage of nominal 95% intervals ({replications} replications per row)\n", flush=True)
+            table = frequentist_coverage(["binary", "ordinal"], [5, 50], items, replications, args.seed)
+            print()
+            print(_markdown(_with_mcse(table, METHODS)))
+            print("\nMedian interval widths:\n")
+            print(_markdown(table[["kind", "models", "items"] + [f"{m}_width" for m in METHODS]]))
         bayes_replications = 10 if quick else args.bayes_replications
         print("\n## Bayesian coverage, linear_group_binomial, 4 tasks x 20 items per cell\n", flush=True)
         sizes = [(5, bayes_replications)] if quick else [(5, bayes_replications), (20, max(2, bayes_replications // 3))]
