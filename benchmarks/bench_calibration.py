@@ -176,7 +176,16 @@ def _prior_draw(model_fn: Any, features: dict[str, Any], seed: int) -> dict[str,
     return {name: np.asarray(value)[0] for name, value in draw.items()}
 
 
+_FITS_SINCE_CLEAR = [0]
+# Each `fit` call compiles a fresh sampler (new closures, so JAX's in-memory cache misses; the
+# persistent cache makes it a load) and maps about 840 more memory regions that are never unmapped:
+# a process dies at Linux's vm.max_map_count (65530) after about 75 fits unless the caches are cleared.
+CLEAR_CACHES_EVERY = 40
+
+
 def _fit(model_fn: Any, features: dict[str, Any], seed: int) -> dict[str, np.ndarray]:
+    import jax
+
     from hibayes import idata as idata_api
     from hibayes.config import FitConfig
     from hibayes.model.sampling import fit
@@ -185,6 +194,9 @@ def _fit(model_fn: Any, features: dict[str, Any], seed: int) -> dict[str, np.nda
     result = fit(model_fn, features, config, chain_method="parallel")
     draws = idata_api.flat_draws(result.inference_data)
     draws["_divergences"] = np.asarray(idata_api.divergences(result.inference_data))
+    _FITS_SINCE_CLEAR[0] += 1
+    if _FITS_SINCE_CLEAR[0] % CLEAR_CACHES_EVERY == 0:
+        jax.clear_caches()
     return draws
 
 
