@@ -177,9 +177,10 @@ def _prior_draw(model_fn: Any, features: dict[str, Any], seed: int) -> dict[str,
 
 
 _FITS_SINCE_CLEAR = [0]
-# Each `fit` call compiles a fresh sampler (new closures, so JAX's in-memory cache misses; the
-# persistent cache makes it a load) and maps about 840 more memory regions that are never unmapped:
-# a process dies at Linux's vm.max_map_count (65530) after about 75 fits unless the caches are cleared.
+# Each `fit` call of the 5-model linear_group_binomial added about 840 memory mappings to this
+# process (counted in /proc/self/maps; likely one more executable per call, loaded from the
+# persistent cache), never released: the process died in LLVM ("Cannot allocate memory") at Linux's
+# vm.max_map_count (65530) after about 75 fits. Clearing JAX's caches releases them.
 CLEAR_CACHES_EVERY = 40
 
 
