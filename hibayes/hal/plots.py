@@ -401,6 +401,33 @@ def _footnote(fig: Figure, text: str) -> None:
     fig.text(0.01, 0.004, _shorten(text, 230), fontsize=6.5, color="0.3", ha="left", va="bottom")
 
 
+def _draw_points(ax: Any, part: pd.DataFrame, xs: np.ndarray, ys: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                 pareto: np.ndarray, convex: np.ndarray, colors: Mapping[str, Any]) -> None:
+    """One panel's points, interval bars and convex-frontier rings, a few artists per panel
+    (one per marker and Pareto flag), not a few per point: a frontier figure of 10k runs has
+    thousands of points, and each artist costs its own draw."""
+    colour = np.array([colors[str(m)] for m in part["model"]]).reshape(-1, 4)
+    with_interval = np.isfinite(lo) & np.isfinite(hi)
+    if with_interval.any():  # the bar spans the interval and the point, whichever reaches further
+        x, bottom, top = xs[with_interval], np.minimum(lo, ys)[with_interval], np.maximum(hi, ys)[with_interval]
+        bar = dict(colors=colour[with_interval], linewidths=1.0, alpha=0.75, zorder=2)
+        ax.vlines(x, bottom, top, **bar)
+        for end in (bottom, top):  # caps 5 points wide
+            ax.scatter(x, end, s=25, marker="_", c=colour[with_interval], linewidths=1.0, alpha=0.75, zorder=2)
+    types = part["scaffold_type"] if "scaffold_type" in part else pd.Series(None, index=part.index, dtype=object)
+    markers = np.array([_marker(t) for t in types])
+    for on_set in (False, True):  # Pareto-set points drawn last, on top
+        for marker in dict.fromkeys(markers):
+            chosen = (markers == marker) & (pareto == on_set)
+            if chosen.any():
+                ax.scatter(xs[chosen], ys[chosen], s=38, marker=marker, c=colour[chosen],
+                           edgecolors="black" if on_set else "none", linewidths=1.2 if on_set else 0,
+                           alpha=1.0 if on_set else 0.6, zorder=4)
+    if convex.any():
+        ax.scatter(xs[convex], ys[convex], s=120, facecolors="none", edgecolors=_CONVEX_COLOR, linewidths=1.3,
+                   zorder=5)
+
+
 def plot_frontiers(
     frontier: pd.DataFrame,
     probabilities: pd.DataFrame | None = None,
@@ -459,18 +486,7 @@ def plot_frontiers(
         _fix_limits(ax, xs, np.concatenate([ys, lo[np.isfinite(lo)], hi[np.isfinite(hi)]]), log_x=use_log)
         pareto = part["on_pareto_set"].astype(bool).to_numpy()
         convex = part["on_convex_frontier"].astype(bool).to_numpy()
-        for rec, is_p, is_c, low, high in zip(part.to_dict("records"), pareto, convex, lo, hi):
-            color = colors[str(rec["model"])]
-            if np.isfinite(low) and np.isfinite(high):
-                yerr = [[max(rec["y"] - low, 0.0)], [max(high - rec["y"], 0.0)]]
-                ax.errorbar([rec["x"]], [rec["y"]], yerr=yerr, fmt="none", ecolor=color, elinewidth=1.0,
-                            capsize=2.5, alpha=0.75, zorder=2)
-            ax.scatter([rec["x"]], [rec["y"]], s=38, marker=_marker(rec.get("scaffold_type")), color=color,
-                       edgecolors="black" if is_p else "none", linewidths=1.2 if is_p else 0,
-                       alpha=1.0 if is_p else 0.6, zorder=4)
-            if is_c:
-                ax.scatter([rec["x"]], [rec["y"]], s=120, facecolors="none", edgecolors=_CONVEX_COLOR,
-                           linewidths=1.3, zorder=5)
+        _draw_points(ax, part, xs, ys, lo, hi, pareto, convex, colors)
         if pareto.any():
             order = np.argsort(xs[pareto], kind="stable")
             sx, sy = xs[pareto][order], ys[pareto][order]
@@ -553,13 +569,14 @@ def plot_win_rate_vs(
     _fix_limits(ax, xs, ys, log_x=use_log)
     pareto = data["on_pareto_set"].astype(bool).to_numpy()
     convex = data["on_convex_frontier"].astype(bool).to_numpy()
-    for rec, is_p, is_c in zip(data.to_dict("records"), pareto, convex):
-        color = colors[str(rec["model"])]
-        ax.scatter([rec["x"]], [rec["y"]], s=45, color=color, edgecolors="black" if is_p else "none",
-                   linewidths=1.2 if is_p else 0, zorder=4)
-        if is_c:
-            ax.scatter([rec["x"]], [rec["y"]], s=130, facecolors="none", edgecolors=_CONVEX_COLOR, linewidths=1.3,
-                       zorder=5)
+    colour = np.array([colors[str(m)] for m in data["model"]]).reshape(-1, 4)
+    for on_set in (False, True):  # one artist per flag, not one per model
+        chosen = pareto == on_set
+        if chosen.any():
+            ax.scatter(xs[chosen], ys[chosen], s=45, c=colour[chosen], edgecolors="black" if on_set else "none",
+                       linewidths=1.2 if on_set else 0, zorder=4)
+    if convex.any():
+        ax.scatter(xs[convex], ys[convex], s=130, facecolors="none", edgecolors=_CONVEX_COLOR, linewidths=1.3, zorder=5)
     if pareto.any():
         order = np.argsort(xs[pareto], kind="stable")
         sx, sy = xs[pareto][order], ys[pareto][order]
