@@ -63,6 +63,14 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
     return path
 
 
+def _lay_out(fig: Figure, rect: tuple[float, float, float, float] = (0, 0, 1, 1)) -> None:
+    """`tight_layout` once, for good. It leaves a placeholder layout engine behind, and savefig
+    lays out every text a second time before drawing whenever a figure has an engine: the figure
+    is final here, so the placeholder goes."""
+    fig.tight_layout(rect=rect)
+    fig.set_layout_engine(None)
+
+
 def short_model_names(models: Sequence[str]) -> dict[str, str]:
     """Model -> display name: the provider prefix (``mockllm/``) is dropped when that keeps names unique."""
     models = [str(m) for m in dict.fromkeys(models)]
@@ -98,8 +106,20 @@ def _shorten(text: str, limit: int = 22) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
-def _overlaps(box: Bbox, others: list[Bbox]) -> bool:
-    return any(box.overlaps(o) for o in others)
+def _extents(boxes: list[Bbox]) -> np.ndarray:
+    """(boxes, 4) array of x0, y0, x1, y1 with x0 <= x1 and y0 <= y1, as `Bbox.overlaps` and
+    `Bbox.contains` order them."""
+    corners = np.array([b.extents for b in boxes], dtype=float).reshape(-1, 4)
+    return np.column_stack([np.minimum(corners[:, 0], corners[:, 2]), np.minimum(corners[:, 1], corners[:, 3]),
+                            np.maximum(corners[:, 0], corners[:, 2]), np.maximum(corners[:, 1], corners[:, 3])])
+
+
+def _overlaps(box: Bbox, others: np.ndarray) -> bool:
+    """`box.overlaps(o)` for any row o of `others` (`_extents`), at once: a frontier panel of 10k
+    runs has hundreds of point obstacles and each label tries dozens of places."""
+    x0, x1 = sorted((box.x0, box.x1))
+    y0, y1 = sorted((box.y0, box.y1))
+    return bool(((x0 <= others[:, 2]) & (others[:, 0] <= x1) & (y0 <= others[:, 3]) & (others[:, 1] <= y1)).any())
 
 
 def _inside(box: Bbox, outer: Bbox) -> bool:
@@ -158,19 +178,22 @@ def place_labels(ax: Any, items: list[dict[str, Any]], obstacles: list[Bbox] | N
     ax_box = ax.get_window_extent(renderer)
     px_per_pt = fig.dpi / 72.0
     placed: list[Bbox] = []
-    obstacles = list(obstacles or [])
+    obstacle_extents = _extents(list(obstacles or []))
     left_off = []
     pad = 2.5
     for item in items:
         own = ax.transData.transform((item["x"], item["y"]))
-        others = [o for o in obstacles if not o.contains(*own)]
+        covering = ((obstacle_extents[:, 0] <= own[0]) & (own[0] <= obstacle_extents[:, 2])
+                    & (obstacle_extents[:, 1] <= own[1]) & (own[1] <= obstacle_extents[:, 3]))
+        others = obstacle_extents[~covering]  # the boxes of the other points, not of this one
+        placed_extents = _extents(placed)
         width, height = _text_size(ax, item["text"], renderer)
         choice = None
         for ring, dist in enumerate(_RINGS):
             for dx, dy, ha, va in _DIRECTIONS:
                 anchor = own + np.array([dx * dist, dy * dist]) * px_per_pt
                 box = _candidate_box(anchor, width, height, ha, va).padded(pad)
-                if not _inside(box, ax_box) or _overlaps(box, placed) or _overlaps(box, others):
+                if not _inside(box, ax_box) or _overlaps(box, placed_extents) or _overlaps(box, others):
                     continue
                 if ring and _segment_hits(own, anchor, placed):
                     continue
@@ -260,7 +283,7 @@ def plot_heatmap(
         ax.text(0.5, 0.5, "no runs", ha="center", va="center", transform=ax.transAxes, fontsize=11)
         ax.set_axis_off()
         ax.set_title(title, fontsize=11)
-        fig.tight_layout()
+        _lay_out(fig)
         return fig
     import matplotlib as mpl
 
@@ -297,7 +320,7 @@ def plot_heatmap(
     ax.set_title(title if annotated else f"{title}\n({n_rows} x {n_cols} cells: colours only, grey = no runs)", fontsize=10)
     ax.set_xlabel(col, fontsize=9)
     ax.set_ylabel(row, fontsize=9)
-    fig.tight_layout()
+    _lay_out(fig)
     return fig
 
 
@@ -381,7 +404,7 @@ def _legend_and_layout(fig: Figure, handles: list[Any], suptitle: str, ncol: int
     renderer = fig.canvas.get_renderer()
     height_px = fig.get_figheight() * fig.dpi
     bottom = (legend.get_window_extent(renderer).height + 0.025 * height_px + 6) / height_px
-    fig.tight_layout(rect=(0, bottom, 1, 1))
+    _lay_out(fig, rect=(0, bottom, 1, 1))
 
 
 def _chords(ax: Any, xs: np.ndarray, ys: np.ndarray) -> None:

@@ -210,7 +210,8 @@ def hal_report(context: dg.AssetExecutionContext, project: ProjectPaths, warehou
         cost_probabilities=store.table("hal_cost_frontier"),
         latency_probabilities=store.table("hal_latency_frontier"),
     )
-    written, plots = save_figures(figures, Path(project.home) / "artifacts" / "hal")
+    # Every HAL figure is laid out to its canvas (tight_layout), so cropping would only redo that work.
+    written, plots = save_figures(figures, Path(project.home) / "artifacts" / "hal", crop=False)
     metadata: dict[str, object] = {**plots, "files": dg.MetadataValue.json([str(p) for p in written])}
     metadata["seconds"] = round(time.perf_counter() - started, 3)
     return dg.MaterializeResult(metadata=metadata)
