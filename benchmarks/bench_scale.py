@@ -75,13 +75,22 @@ def _ours_batched(paths: list[Path], root: Path, database: Path) -> dict:
     return {"rows": sum(c.get("samples", 0) for c in counts.values())}
 
 
-def measure_hal(logs: Path, scratch: Path) -> dict:
-    """The HAL assets over the ingested corpus, in a throwaway Dagster instance (run in a child)."""
+def _cpu_seconds() -> float:
+    """This process's user + system CPU time: steadier than wall time on a machine shared with other work."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure_hal(logs: Path, scratch: Path, home: Path | None = None) -> dict:
+    """The HAL assets over the ingested corpus, in a throwaway Dagster instance (run in a child).
+    With `home`, a warehouse left there by an earlier run is reused (its ingest skipped)."""
     import os
 
     import yaml
 
-    home = scratch / "home"
+    home = home or scratch / "home"
+    ingested = home / "ingested"  # written after the ingest, so a run killed during it is not reused
+    reused = ingested.exists()
     prices = scratch / "prices.yaml"
     models = {f"mockllm/model{m:03d}": {"input": round(0.1 * (m + 1), 2), "output": round(0.4 * (m + 1), 2)} for m in range(1000)}
     prices.write_text(yaml.safe_dump({"unit": "usd_per_million_tokens", "models": models}))
@@ -98,21 +107,24 @@ def measure_hal(logs: Path, scratch: Path) -> dict:
 
     settings = load_settings()
     paths = sorted(p for p in logs.rglob("*") if p.suffix in (".eval", ".json"))
-    ingest_logs(Warehouse(settings.warehouse_path), {log_key_for(path, logs): path for path in paths})
-    started = time.perf_counter()
+    if not reused:
+        ingest_logs(Warehouse(settings.warehouse_path), {log_key_for(path, logs): path for path in paths})
+        ingested.touch()
+    started, cpu_started = time.perf_counter(), _cpu_seconds()
     with dg.instance_for_test() as instance:
         result = dg.materialize([*defs.assets, *defs.asset_checks], selection=list(HAL_ASSETS), instance=instance,
                                 resources=build_resources(settings), raise_on_error=False)
         steps = {s.step_key: round(s.end_time - s.start_time, 1) for s in instance.get_run_step_stats(result.run_id)}
     runs = len(Warehouse(settings.warehouse_path).query("SELECT 1 FROM hal_run_metrics"))
-    return {"seconds": time.perf_counter() - started, "success": result.success, "steps": steps, "hal_runs": runs,
+    return {"seconds": time.perf_counter() - started, "cpu_seconds": round(_cpu_seconds() - cpu_started, 1),
+            "success": result.success, "steps": steps, "hal_runs": runs,
             "rows": runs, "peak_rss_mb": _peak_rss_mb(), "logs": len(paths)}
 
 
-def child(measure: str, side: str, logs: Path) -> dict:
+def child(measure: str, side: str, logs: Path, home: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench_scale_db_") as scratch:
         command = [sys.executable, str(Path(__file__).resolve()), "--_child", measure, "--_side", side, "--_logs", str(logs),
-                   "--_scratch", scratch]
+                   "--_scratch", scratch, *(["--_home", str(home)] if home else [])]
         done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         raise SystemExit(f"{measure} ({side}) failed:\n{done.stderr[-4000:]}")
@@ -167,13 +179,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "scale", help="where scale.json and scale.png go")
     parser.add_argument("--measures", default="ingest,hal", help="which measures to run, comma-separated: ingest, hal")
     parser.add_argument("--keep-corpus", action="store_true", help="keep the generated logs (in a temp folder)")
+    parser.add_argument("--corpus-dir", type=Path, default=None,
+                        help="keep corpora here (logs_<size>/) and reuse one already there; the hal measure also keeps its "
+                             "ingested warehouse there (hal_home_<size>/) and reuses it, so a rerun times the HAL assets only")
+    parser.add_argument("--_home", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--_child", help=argparse.SUPPRESS)
     parser.add_argument("--_side", help=argparse.SUPPRESS)
     parser.add_argument("--_logs", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--_scratch", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args._child == "hal":
-        print(json.dumps(measure_hal(args._logs, args._scratch)))
+        print(json.dumps(measure_hal(args._logs, args._scratch, args._home)))
         return 0
     if args._child:
         print(json.dumps(measure_ingest(args._side, args._logs, args._scratch)))
@@ -183,7 +199,10 @@ def main(argv: list[str] | None = None) -> int:
 
     sizes = sorted(int(size) for size in args.sizes.split(","))
     args.out.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="bench_scale_"))
+    keep = args.keep_corpus or args.corpus_dir is not None
+    if args.corpus_dir:
+        args.corpus_dir.mkdir(parents=True, exist_ok=True)
+    scratch = args.corpus_dir or Path(tempfile.mkdtemp(prefix="bench_scale_"))
     print(f"[bench_scale] {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}; {platform.python_version()}, "
           f"{__import__('os').cpu_count()} CPUs; corpora in {scratch}", flush=True)
     results = []
@@ -191,15 +210,17 @@ def main(argv: list[str] | None = None) -> int:
         for size in sizes:
             folder = scratch / f"logs_{size}"
             spec = corpus.CorpusSpec(logs=size, samples_per_log=args.samples_per_log)
-            summary = corpus.generate(spec, folder)
+            # A kept corpus is whole once its truth file is written (`generate` writes it last).
+            made = (folder.parent / f"{folder.name}_truth.json").exists() and args.corpus_dir is not None
+            seconds = "(reused)" if made else f"in {corpus.generate(spec, folder)['seconds']} s"
             files = sum(1 for _ in folder.iterdir())
-            print(f"[bench_scale] {size} logs: generated {files} files "
-                  f"({sum(p.stat().st_size for p in folder.iterdir()) / 1e6:.0f} MB) in {summary['seconds']} s", flush=True)
+            print(f"[bench_scale] {size} logs: {files} files "
+                  f"({sum(p.stat().st_size for p in folder.iterdir()) / 1e6:.0f} MB) {seconds}", flush=True)
             measures = args.measures.split(",")
             if "hal" in measures:
-                hal = child("hal", "ours", folder)
+                hal = child("hal", "ours", folder, args.corpus_dir / f"hal_home_{size}" if args.corpus_dir else None)
                 results.append({"size": size, "side": "hal", **hal})
-                print(f"[bench_scale]   HAL assets on {hal['hal_runs']} runs: {hal['seconds']:.1f} s "
+                print(f"[bench_scale]   HAL assets on {hal['hal_runs']} runs: {hal['seconds']:.1f} s, {hal['cpu_seconds']} s CPU "
                       f"({'ok' if hal['success'] else 'FAILED'}; steps {hal['steps']}), peak RSS {hal['peak_rss_mb']:.0f} MB", flush=True)
             order = SIDES if len(results) % 4 == 0 else tuple(reversed(SIDES))  # alternate who goes first
             for side in order if "ingest" in measures else ():
@@ -208,10 +229,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[bench_scale]   {side:<10} {result['rows']:>9} rows in {result['seconds']:7.1f} s "
                       f"({result['rows'] / result['seconds']:,.0f} rows/s), peak RSS {result['peak_rss_mb']:.0f} MB "
                       f"(+ {result['workers']} workers of at most {result['worker_peak_rss_mb']:.0f} MB)", flush=True)
-            if not args.keep_corpus:
+            if not keep:
                 shutil.rmtree(folder)
     finally:
-        if not args.keep_corpus:
+        if not keep:
             shutil.rmtree(scratch, ignore_errors=True)
 
     if any(r["side"] in SIDES for r in results):
@@ -222,10 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     hal = [r for r in results if r["side"] == "hal"]
     if hal:
         print()
-        print("| logs | HAL runs | HAL assets s | steps (s) | peak RSS MB |")
-        print("|---|---|---|---|---|")
+        print("| logs | HAL runs | HAL assets s | CPU s | steps (s) | peak RSS MB |")
+        print("|---|---|---|---|---|---|")
         for r in hal:
-            print(f"| {r['size']} | {r['hal_runs']} | {r['seconds']:.1f} | {', '.join(f'{k} {v}' for k, v in r['steps'].items())} | {r['peak_rss_mb']:.0f} |")
+            print(f"| {r['size']} | {r['hal_runs']} | {r['seconds']:.1f} | {r['cpu_seconds']} | "
+                  f"{', '.join(f'{k} {v}' for k, v in r['steps'].items())} | {r['peak_rss_mb']:.0f} |")
         (args.out / "hal.json").write_text(json.dumps(hal, indent=1))
     return 0
 

@@ -43,9 +43,13 @@ def embedded_png(png: Path, title: str, scale: float = PREVIEW_SCALE) -> dg.Meta
     return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{encoded})")
 
 
-def save_figures(figures: Mapping[str, Any], folder: Path, dpi: int = 110) -> tuple[list[Path], dict[str, dg.MetadataValue]]:
+def save_figures(figures: Mapping[str, Any], folder: Path, dpi: int = 110,
+                 crop: bool = True) -> tuple[list[Path], dict[str, dg.MetadataValue]]:
     """Write each figure to `folder/<name>.png` (rendered once, at `dpi`) and return the paths and
-    `plot/<name>` metadata entries with a thumbnail for the UI; the figures are closed."""
+    `plot/<name>` metadata entries with a thumbnail for the UI; the figures are closed.
+
+    `crop`: trim the margins to the drawn content (``bbox_inches="tight"``), which costs a second
+    layout of every text; figures that lay themselves out to fit their canvas pass False."""
     import matplotlib.pyplot as plt
 
     written: list[Path] = []
@@ -53,7 +57,7 @@ def save_figures(figures: Mapping[str, Any], folder: Path, dpi: int = 110) -> tu
     for name, fig in figures.items():
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{name}.png"
-        fig.savefig(path, dpi=dpi, bbox_inches="tight", pil_kwargs={"compress_level": FAST_PNG})
+        fig.savefig(path, dpi=dpi, bbox_inches="tight" if crop else None, pil_kwargs={"compress_level": FAST_PNG})
         written.append(path)
         metadata[f"plot/{name}"] = embedded_png(path, name)
         plt.close(fig)

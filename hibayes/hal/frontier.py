@@ -71,21 +71,38 @@ AXIS_COLUMNS = {"cost": "total_cost", "latency": "mean_latency"}
 def pareto_set_mask(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> np.ndarray:
     """True for points no other point dominates (x minimised, y maximised).
 
-    `y` may be 2-D (draws x points) with `x` 1-D; the result then has the shape of `y`.
+    For many draws of `y` against one `x`, `pareto_set_masks` gives the same answer per draw.
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     x_le = x[None, :] <= x[:, None]  # [i, j]: x_j <= x_i
     x_lt = x[None, :] < x[:, None]
-    if y.ndim == 1:
-        y_ge = y[None, :] >= y[:, None]
-        y_gt = y[None, :] > y[:, None]
-        dominated = (x_le & y_ge & (x_lt | y_gt)).any(axis=1)
-        return ~dominated
-    y_ge = y[:, None, :] >= y[:, :, None]  # [d, i, j]
-    y_gt = y[:, None, :] > y[:, :, None]
-    dominated = (x_le[None] & y_ge & (x_lt[None] | y_gt)).any(axis=2)
+    y_ge = y[None, :] >= y[:, None]
+    y_gt = y[None, :] > y[:, None]
+    dominated = (x_le & y_ge & (x_lt | y_gt)).any(axis=1)
     return ~dominated
+
+
+def pareto_set_masks(x: Sequence[float] | np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """`pareto_set_mask` of every row of `draws` (draws x points, finite) against one finite `x`.
+
+    Sorted by x once, point i is dominated exactly when a point of smaller x has y >= y_i or a
+    point of the same x has y > y_i: a running maximum over the x-sorted columns, so the cost is
+    draws x points instead of draws x points^2.
+    """
+    x = np.asarray(x, dtype=float)
+    draws = np.asarray(draws, dtype=float)
+    order = np.argsort(x, kind="stable")
+    xs, ys = x[order], draws[:, order]
+    new_x = np.r_[True, xs[1:] != xs[:-1]]
+    group = np.cumsum(new_x) - 1  # the tie group (same x) of each sorted column
+    group_best = np.maximum.reduceat(ys, np.flatnonzero(new_x), axis=1)
+    cheaper_best = np.maximum.accumulate(group_best, axis=1)[:, :-1]
+    cheaper_best = np.concatenate([np.full((len(ys), 1), -np.inf), cheaper_best], axis=1)
+    dominated = (cheaper_best[:, group] >= ys) | (group_best[:, group] > ys)
+    mask = np.empty_like(dominated)
+    mask[:, order] = ~dominated
+    return mask
 
 
 def _cross(o: tuple[float, float, int], a: tuple[float, float, int], b: tuple[float, float, int]) -> float:
@@ -119,6 +136,59 @@ def convex_frontier_mask(x: Sequence[float] | np.ndarray, y: Sequence[float] | n
     pareto = pareto_set_mask(x, y)
     for i in vertices:
         mask[i] = pareto[i]
+    return mask
+
+
+_MAX_SLOPE_CELLS = 4_000_000  # floats per chunk of the (draws x members x members) slope arrays
+
+
+def convex_frontier_masks(x: Sequence[float] | np.ndarray, draws: np.ndarray, pareto: np.ndarray) -> np.ndarray:
+    """`convex_frontier_mask` of every row of `draws` against one `x`, given `pareto` =
+    `pareto_set_masks(x, draws)`.
+
+    A draw whose y values are all distinct (continuous draws: every one, almost surely) needs only
+    its Pareto set: no dominated point is on or above the upper hull between the cheapest Pareto
+    point and the most accurate one, so the convex frontier is the set of upper-hull vertices of
+    the Pareto points alone. Those, sorted by x, rise strictly in x and y, and point i is a vertex
+    exactly when every slope into it from the left exceeds every slope out of it to the right
+    (the end points always are). That test runs on all draws at once, with the Pareto points of
+    each draw packed into the first columns. A draw with tied y values (where hal-analysis's
+    tie-breaking decides) goes through `convex_frontier_mask` itself.
+    """
+    x = np.asarray(x, dtype=float)
+    draws = np.asarray(draws, dtype=float)
+    pareto = np.asarray(pareto, dtype=bool)
+    mask = np.zeros(draws.shape, dtype=bool)
+    if draws.shape[1] == 0:
+        return mask
+    sorted_y = np.sort(draws, axis=1)
+    tied = (sorted_y[:, 1:] == sorted_y[:, :-1]).any(axis=1)
+    for d in np.flatnonzero(tied):
+        mask[d] = convex_frontier_mask(x, draws[d])
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    free = np.flatnonzero(~tied)
+    members = pareto[free][:, order]
+    width = int(members.sum(axis=1).max()) if len(free) else 0
+    chunk = max(1, _MAX_SLOPE_CELLS // max(1, width * width))
+    for start in range(0, len(free), chunk):
+        rows = free[start:start + chunk]
+        inside = members[start:start + chunk]
+        count = inside.sum(axis=1)
+        # Each draw's Pareto columns first, in x order (a stable sort of "not a member").
+        column = np.argsort(~inside, axis=1, kind="stable")[:, :width]
+        valid = np.arange(width)[None, :] < count[:, None]
+        px = xs[column]
+        py = np.take_along_axis(draws[rows][:, order], column, axis=1)
+        pair = valid[:, :, None] & valid[:, None, :] & np.triu(np.ones((width, width), dtype=bool), k=1)[None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = (py[:, None, :] - py[:, :, None]) / (px[:, None, :] - px[:, :, None])  # [d, a, c]
+        into = np.where(pair, slope, np.inf).min(axis=1)  # [d, i]: smallest slope from a point left of i
+        out_of = np.where(pair, slope, -np.inf).max(axis=2)  # [d, i]: largest slope to a point right of i
+        vertex = valid & (into > out_of)
+        sorted_mask = np.zeros((len(rows), len(xs)), dtype=bool)
+        np.put_along_axis(sorted_mask, column, vertex, axis=1)
+        mask[rows[:, None], order[None, :]] = sorted_mask
     return mask
 
 
@@ -278,6 +348,8 @@ def compute_frontier(
                   "pareto_accuracy_gap")
     for column in float_cols:
         out[column] = np.nan
+    # Filled group by group as arrays and set as columns once (a .loc write per group is slow at many groups).
+    filled = {column: np.full(len(out), np.nan) for column in float_cols}
     on_pareto = np.zeros(len(out), dtype=object)
     on_convex = np.zeros(len(out), dtype=object)
     on_pareto[:] = pd.NA
@@ -305,9 +377,11 @@ def compute_frontier(
             "pareto_accuracy_gap": pareto_gap,
         }
         for column, value in values.items():
-            out.loc[idx, column] = value
+            filled[column][idx] = value
         on_pareto[idx] = pareto
         on_convex[idx] = convex
+    for column, value in filled.items():
+        out[column] = value
     out["on_pareto_set"] = pd.array(on_pareto, dtype="boolean")
     out["on_convex_frontier"] = pd.array(on_convex, dtype="boolean")
     return out, make_errors(errs)

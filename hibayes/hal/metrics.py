@@ -237,6 +237,22 @@ def _price_lookup(prices: pd.DataFrame) -> dict[str, dict[str, float]]:
     }
 
 
+def _check_fields(latency_field: str, scaffold_field: str) -> None:
+    if latency_field not in ("working_time", "total_time"):
+        raise ValueError(f"latency_field must be 'working_time' or 'total_time', got {latency_field!r}")
+    if not scaffold_field == "scaffold" and not scaffold_field.startswith("metadata."):
+        raise ValueError(f"scaffold_field must be 'scaffold' or 'metadata.<key>', got {scaffold_field!r}")
+
+
+def sample_columns(latency_field: str = "working_time", scaffold_field: str = "scaffold") -> tuple[str, ...]:
+    """The warehouse ``samples`` columns `run_metrics_from_samples` reads with these settings: a
+    reader selects these instead of the whole table (its prompt and target texts are most of it)."""
+    _check_fields(latency_field, scaffold_field)
+    optional = ("total_cost", "sample_uuid", "log_key", "error")
+    metadata = ("metadata",) if scaffold_field.startswith("metadata.") else ()
+    return (*REQUIRED_SAMPLE_COLUMNS, latency_field, *optional, *metadata)
+
+
 def run_metrics_from_samples(
     samples: pd.DataFrame,
     prices: pd.DataFrame,
@@ -300,11 +316,8 @@ def run_metrics_from_samples(
     errors:
         The errors table (`hibayes.hal.errors`), source ``run_metrics``.
     """
-    if latency_field not in ("working_time", "total_time"):
-        raise ValueError(f"latency_field must be 'working_time' or 'total_time', got {latency_field!r}")
+    _check_fields(latency_field, scaffold_field)
     _require_columns(samples, (*REQUIRED_SAMPLE_COLUMNS, latency_field), "samples")
-    if not scaffold_field == "scaffold" and not scaffold_field.startswith("metadata."):
-        raise ValueError(f"scaffold_field must be 'scaffold' or 'metadata.<key>', got {scaffold_field!r}")
     if scaffold_field != "scaffold":
         _require_columns(samples, ("metadata",), f"samples (scaffold_field={scaffold_field!r})")
     if evals is not None:
@@ -387,14 +400,13 @@ def run_metrics_from_samples(
                   "the plots show it apart from accuracy", benchmark=task, count=count)
         for task, (lo, hi, count) in own_scale.items()
     ]
-    rows: list[dict[str, Any]] = []
-    for (task, model, scaffold), part in df.groupby(list(_SAMPLE_RUN_KEY), sort=True):
-        ctx = {"benchmark": task, "model": model, "scaffold": scaffold}
-        row, errs = _one_run(part, price_of, ctx, latency_field, exclude_errors, confidence, task in own_scale)
-        row["scaffold_type"] = classify_scaffold(scaffold, scaffold_types)
-        row["n_incomplete_log_rows"] = int(incomplete_rows.get((task, model, scaffold), 0))
-        rows.append(row)
-        rows_err.extend(errs)
+    measured, errs = _measured_runs(df, price_of, latency_field, exclude_errors, confidence, set(own_scale))
+    measured["scaffold_type"] = classify_scaffolds(measured["scaffold"], scaffold_types)
+    run_keys = pd.MultiIndex.from_frame(measured[["benchmark", "model", "scaffold"]])
+    measured["n_incomplete_log_rows"] = incomplete_rows.reindex(run_keys, fill_value=0).to_numpy() \
+        if len(incomplete_rows) else 0
+    rows: list[dict[str, Any]] = measured.to_dict("records")
+    rows_err.extend(errs)
 
     if evals is not None:
         seen = {(r["benchmark"], r["model"], r["scaffold"]) for r in rows}
@@ -462,159 +474,171 @@ def _benchmarks_on_their_own_scale(samples: pd.DataFrame) -> dict[Any, tuple[flo
     return {task: (float(r["min"]), float(r["max"]), int(r["size"])) for task, r in off.iterrows()}
 
 
-def _one_run(
-    part: pd.DataFrame,
-    price_of: Mapping[str, Mapping[str, float]],
-    ctx: dict[str, Any],
-    latency_field: str,
-    exclude_errors: bool,
-    confidence: float,
-    own_scale: bool,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    src = "run_metrics"
-    errs: list[dict[str, Any]] = []
-    row: dict[str, Any] = dict(ctx)
-    row["run_id"] = f"{ctx['benchmark']}|{ctx['model']}|{ctx['scaffold']}"
-    row["source"] = "samples"
-    row["latency_field"] = latency_field
-    n_rows = len(part)
-    row["n_sample_epochs"] = n_rows
-    row["n_samples"] = part["_sample"].nunique()
-    errored = part["has_error"].to_numpy(bool)
-    row["n_errors"] = int(errored.sum())
-    if errored.any():
-        what = "left out of accuracy" if exclude_errors else "kept in accuracy (exclude_errors=False)"
-        errs.append(error_row(src, "info", "has_error", f"samples with an error {what}; still priced and timed",
-                              count=int(errored.sum()), **ctx))
-    dup = part.duplicated(["_sample", "epoch"], keep=False)
-    if dup.any():
-        errs.append(error_row(src, "warning", "sample_id/epoch",
-                              "the same sample and epoch appears more than once (several logs?); all rows kept",
-                              count=int(dup.sum()), **ctx))
-
-    # -- accuracy ---------------------------------------------------------------------------
-    score = part["score"].to_numpy(float)
-    finite = np.isfinite(score)
-    unscored = ~finite & ~errored
-    row["n_unscored"] = int(unscored.sum())
-    if unscored.any():
-        errs.append(error_row(src, "warning", "score", "samples without a numeric score left out of accuracy",
-                              count=int(unscored.sum()), **ctx))
-    usable = finite & ~errored if exclude_errors else finite
-    per_sample = part.loc[usable, ["_sample", "score"]].groupby("_sample")["score"].mean()
-    n = len(per_sample)
-    row["n_scored"] = n
-    if n == 0:
-        errs.append(error_row(src, "error", "score", "run has no usable scored sample; accuracy is NaN",
-                              count=n_rows, **ctx))
-        row.update(accuracy=np.nan, successes=np.nan, accuracy_lo=np.nan, accuracy_hi=np.nan,
-                   interval_method=None)
-    else:
-        values = per_sample.to_numpy(float)
-        acc = float(values.mean())
-        row["accuracy"] = acc
-        if not own_scale:
-            k = float(values.sum())
-            lo, hi = beta_interval(k, n, confidence)
-            row.update(successes=k, accuracy_lo=float(lo), accuracy_hi=float(hi), interval_method="beta")
-        else:
-            z = stats.norm.ppf(0.5 + confidence / 2)
-            half = z * values.std(ddof=1) / math.sqrt(n) if n > 1 else np.nan
-            row.update(successes=np.nan, accuracy_lo=acc - half, accuracy_hi=acc + half,
-                       interval_method="normal")
-
-    row["score_scale"] = OWN_SCALE if own_scale else PROPORTION
-
-    # -- cost -------------------------------------------------------------------------------
-    cost, cost_errs = _run_cost(part, price_of.get(ctx["model"]), ctx)
-    row.update(cost)
-    errs.extend(cost_errs)
-    if "total_cost" in part.columns:
-        logged = part["total_cost"].to_numpy(float)
-        if (logged < 0).any():
-            errs.append(error_row(src, "error", "total_cost", "negative logged (Inspect) cost; logged_total_cost NaN",
-                                  count=int((logged < 0).sum()), **ctx))
-            row["logged_total_cost"] = np.nan
-        elif np.isfinite(logged).all():
-            row["logged_total_cost"] = float(logged.sum())
-        else:
-            row["logged_total_cost"] = np.nan
-    else:
-        row["logged_total_cost"] = np.nan
-
-    # -- latency ----------------------------------------------------------------------------
-    lat = part[latency_field].to_numpy(float)
-    n_nan = int(np.isnan(lat).sum())
-    n_neg = int((lat < 0).sum())
-    if n_nan:
-        errs.append(error_row(src, "warning", latency_field, "missing times skipped in the latency mean",
-                              count=n_nan, **ctx))
-    if n_neg:
-        errs.append(error_row(src, "error", latency_field, "negative times skipped in the latency mean",
-                              count=n_neg, **ctx))
-    good = lat[np.isfinite(lat) & (lat >= 0)]
-    if len(good):
-        row["mean_latency"] = float(good.mean())
-        row["median_latency"] = float(np.median(good))
-    else:
-        row["mean_latency"] = row["median_latency"] = np.nan
-        errs.append(error_row(src, "error", latency_field, "no usable time: latency NaN", count=n_rows, **ctx))
-    return row, errs
-
-
+# Error rows of one run come in this order (the order the checks are listed in `_measured_runs`).
+_CHECKS = ("has_error", "duplicate", "unscored", "no_score", "negative_input_tokens", "negative_output_tokens",
+           "negative_cache_read_tokens", "negative_cache_write_tokens", "prices", "token_usage", "zero_cost",
+           "negative_logged_cost", "latency_missing", "latency_negative", "no_latency")
 _TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 
 
-def _run_cost(
-    part: pd.DataFrame, price: Mapping[str, float] | None, ctx: dict[str, Any]
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The run's cost columns (token sums, ``total_cost``, ``cost_per_task``, ``n_priced``,
-    ``n_unpriced``, ``cost_incomplete``) and their errors rows; see the module docstring."""
-    src = "run_metrics"
-    errs: list[dict[str, Any]] = []
-    tokens = {c: part[c].to_numpy(float) for c in _TOKEN_COLUMNS}
-    out: dict[str, Any] = {c: float(np.nansum(v)) if np.isfinite(v).any() else np.nan for c, v in tokens.items()}
-    corrupt = False
+def _measured_runs(
+    df: pd.DataFrame,
+    price_of: Mapping[str, Mapping[str, float]],
+    latency_field: str,
+    exclude_errors: bool,
+    confidence: float,
+    own_scale: set[Any],
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Every run's accuracy, cost and latency columns and its error rows, from the cleaned sample
+    rows: grouped sums over all rows at once (numpy ``bincount`` by run), so the work grows with the
+    rows, not with rows x a per-run Python step; only the error rows are built one by one. Runs
+    come in (task, model, scaffold) order; see the module docstring for the definitions."""
+    grouped = df.groupby(list(_SAMPLE_RUN_KEY), sort=True)
+    run = grouped.ngroup().to_numpy()
+    keys = grouped.size().index
+    n_runs = len(keys)
+    benchmarks, models, scaffolds = (keys.get_level_values(i).to_numpy(object) for i in range(3))
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(run[mask], minlength=n_runs)
+
+    def total(values: np.ndarray) -> np.ndarray:
+        return np.bincount(run, weights=values, minlength=n_runs)
+
+    out: dict[str, Any] = {"benchmark": benchmarks, "model": models, "scaffold": scaffolds}
+    out["run_id"] = [f"{t}|{m}|{s}" for t, m, s in zip(benchmarks, models, scaffolds)]
+    out["source"] = "samples"
+    out["latency_field"] = latency_field
+    n_rows = count(np.ones(len(df), dtype=bool))
+    out["n_sample_epochs"] = n_rows
+    sample = pd.factorize(df["_sample"])[0]
+    pairs = np.unique(run.astype(np.int64) * (sample.max(initial=0) + 1) + sample)
+    out["n_samples"] = np.bincount(pairs // (sample.max(initial=0) + 1), minlength=n_runs)
+    flags: dict[str, np.ndarray] = {}  # check -> per-run count (> 0: an error row)
+
+    # -- accuracy ---------------------------------------------------------------------------
+    errored = df["has_error"].to_numpy(bool)
+    out["n_errors"] = flags["has_error"] = count(errored)
+    flags["duplicate"] = count(df.assign(_run=run).duplicated(["_run", "_sample", "epoch"], keep=False).to_numpy())
+    score = df["score"].to_numpy(float)
+    finite = np.isfinite(score)
+    out["n_unscored"] = flags["unscored"] = count(~finite & ~errored)
+    usable = finite & ~errored if exclude_errors else finite
+    per_sample = pd.Series(score[usable]).groupby([run[usable], sample[usable]], sort=True).mean()
+    sample_run = per_sample.index.get_level_values(0).to_numpy()
+    n = np.bincount(sample_run, minlength=n_runs)
+    k = np.bincount(sample_run, weights=per_sample.to_numpy(), minlength=n_runs)
+    out["n_scored"] = n
+    flags["no_score"] = np.where(n == 0, n_rows, 0)
+    scored = n > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        accuracy = np.where(scored, k / n, np.nan)
+    own = np.isin(benchmarks, list(own_scale)) if own_scale else np.zeros(n_runs, dtype=bool)
+    lo, hi = beta_interval(k, n, confidence)
+    sd = per_sample.groupby(level=0).std(ddof=1).reindex(range(n_runs)).to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        half = np.where(n > 1, stats.norm.ppf(0.5 + confidence / 2) * sd / np.sqrt(n), np.nan)
+    out["accuracy"] = accuracy
+    out["successes"] = np.where(scored & ~own, k, np.nan)
+    out["accuracy_lo"] = np.where(~scored, np.nan, np.where(own, accuracy - half, lo))
+    out["accuracy_hi"] = np.where(~scored, np.nan, np.where(own, accuracy + half, hi))
+    out["interval_method"] = np.where(~scored, None, np.where(own, "normal", "beta"))
+    out["score_scale"] = np.where(own, OWN_SCALE, PROPORTION)
+
+    # -- cost -------------------------------------------------------------------------------
+    tokens = {c: df[c].to_numpy(float) for c in _TOKEN_COLUMNS}
     for column, values in tokens.items():
-        n_negative = int((values < 0).sum())
-        if n_negative:
-            corrupt = True
-            errs.append(error_row(src, "error", column, "negative token counts: run cost not computed (NaN)",
-                                  count=n_negative, **ctx))
-    if price is None:
-        errs.append(error_row(src, "error", "prices",
-                              f"model {ctx['model']!r} is not in the price table; run not priced (cost NaN, "
-                              "never zero)", count=len(part), **ctx))
-    # Inspect records no usage for a sample that made no model call (it errored first); the
-    # samples that did call are still worth pricing, so only the rows without usage are left out.
+        out[column] = np.where(count(np.isfinite(values)) > 0, total(np.where(np.isnan(values), 0.0, values)), np.nan)
+        flags[f"negative_{column}"] = count(values < 0)
+    corrupt = sum(flags[f"negative_{c}"] for c in _TOKEN_COLUMNS) > 0
+    priced_model = np.array([m in price_of for m in models], dtype=bool)
+    flags["prices"] = np.where(priced_model, 0, n_rows)
     has_usage = np.isfinite(tokens["input_tokens"]) & np.isfinite(tokens["output_tokens"])
-    n_without = int((~has_usage).sum())
-    if n_without == len(part):
-        errs.append(error_row(src, "error", "token_usage", "no sample-epoch has token usage: run cost NaN",
-                              count=n_without, **ctx))
-    elif n_without:
-        errs.append(error_row(src, "warning", "token_usage",
-                              f"{n_without} of {len(part)} sample-epochs have no input/output token usage (an error "
-                              f"before any model call, say): total_cost sums the {len(part) - n_without} with usage "
-                              "and cost_per_task is their mean", count=n_without, **ctx))
-    priceable = price is not None and not corrupt and n_without < len(part)
-    n_priced = int(has_usage.sum()) if priceable else 0
-    out.update(n_priced=n_priced, n_unpriced=len(part) - n_priced, cost_incomplete=n_priced < len(part))
-    if not priceable:
-        out.update(total_cost=np.nan, cost_per_task=np.nan)
-        return out, errs
-    cache = {c: np.nan_to_num(tokens[c][has_usage], nan=0.0) for c in ("cache_read_tokens", "cache_write_tokens")}
-    total = float(
-        (tokens["input_tokens"][has_usage] * price["input"]
-         + tokens["output_tokens"][has_usage] * price["output"]
-         + cache["cache_read_tokens"] * price["cache_read"]
-         + cache["cache_write_tokens"] * price["cache_write"]).sum() / 1e6
-    )
-    out.update(total_cost=total, cost_per_task=total / n_priced)
-    if total == 0:
-        errs.append(error_row(src, "warning", "total_cost", "run cost is exactly 0: check the prices and token counts",
-                              count=len(part), **ctx))
-    return out, errs
+    n_without = n_rows - count(has_usage)
+    flags["token_usage"] = n_without
+    priceable = priced_model & ~corrupt & (n_without < n_rows)
+    n_priced = np.where(priceable, n_rows - n_without, 0)
+    out.update(n_priced=n_priced, n_unpriced=n_rows - n_priced, cost_incomplete=n_priced < n_rows)
+    price = {field: df["model"].map({m: p[field] for m, p in price_of.items()}).to_numpy(float)
+             for field in ("input", "output", "cache_read", "cache_write")}
+    row_cost = (tokens["input_tokens"] * price["input"] + tokens["output_tokens"] * price["output"]
+                + np.nan_to_num(tokens["cache_read_tokens"], nan=0.0) * price["cache_read"]
+                + np.nan_to_num(tokens["cache_write_tokens"], nan=0.0) * price["cache_write"])
+    run_cost = np.where(priceable, total(np.where(has_usage, row_cost, 0.0)) / 1e6, np.nan)
+    out["total_cost"] = run_cost
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["cost_per_task"] = np.where(priceable, run_cost / n_priced, np.nan)
+    flags["zero_cost"] = np.where(priceable & (run_cost == 0), n_rows, 0)
+    if "total_cost" in df.columns:
+        logged = df["total_cost"].to_numpy(float)
+        flags["negative_logged_cost"] = count(logged < 0)
+        all_finite = count(np.isfinite(logged)) == n_rows
+        logged_sum = total(np.where(np.isfinite(logged), logged, 0.0))
+        out["logged_total_cost"] = np.where((flags["negative_logged_cost"] == 0) & all_finite, logged_sum, np.nan)
+    else:
+        flags["negative_logged_cost"] = np.zeros(n_runs, dtype=int)
+        out["logged_total_cost"] = np.nan
+
+    # -- latency ----------------------------------------------------------------------------
+    latency = df[latency_field].to_numpy(float)
+    flags["latency_missing"] = count(np.isnan(latency))
+    flags["latency_negative"] = count(latency < 0)
+    good = np.isfinite(latency) & (latency >= 0)
+    n_good = count(good)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["mean_latency"] = np.where(n_good > 0, total(np.where(good, latency, 0.0)) / n_good, np.nan)
+    out["median_latency"] = pd.Series(latency[good]).groupby(run[good]).median().reindex(range(n_runs)).to_numpy(float)
+    flags["no_latency"] = np.where(n_good == 0, n_rows, 0)
+
+    errors = _run_error_rows(flags, benchmarks, models, scaffolds, n_rows, latency_field, exclude_errors)
+    return pd.DataFrame(out), errors
+
+
+def _run_error_rows(
+    flags: Mapping[str, np.ndarray],
+    benchmarks: np.ndarray,
+    models: np.ndarray,
+    scaffolds: np.ndarray,
+    n_rows: np.ndarray,
+    latency_field: str,
+    exclude_errors: bool,
+) -> list[dict[str, Any]]:
+    """The error rows of `_measured_runs`, run by run and, within a run, in `_CHECKS` order."""
+    src = "run_metrics"
+    kept = "left out of accuracy" if exclude_errors else "kept in accuracy (exclude_errors=False)"
+
+    def describe(check: str, i: int, count: int) -> tuple[str, str, str]:
+        if check.startswith("negative_") and check != "negative_logged_cost":
+            return "error", check.removeprefix("negative_"), "negative token counts: run cost not computed (NaN)"
+        if check == "token_usage":
+            if count == n_rows[i]:
+                return "error", "token_usage", "no sample-epoch has token usage: run cost NaN"
+            priced = n_rows[i] - count
+            return "warning", "token_usage", (
+                f"{count} of {n_rows[i]} sample-epochs have no input/output token usage (an error before any model "
+                f"call, say): total_cost sums the {priced} with usage and cost_per_task is their mean")
+        return {
+            "has_error": ("info", "has_error", f"samples with an error {kept}; still priced and timed"),
+            "duplicate": ("warning", "sample_id/epoch",
+                          "the same sample and epoch appears more than once (several logs?); all rows kept"),
+            "unscored": ("warning", "score", "samples without a numeric score left out of accuracy"),
+            "no_score": ("error", "score", "run has no usable scored sample; accuracy is NaN"),
+            "prices": ("error", "prices", f"model {models[i]!r} is not in the price table; run not priced (cost NaN, "
+                                          "never zero)"),
+            "zero_cost": ("warning", "total_cost", "run cost is exactly 0: check the prices and token counts"),
+            "negative_logged_cost": ("error", "total_cost", "negative logged (Inspect) cost; logged_total_cost NaN"),
+            "latency_missing": ("warning", latency_field, "missing times skipped in the latency mean"),
+            "latency_negative": ("error", latency_field, "negative times skipped in the latency mean"),
+            "no_latency": ("error", latency_field, "no usable time: latency NaN"),
+        }[check]
+
+    found = [(i, rank, check) for rank, check in enumerate(_CHECKS) for i in np.flatnonzero(flags[check])]
+    rows = []
+    for i, _, check in sorted(found):
+        severity, field, message = describe(check, i, int(flags[check][i]))
+        rows.append(error_row(src, severity, field, message, count=int(flags[check][i]), benchmark=benchmarks[i],
+                              model=models[i], scaffold=scaffolds[i]))
+    return rows
 
 
 def run_metrics_from_hal(
@@ -763,4 +787,5 @@ __all__ = [
     "model_cost_latency",
     "run_metrics_from_hal",
     "run_metrics_from_samples",
+    "sample_columns",
 ]

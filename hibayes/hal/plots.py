@@ -63,6 +63,14 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
     return path
 
 
+def _lay_out(fig: Figure, rect: tuple[float, float, float, float] = (0, 0, 1, 1)) -> None:
+    """`tight_layout` once, for good. It leaves a placeholder layout engine behind, and savefig
+    lays out every text a second time before drawing whenever a figure has an engine: the figure
+    is final here, so the placeholder goes."""
+    fig.tight_layout(rect=rect)
+    fig.set_layout_engine(None)
+
+
 def short_model_names(models: Sequence[str]) -> dict[str, str]:
     """Model -> display name: the provider prefix (``mockllm/``) is dropped when that keeps names unique."""
     models = [str(m) for m in dict.fromkeys(models)]
@@ -98,8 +106,20 @@ def _shorten(text: str, limit: int = 22) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
-def _overlaps(box: Bbox, others: list[Bbox]) -> bool:
-    return any(box.overlaps(o) for o in others)
+def _extents(boxes: list[Bbox]) -> np.ndarray:
+    """(boxes, 4) array of x0, y0, x1, y1 with x0 <= x1 and y0 <= y1, as `Bbox.overlaps` and
+    `Bbox.contains` order them."""
+    corners = np.array([b.extents for b in boxes], dtype=float).reshape(-1, 4)
+    return np.column_stack([np.minimum(corners[:, 0], corners[:, 2]), np.minimum(corners[:, 1], corners[:, 3]),
+                            np.maximum(corners[:, 0], corners[:, 2]), np.maximum(corners[:, 1], corners[:, 3])])
+
+
+def _overlaps(box: Bbox, others: np.ndarray) -> bool:
+    """`box.overlaps(o)` for any row o of `others` (`_extents`), at once: a frontier panel of 10k
+    runs has hundreds of point obstacles and each label tries dozens of places."""
+    x0, x1 = sorted((box.x0, box.x1))
+    y0, y1 = sorted((box.y0, box.y1))
+    return bool(((x0 <= others[:, 2]) & (others[:, 0] <= x1) & (y0 <= others[:, 3]) & (others[:, 1] <= y1)).any())
 
 
 def _inside(box: Bbox, outer: Bbox) -> bool:
@@ -158,19 +178,22 @@ def place_labels(ax: Any, items: list[dict[str, Any]], obstacles: list[Bbox] | N
     ax_box = ax.get_window_extent(renderer)
     px_per_pt = fig.dpi / 72.0
     placed: list[Bbox] = []
-    obstacles = list(obstacles or [])
+    obstacle_extents = _extents(list(obstacles or []))
     left_off = []
     pad = 2.5
     for item in items:
         own = ax.transData.transform((item["x"], item["y"]))
-        others = [o for o in obstacles if not o.contains(*own)]
+        covering = ((obstacle_extents[:, 0] <= own[0]) & (own[0] <= obstacle_extents[:, 2])
+                    & (obstacle_extents[:, 1] <= own[1]) & (own[1] <= obstacle_extents[:, 3]))
+        others = obstacle_extents[~covering]  # the boxes of the other points, not of this one
+        placed_extents = _extents(placed)
         width, height = _text_size(ax, item["text"], renderer)
         choice = None
         for ring, dist in enumerate(_RINGS):
             for dx, dy, ha, va in _DIRECTIONS:
                 anchor = own + np.array([dx * dist, dy * dist]) * px_per_pt
                 box = _candidate_box(anchor, width, height, ha, va).padded(pad)
-                if not _inside(box, ax_box) or _overlaps(box, placed) or _overlaps(box, others):
+                if not _inside(box, ax_box) or _overlaps(box, placed_extents) or _overlaps(box, others):
                     continue
                 if ring and _segment_hits(own, anchor, placed):
                     continue
@@ -260,7 +283,7 @@ def plot_heatmap(
         ax.text(0.5, 0.5, "no runs", ha="center", va="center", transform=ax.transAxes, fontsize=11)
         ax.set_axis_off()
         ax.set_title(title, fontsize=11)
-        fig.tight_layout()
+        _lay_out(fig)
         return fig
     import matplotlib as mpl
 
@@ -297,7 +320,7 @@ def plot_heatmap(
     ax.set_title(title if annotated else f"{title}\n({n_rows} x {n_cols} cells: colours only, grey = no runs)", fontsize=10)
     ax.set_xlabel(col, fontsize=9)
     ax.set_ylabel(row, fontsize=9)
-    fig.tight_layout()
+    _lay_out(fig)
     return fig
 
 
@@ -381,7 +404,7 @@ def _legend_and_layout(fig: Figure, handles: list[Any], suptitle: str, ncol: int
     renderer = fig.canvas.get_renderer()
     height_px = fig.get_figheight() * fig.dpi
     bottom = (legend.get_window_extent(renderer).height + 0.025 * height_px + 6) / height_px
-    fig.tight_layout(rect=(0, bottom, 1, 1))
+    _lay_out(fig, rect=(0, bottom, 1, 1))
 
 
 def _chords(ax: Any, xs: np.ndarray, ys: np.ndarray) -> None:
@@ -399,6 +422,33 @@ def _chords(ax: Any, xs: np.ndarray, ys: np.ndarray) -> None:
 
 def _footnote(fig: Figure, text: str) -> None:
     fig.text(0.01, 0.004, _shorten(text, 230), fontsize=6.5, color="0.3", ha="left", va="bottom")
+
+
+def _draw_points(ax: Any, part: pd.DataFrame, xs: np.ndarray, ys: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                 pareto: np.ndarray, convex: np.ndarray, colors: Mapping[str, Any]) -> None:
+    """One panel's points, interval bars and convex-frontier rings, a few artists per panel
+    (one per marker and Pareto flag), not a few per point: a frontier figure of 10k runs has
+    thousands of points, and each artist costs its own draw."""
+    colour = np.array([colors[str(m)] for m in part["model"]]).reshape(-1, 4)
+    with_interval = np.isfinite(lo) & np.isfinite(hi)
+    if with_interval.any():  # the bar spans the interval and the point, whichever reaches further
+        x, bottom, top = xs[with_interval], np.minimum(lo, ys)[with_interval], np.maximum(hi, ys)[with_interval]
+        bar = dict(colors=colour[with_interval], linewidths=1.0, alpha=0.75, zorder=2)
+        ax.vlines(x, bottom, top, **bar)
+        for end in (bottom, top):  # caps 5 points wide
+            ax.scatter(x, end, s=25, marker="_", c=colour[with_interval], linewidths=1.0, alpha=0.75, zorder=2)
+    types = part["scaffold_type"] if "scaffold_type" in part else pd.Series(None, index=part.index, dtype=object)
+    markers = np.array([_marker(t) for t in types])
+    for on_set in (False, True):  # Pareto-set points drawn last, on top
+        for marker in dict.fromkeys(markers):
+            chosen = (markers == marker) & (pareto == on_set)
+            if chosen.any():
+                ax.scatter(xs[chosen], ys[chosen], s=38, marker=marker, c=colour[chosen],
+                           edgecolors="black" if on_set else "none", linewidths=1.2 if on_set else 0,
+                           alpha=1.0 if on_set else 0.6, zorder=4)
+    if convex.any():
+        ax.scatter(xs[convex], ys[convex], s=120, facecolors="none", edgecolors=_CONVEX_COLOR, linewidths=1.3,
+                   zorder=5)
 
 
 def plot_frontiers(
@@ -459,18 +509,7 @@ def plot_frontiers(
         _fix_limits(ax, xs, np.concatenate([ys, lo[np.isfinite(lo)], hi[np.isfinite(hi)]]), log_x=use_log)
         pareto = part["on_pareto_set"].astype(bool).to_numpy()
         convex = part["on_convex_frontier"].astype(bool).to_numpy()
-        for rec, is_p, is_c, low, high in zip(part.to_dict("records"), pareto, convex, lo, hi):
-            color = colors[str(rec["model"])]
-            if np.isfinite(low) and np.isfinite(high):
-                yerr = [[max(rec["y"] - low, 0.0)], [max(high - rec["y"], 0.0)]]
-                ax.errorbar([rec["x"]], [rec["y"]], yerr=yerr, fmt="none", ecolor=color, elinewidth=1.0,
-                            capsize=2.5, alpha=0.75, zorder=2)
-            ax.scatter([rec["x"]], [rec["y"]], s=38, marker=_marker(rec.get("scaffold_type")), color=color,
-                       edgecolors="black" if is_p else "none", linewidths=1.2 if is_p else 0,
-                       alpha=1.0 if is_p else 0.6, zorder=4)
-            if is_c:
-                ax.scatter([rec["x"]], [rec["y"]], s=120, facecolors="none", edgecolors=_CONVEX_COLOR,
-                           linewidths=1.3, zorder=5)
+        _draw_points(ax, part, xs, ys, lo, hi, pareto, convex, colors)
         if pareto.any():
             order = np.argsort(xs[pareto], kind="stable")
             sx, sy = xs[pareto][order], ys[pareto][order]
@@ -553,13 +592,14 @@ def plot_win_rate_vs(
     _fix_limits(ax, xs, ys, log_x=use_log)
     pareto = data["on_pareto_set"].astype(bool).to_numpy()
     convex = data["on_convex_frontier"].astype(bool).to_numpy()
-    for rec, is_p, is_c in zip(data.to_dict("records"), pareto, convex):
-        color = colors[str(rec["model"])]
-        ax.scatter([rec["x"]], [rec["y"]], s=45, color=color, edgecolors="black" if is_p else "none",
-                   linewidths=1.2 if is_p else 0, zorder=4)
-        if is_c:
-            ax.scatter([rec["x"]], [rec["y"]], s=130, facecolors="none", edgecolors=_CONVEX_COLOR, linewidths=1.3,
-                       zorder=5)
+    colour = np.array([colors[str(m)] for m in data["model"]]).reshape(-1, 4)
+    for on_set in (False, True):  # one artist per flag, not one per model
+        chosen = pareto == on_set
+        if chosen.any():
+            ax.scatter(xs[chosen], ys[chosen], s=45, c=colour[chosen], edgecolors="black" if on_set else "none",
+                       linewidths=1.2 if on_set else 0, zorder=4)
+    if convex.any():
+        ax.scatter(xs[convex], ys[convex], s=130, facecolors="none", edgecolors=_CONVEX_COLOR, linewidths=1.3, zorder=5)
     if pareto.any():
         order = np.argsort(xs[pareto], kind="stable")
         sx, sy = xs[pareto][order], ys[pareto][order]

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from hibayes.hal.errors import error_row, make_errors
-from hibayes.hal.frontier import AXIS_COLUMNS, convex_frontier_mask, pareto_set_mask
+from hibayes.hal.frontier import AXIS_COLUMNS, convex_frontier_masks, pareto_set_masks
 
 PROBABILITY_COLUMNS: tuple[str, ...] = (
     "axis",
@@ -35,8 +35,6 @@ PROBABILITY_COLUMNS: tuple[str, ...] = (
     "n_draws",
     "seed",
 )
-
-_MAX_CELLS = 20_000_000  # booleans per chunk of the (draws x points x points) dominance test
 
 
 def draw_accuracies(successes: np.ndarray, n: np.ndarray, n_draws: int, rng: np.random.Generator) -> np.ndarray:
@@ -90,7 +88,10 @@ def frontier_probabilities(
     out["y"] = pd.to_numeric(out["accuracy"], errors="coerce").astype(float)
     out["n_scored"] = pd.to_numeric(out["n_scored"], errors="coerce").astype(float)
     out["successes"] = pd.to_numeric(out["successes"], errors="coerce").astype(float)
-    for column in ("p_pareto_set", "p_convex_frontier", "mc_se_pareto_set", "mc_se_convex_frontier"):
+    # Filled group by group as arrays and set as columns once (a .loc write per group cost more than the draws).
+    filled = {column: np.full(len(out), np.nan)
+              for column in ("p_pareto_set", "p_convex_frontier", "mc_se_pareto_set", "mc_se_convex_frontier")}
+    for column in filled:
         out[column] = np.nan
     out["n_draws"] = n_draws
     out["seed"] = seed
@@ -119,21 +120,16 @@ def frontier_probabilities(
         rng = np.random.default_rng([seed, _stable_hash(str(key))])
         draws = draw_accuracies(k, n, n_draws, rng)
         x = out["x"].to_numpy()[idx]
-        m = len(idx)
-        chunk = max(1, _MAX_CELLS // max(1, m * m))
-        pareto_hits = np.zeros(m)
-        for start in range(0, n_draws, chunk):
-            pareto_hits += pareto_set_mask(x, draws[start:start + chunk]).sum(axis=0)
-        p_pareto = pareto_hits / n_draws
-        out.loc[idx, "p_pareto_set"] = p_pareto
-        out.loc[idx, "mc_se_pareto_set"] = np.sqrt(p_pareto * (1 - p_pareto) / n_draws)
+        pareto = pareto_set_masks(x, draws)
+        p_pareto = pareto.mean(axis=0)
+        filled["p_pareto_set"][idx] = p_pareto
+        filled["mc_se_pareto_set"][idx] = np.sqrt(p_pareto * (1 - p_pareto) / n_draws)
         if convex:
-            convex_hits = np.zeros(m)
-            for d in range(n_draws):
-                convex_hits += convex_frontier_mask(x, draws[d])
-            p_convex = convex_hits / n_draws
-            out.loc[idx, "p_convex_frontier"] = p_convex
-            out.loc[idx, "mc_se_convex_frontier"] = np.sqrt(p_convex * (1 - p_convex) / n_draws)
+            p_convex = convex_frontier_masks(x, draws, pareto).mean(axis=0)
+            filled["p_convex_frontier"][idx] = p_convex
+            filled["mc_se_convex_frontier"][idx] = np.sqrt(p_convex * (1 - p_convex) / n_draws)
+    for column, values in filled.items():
+        out[column] = values
     return out, make_errors(errs)
 
 

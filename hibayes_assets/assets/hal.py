@@ -60,6 +60,7 @@ def run_metrics(
     context: dg.AssetExecutionContext, config: RunMetricsConfig, project: ProjectPaths, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     from hibayes.hal import concat_errors, read_hal_metrics_csv, run_metrics_from_hal, run_metrics_from_samples
+    from hibayes.hal.metrics import sample_columns
 
     started = time.perf_counter()
     scaffold_types = {name: "generalist" for name in config.generalist_scaffolds} or None
@@ -71,8 +72,9 @@ def run_metrics(
         source = "warehouse samples"
         price_file, missing = _price_file(Path(project.prices))
         evals = warehouse.get().table("evals")
+        columns = ", ".join(f'"{c}"' for c in dict.fromkeys(sample_columns(config.latency_field, config.scaffold_field)))
         runs, errors = run_metrics_from_samples(
-            warehouse.get().table("samples"),
+            warehouse.get().query(f"SELECT {columns} FROM samples"),
             price_file.prices,
             evals=evals,
             scaffold_types=scaffold_types,
@@ -208,7 +210,8 @@ def hal_report(context: dg.AssetExecutionContext, project: ProjectPaths, warehou
         cost_probabilities=store.table("hal_cost_frontier"),
         latency_probabilities=store.table("hal_latency_frontier"),
     )
-    written, plots = save_figures(figures, Path(project.home) / "artifacts" / "hal")
+    # Every HAL figure is laid out to its canvas (tight_layout), so cropping would only redo that work.
+    written, plots = save_figures(figures, Path(project.home) / "artifacts" / "hal", crop=False)
     metadata: dict[str, object] = {**plots, "files": dg.MetadataValue.json([str(p) for p in written])}
     metadata["seconds"] = round(time.perf_counter() - started, 3)
     return dg.MaterializeResult(metadata=metadata)

@@ -28,7 +28,7 @@ from hibayes.hal import (
     pareto_set_distances,
     pareto_set_mask,
 )
-from hibayes.hal.frontier import best_run_per_model, upper_hull_indices
+from hibayes.hal.frontier import best_run_per_model, convex_frontier_masks, pareto_set_masks, upper_hull_indices
 
 TOY = pd.DataFrame(
     {
@@ -197,3 +197,24 @@ def test_best_run_per_model_takes_first_of_ties_and_own_cost():
 def test_missing_column_is_a_clear_error():
     with pytest.raises(ValueError, match="mean_latency"):
         latency_frontier(four_runs().drop(columns="mean_latency"))
+
+
+def test_many_draws_at_once_match_one_draw_at_a_time():
+    # The frontier probabilities test every draw at once (`pareto_set_masks`, `convex_frontier_masks`);
+    # each row must be what the one-draw functions say, with tied costs, tied accuracies (the
+    # one-draw fallback) and clouds where every point is on the Pareto set.
+    rng = np.random.default_rng(11)
+    for trial in range(60):
+        m = int(rng.integers(1, 40))
+        x = rng.choice([1.0, 2.0, 3.0, 5.0], size=m) if trial % 3 == 0 else rng.uniform(0, 10, m)
+        if trial % 4 == 1:
+            draws = rng.choice([0.1, 0.5, 0.9], size=(30, m))
+        elif trial % 4 == 2:
+            draws = np.sort(rng.uniform(0, 1, (30, m)), axis=1)[:, np.argsort(np.argsort(x, kind="stable"))]
+        else:
+            draws = rng.beta(2.0, 3.0, size=(30, m))
+        pareto = pareto_set_masks(x, draws)
+        convex = convex_frontier_masks(x, draws, pareto)
+        for d in range(len(draws)):
+            assert pareto[d].tolist() == pareto_set_mask(x, draws[d]).tolist()
+            assert convex[d].tolist() == convex_frontier_mask(x, draws[d]).tolist()

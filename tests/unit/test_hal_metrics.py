@@ -312,3 +312,88 @@ def test_rejected_price_files_say_what_was_expected():
     for name, (mapping, message) in bad.items():
         with pytest.raises(ValueError, match=message):
             prices_from_mapping(mapping)
+
+
+
+# --------------------------------------------------------------------------- parity with the per-run code
+
+GOLDEN = Path(__file__).parent / "data" / "hal_run_metrics_golden.json"
+PARITY_SETTINGS = {"default": {}, "keep_errors_and_incomplete": {"exclude_errors": False, "include_incomplete_logs": True},
+                   "total_time": {"latency_field": "total_time"}}
+
+
+def messy_samples() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Samples covering every per-run branch, their evals and a price table (one model unpriced)."""
+    rng = np.random.default_rng(5)
+    rows = []
+    logs = []
+    for b, task in enumerate(["arith", "judge", "qa"]):
+        for m, model in enumerate(["p/m0", "p/m1", "p/m2", "p/unpriced"]):
+            for scaffold in ["generalist", "react", None]:
+                log_key = f"{task}-{model}-{scaffold}"
+                status = "cancelled" if (b, m, scaffold) == (2, 1, "react") else "success"
+                logs.append({"log_key": log_key, "model": model, "task": task, "scaffold": scaffold, "status": status})
+                for sample in range(12):
+                    for epoch in (1, 2):
+                        score = rng.uniform(0, 10) if task == "judge" else float(rng.integers(0, 2))
+                        if task == "qa":
+                            score = float(rng.choice([0.0, 0.5, 1.0]))
+                        rows.append({
+                            "log_key": log_key, "eval_id": log_key, "model": model, "task": task, "scaffold": scaffold,
+                            "sample_id": str(sample), "sample_uuid": f"{log_key}-{sample}-{epoch}", "epoch": epoch,
+                            "score": score, "has_error": bool(rng.uniform() < 0.1), "error": None,
+                            "input_tokens": float(rng.integers(100, 900)), "output_tokens": float(rng.integers(10, 300)),
+                            "cache_read_tokens": float(rng.integers(0, 50)) if rng.uniform() < 0.7 else np.nan,
+                            "cache_write_tokens": np.nan if rng.uniform() < 0.5 else float(rng.integers(0, 20)),
+                            "working_time": float(rng.uniform(1, 60)), "total_time": float(rng.uniform(1, 90)),
+                            "total_cost": float(rng.uniform(0, 0.01)), "metadata": None,
+                        })
+    df = pd.DataFrame(rows)
+    run = df["log_key"]
+    df.loc[rng.uniform(size=len(df)) < 0.05, "score"] = np.nan  # unscored
+    df.loc[rng.uniform(size=len(df)) < 0.04, "input_tokens"] = np.nan  # no usage
+    df.loc[rng.uniform(size=len(df)) < 0.04, "working_time"] = np.nan
+    df.loc[rng.uniform(size=len(df)) < 0.02, "working_time"] = -1.0
+    df.loc[rng.uniform(size=len(df)) < 0.03, "total_cost"] = np.nan
+    df.loc[run == "arith-p/m0-react", "output_tokens"] = -5.0  # corrupt counts
+    df.loc[run == "arith-p/m1-react", "total_cost"] = -0.1  # negative logged cost
+    df.loc[run == "qa-p/m0-generalist", ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]] = 0.0
+    df.loc[run == "qa-p/m2-react", "score"] = np.nan  # no usable score
+    df.loc[run == "qa-p/m1-generalist", "input_tokens"] = np.nan  # no usage at all
+    df.loc[run == "judge-p/m2-generalist", "working_time"] = np.nan  # no usable time
+    dup = df[run == "arith-p/m2-generalist"].head(3)  # the same sample and epoch twice
+    df = pd.concat([df, dup], ignore_index=True)
+    df.loc[(df["log_key"] == "qa-p/m2-generalist") & (df["sample_id"] == "3"), "sample_id"] = None  # uuid fallback
+    df.loc[(df["log_key"] == "qa-p/m2-generalist") & (df["sample_id"] == "4"), ["sample_id", "sample_uuid"]] = None
+    df.loc[df["has_error"], "error"] = "boom"
+    df["has_error"] = df["has_error"].astype("boolean")
+    df.loc[5, "has_error"] = pd.NA  # filled from `error`
+    orphan = {"log_key": "orphan", "model": "p/m0", "task": "arith", "scaffold": "lonely", "status": "success"}
+    evals = pd.DataFrame([*logs, orphan])
+    prices = pd.DataFrame({
+        "model": ["p/m0", "p/m1", "p/m2"], "input_per_mtok": [1.0, 2.5, 0.3], "output_per_mtok": [4.0, 10.0, 1.2],
+        "cache_read_per_mtok": [0.1, 1.25, 0.03], "cache_write_per_mtok": [1.25, 2.5, 0.3],
+        "cache_read_defaulted": False, "cache_write_defaulted": False})
+    return df, evals, prices
+
+
+@pytest.mark.parametrize("setting", sorted(PARITY_SETTINGS))
+def test_the_grouped_computation_gives_what_the_per_run_loop_gave(setting):
+    # `GOLDEN` holds what run_metrics_from_samples returned when it looped over runs one pandas
+    # group at a time (commit 739209d) on `messy_samples`, which reaches every error row. The grouped
+    # sums must give the same rows, the same numbers to 1e-12 and the same error rows in the same order.
+    import json
+
+    samples, evals, prices = messy_samples()
+    runs, errors = run_metrics_from_samples(samples, prices, evals=evals, **PARITY_SETTINGS[setting])
+    golden = json.loads(GOLDEN.read_text())[setting]
+    assert json.loads(errors.to_json(orient="split")) == golden["errors"]
+    got = json.loads(runs.to_json(orient="split", double_precision=15))
+    assert got["columns"] == golden["runs"]["columns"] and len(got["data"]) == len(golden["runs"]["data"])
+    for new_row, old_row in zip(got["data"], golden["runs"]["data"]):
+        for column, new, old in zip(got["columns"], new_row, old_row):
+            if isinstance(old, float) and isinstance(new, float):
+                assert new == pytest.approx(old, rel=1e-12, abs=1e-12), (column, old_row[:3])
+            else:
+                assert new == old, (column, old_row[:3])
+    assert errors["field"].nunique() >= 8 and runs["score_scale"].nunique() == 2  # the branches are reached
