@@ -32,11 +32,15 @@ $(VENV)/.postgresql: | $(VENV)/.installed
 demo: setup  ## set up, then materialize every asset on the example logs and print a summary
 	PYTHONHASHSEED=0 $(BIN)/python -m hibayes_assets.demo
 
-test: setup  ## the whole test suite (unit, Dagster, a few slow ones)
-	$(BIN)/python -m pytest
+# Two workers, one test file each at a time (module fixtures are built once): many tests wait on
+# process start-ups, SQLite and single-threaded compiles, so two files side by side fill 2 cores.
+PYTEST_WORKERS ?= -n 2 --dist loadfile
+
+test: setup  ## the whole test suite (unit, Dagster, a few slow ones), two files at a time
+	$(BIN)/python -m pytest $(PYTEST_WORKERS)
 
 test-fast: setup  ## everything but the slow tests
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) -m "not slow"
 
 ui: setup  ## the Dagster webserver and daemon on http://127.0.0.1:3000, or the next free port (Ctrl-C stops both)
 	$(BIN)/python -m hibayes_assets.ui

@@ -49,7 +49,8 @@ def save_figures(figures: Mapping[str, Any], folder: Path, dpi: int = 110,
     `plot/<name>` metadata entries with a thumbnail for the UI; the figures are closed.
 
     `crop`: trim the margins to the drawn content (``bbox_inches="tight"``), which costs a second
-    layout of every text; figures that lay themselves out to fit their canvas pass False."""
+    layout of every text; figures that lay themselves out to fit their canvas pass False. A figure
+    with a layout engine (ArviZ's, under constrained layout) fits its canvas already: never cropped."""
     import matplotlib.pyplot as plt
 
     written: list[Path] = []
@@ -57,7 +58,8 @@ def save_figures(figures: Mapping[str, Any], folder: Path, dpi: int = 110,
     for name, fig in figures.items():
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{name}.png"
-        fig.savefig(path, dpi=dpi, bbox_inches="tight" if crop else None, pil_kwargs={"compress_level": FAST_PNG})
+        cropped = crop and fig.get_layout_engine() is None
+        fig.savefig(path, dpi=dpi, bbox_inches="tight" if cropped else None, pil_kwargs={"compress_level": FAST_PNG})
         written.append(path)
         metadata[f"plot/{name}"] = embedded_png(path, name)
         plt.close(fig)
