@@ -30,8 +30,7 @@ from hibayes.analysis_state import AnalysisState, ModelAnalysisState
 from hibayes.check import CheckOutcome
 from hibayes.communicate import COMMUNICATORS
 from hibayes.config import AnalysisConfig, ModelSpec, stable_hash
-from hibayes.model import MODELS, FitResult
-from hibayes.model.sampling import SamplingRun, start_fit_spec
+from hibayes.model import MODELS, FitResult, fit_spec
 from hibayes.plugins import component_failure
 from hibayes.process import run_processors
 
@@ -102,18 +101,13 @@ def model(config: AnalysisConfig, state: AnalysisState, display: Any = None) -> 
     then the "after" checkers. Results go to `state.models`; a checker that failed, to
     `state.failures` too."""
     import_custom_code(config, ("model", "checker"))
-    # Every model's sampler is dispatched before the first one's draws are awaited: the next model
-    # is traced and compiled while the chains before it run.
-    started = []
     for spec in config.models:
         model_fn = MODELS.build(spec.name, spec.kwargs)
         fitted = ModelAnalysisState(
             spec.model_name, model_fn, spec, _as_jax(state.features), state.coords, state.dims,
             test_features=state.test_features, platform_config=config.platform,
         )
-        started.append((spec, fitted, start_fit_with_prior_checks(config, fitted, display)))
-    for spec, fitted, sampling in started:
-        result = finish_fit(fitted, sampling)
+        result = fit_with_prior_checks(config, fitted, display)
         fitted.add_diagnostic("fit_seconds", result.seconds)
         state.add_log(f"{spec.model_name}: fitted in {result.seconds:.1f}s ({result.chain_method} chains)", "model")
         run_checks(config, fitted, when="after", display=display)
@@ -216,43 +210,11 @@ class FitOutcome:
     refit_reason: str = ""  # why a stored fit was not reused though it might have been (unreadable)
 
 
-@dataclass
-class StartedFit:
-    """A fit whose sampler runs (or a stored fit found): `finish()` waits for the draws and stores them."""
-
-    model_state: ModelAnalysisState
-    path: Path
-    input_hash: str
-    attrs: dict[str, str]
-    sampling: SamplingRun | None = None  # None: the stored fit is reused
-    refit_reason: str = ""
-    reused_chain_method: str = ""
-
-    def finish(self) -> FitOutcome:
-        if self.sampling is None:
-            return FitOutcome(self.model_state, self.path, self.input_hash, True, 0.0, self.reused_chain_method)
-        result = finish_fit(self.model_state, self.sampling)
-        attrs = {
-            **self.attrs,
-            "hibayes_chain_method": result.chain_method,
-            "hibayes_fit_seconds": f"{result.seconds:.2f}",
-        }
-        idata_api.save(self.model_state.inference_data, self.path, attrs)
-        return FitOutcome(self.model_state, self.path, self.input_hash, False, result.seconds, result.chain_method, self.refit_reason)
-
-
 def fit_or_reuse(
     config: AnalysisConfig, spec: ModelSpec, features: StoredFeatures, path: Path, force: bool = False, display: Any = None
 ) -> FitOutcome:
     """Fit the model (with the config's "before" checkers) unless `path` already holds a fit of
     the same inputs: data, model spec, prior checks and library versions (one hash)."""
-    return start_fit_or_reuse(config, spec, features, path, force, display).finish()
-
-
-def start_fit_or_reuse(
-    config: AnalysisConfig, spec: ModelSpec, features: StoredFeatures, path: Path, force: bool = False, display: Any = None
-) -> StartedFit:
-    """`fit_or_reuse` up to the dispatch of the sampler: the chains run while the caller starts the next fit."""
     input_hash = stored_fit_hash(config, spec, features)
     model_fn = MODELS.build(spec.name, spec.kwargs)
     state = ModelAnalysisState(
@@ -269,26 +231,24 @@ def start_fit_or_reuse(
         else:
             if idata_api.attrs(stored).get("hibayes_input_hash") == input_hash:
                 state.inference_data, state.is_fitted = stored, True
-                chain_method = idata_api.attrs(stored).get("hibayes_chain_method", "")
-                return StartedFit(state, path, input_hash, {}, reused_chain_method=chain_method)
+                return FitOutcome(state, path, input_hash, True, 0.0, idata_api.attrs(stored).get("hibayes_chain_method", ""))
+    result = fit_with_prior_checks(config, state, display)
     attrs = {
         "hibayes_input_hash": input_hash,
         "hibayes_model": spec.model_name,
         "hibayes_model_spec": json.dumps({"name": spec.name, "tag": spec.tag, "kwargs": spec.kwargs, "fit": spec.fit.__dict__}, default=str),
+        "hibayes_chain_method": result.chain_method,
+        "hibayes_fit_seconds": f"{result.seconds:.2f}",
     }
-    return StartedFit(state, path, input_hash, attrs, start_fit_with_prior_checks(config, state, display), refit_reason)
+    idata_api.save(state.inference_data, path, attrs)
+    return FitOutcome(state, path, input_hash, False, result.seconds, result.chain_method, refit_reason)
 
 
-def start_fit_with_prior_checks(config: AnalysisConfig, fitted: ModelAnalysisState, display: Any = None) -> SamplingRun:
-    """The "before" checkers (prior predictive), then the dispatch of NUTS (see `SamplingRun`);
-    `finish_fit` keeps the prior groups they drew next to the posterior."""
+def fit_with_prior_checks(config: AnalysisConfig, fitted: ModelAnalysisState, display: Any = None) -> FitResult:
+    """The "before" checkers (prior predictive), then NUTS; the prior groups they drew are kept
+    next to the posterior."""
     run_checks(config, fitted, when="before", display=display)
-    return start_fit_spec(fitted.model_config, fitted.features, fitted.coords, fitted.dims, config.platform.chain_method)
-
-
-def finish_fit(fitted: ModelAnalysisState, sampling: SamplingRun) -> FitResult:
-    """The draws of a dispatched fit into `fitted`, next to the prior groups its "before" checkers drew."""
-    result = sampling.result()
+    result = fit_spec(fitted.model_config, fitted.features, fitted.coords, fitted.dims, config.platform.chain_method)
     prior = fitted.inference_data
     fitted.inference_data = result.inference_data if prior is None else idata_api.extend(result.inference_data, prior, replace=False)
     fitted.is_fitted = True

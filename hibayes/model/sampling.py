@@ -21,40 +21,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class FitResult:
     inference_data: Any
-    seconds: float  # from the start of the fit to its draws being ready, waits behind earlier fits included
+    seconds: float
     chain_method: str
-
-
-@dataclass
-class SamplingRun:
-    """A fit whose sampling has been dispatched: JAX computes the draws asynchronously, so the
-    caller can trace and compile the next model while these chains run. `result()` waits for
-    the draws and builds the InferenceData."""
-
-    mcmc: Any
-    model_fn: Any
-    features: dict[str, Any]
-    groups: RowGroups | None
-    coords: dict[str, list[Any]]
-    dims: dict[str, list[str]]
-    chain_method: str
-    started: float
-
-    def result(self) -> FitResult:
-        # A model's own dims win: the three-level models' effects live on nested levels that the
-        # analysis-wide dims (shared with, say, a linear model of the same columns) cannot describe.
-        dims = {**self.dims, **getattr(self.model_fn, "dims", {})}
-        inference_data = idata_api.from_numpyro(self.mcmc, self.coords, dims)
-        pointwise = _weighted_pointwise(self.model_fn, self.features, self.groups, inference_data)
-        if self.groups:
-            # A weighted log-likelihood already stands for every original row: only the other
-            # row-shaped groups (observed data, per-row sites) are expanded back.
-            expanded = tuple(g for g in idata_api.ROW_GROUPS if not (pointwise and g == "log_likelihood"))
-            inference_data = idata_api.expand_rows(inference_data, self.groups.row_sites, self.groups.inverse, expanded)
-            log.info("sampled %d distinct rows standing for %d", self.groups.n_distinct, self.groups.n_rows)
-        if pointwise is not None:
-            inference_data = idata_api.set_weighted_log_likelihood(inference_data, OBSERVED_SITE, *pointwise)
-        return FitResult(inference_data, time.perf_counter() - self.started, self.chain_method)
 
 
 def fit(
@@ -69,18 +37,6 @@ def fit(
     their log-likelihood weighted by their count (same posterior, less work; see
     `hibayes.model.aggregate`), and the row-shaped results are expanded back afterwards, except the
     pointwise log-likelihood, stored weighted (see `hibayes.model.pointwise`)."""
-    return start_fit(model_fn, features, fit_config, coords, dims, chain_method).result()
-
-
-def start_fit(
-    model_fn: Any,
-    features: dict[str, Any],
-    fit_config: FitConfig,
-    coords: dict[str, list[Any]] | None = None,
-    dims: dict[str, list[str]] | None = None,
-    chain_method: str = "parallel",
-) -> SamplingRun:
-    """`fit` up to the dispatch of the sampler: the draws are computed while the caller goes on."""
     import jax
     from numpyro import infer
 
@@ -121,7 +77,20 @@ def start_fit(
     )
     started = time.perf_counter()
     mcmc.run(jax.random.PRNGKey(fit_config.seed), sampled_features, extra_fields=("potential_energy", "energy", "diverging"))
-    return SamplingRun(mcmc, model_fn, features, groups, coords or {}, dims or {}, chain_method, started)
+    # A model's own dims win: the three-level models' effects live on nested levels that the
+    # analysis-wide dims (shared with, say, a linear model of the same columns) cannot describe.
+    dims = {**(dims or {}), **getattr(model_fn, "dims", {})}
+    inference_data = idata_api.from_numpyro(mcmc, coords or {}, dims)
+    pointwise = _weighted_pointwise(model_fn, features, groups, inference_data)
+    if groups:
+        # A weighted log-likelihood already stands for every original row: only the other
+        # row-shaped groups (observed data, per-row sites) are expanded back.
+        expanded = tuple(g for g in idata_api.ROW_GROUPS if not (pointwise and g == "log_likelihood"))
+        inference_data = idata_api.expand_rows(inference_data, groups.row_sites, groups.inverse, expanded)
+        log.info("sampled %d distinct rows standing for %d", groups.n_distinct, groups.n_rows)
+    if pointwise is not None:
+        inference_data = idata_api.set_weighted_log_likelihood(inference_data, OBSERVED_SITE, *pointwise)
+    return FitResult(inference_data, time.perf_counter() - started, chain_method)
 
 
 def _weighted_pointwise(model_fn: Any, features: dict[str, Any], groups: RowGroups | None, inference_data: Any) -> Any:
@@ -134,11 +103,7 @@ def _weighted_pointwise(model_fn: Any, features: dict[str, Any], groups: RowGrou
 
 
 def fit_spec(spec: ModelSpec, features: dict[str, Any], coords: dict, dims: dict, chain_method: str) -> FitResult:
-    return start_fit_spec(spec, features, coords, dims, chain_method).result()
-
-
-def start_fit_spec(spec: ModelSpec, features: dict[str, Any], coords: dict, dims: dict, chain_method: str) -> SamplingRun:
-    return start_fit(MODELS.build(spec.name, spec.kwargs), features, spec.fit, coords, dims, chain_method)
+    return fit(MODELS.build(spec.name, spec.kwargs), features, spec.fit, coords, dims, chain_method)
 
 
 # Data passed into the compiled sampler as arguments, not closed over: closed-over arrays become

@@ -12,7 +12,6 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import dagster as dg
 import pandas as pd
@@ -31,9 +30,6 @@ from hibayes_assets.history import latest_metadata
 from hibayes_assets.metadata import markdown_table, save_figures
 from hibayes_assets.partitions import analysis_partitions, fit_key, fit_partitions, split_fit_key
 from hibayes_assets.resources import ProjectPaths, WarehouseResource
-
-if TYPE_CHECKING:
-    from hibayes.analysis import StartedFit
 
 # A range run covers many analyses; each records its own materialization (and only when its output
 # changed), so the step emits events itself instead of one output for the whole range.
@@ -220,19 +216,13 @@ def model_fit(context: dg.AssetExecutionContext, config: RefitConfig, project: P
 
     enable_compilation_cache(project.jax_cache_path)
     problems = []
-    # Every sampler is dispatched before the first draws are awaited: JAX runs one fit's chains
-    # while the next model is traced and compiled (about 3 s each, on one core).
-    started = []
     for key in context.partition_keys:
         try:
-            started.append((key, _start_fit(context, project, key, force=config.force)))
+            materialization, checks, checker_failures = _fit_one(context, project, key, force=config.force)
         except Exception as err:
-            problems.append(_fit_problem(context, key, err))
-    for key, fit in started:
-        try:
-            materialization, checks, checker_failures = _finish_fit(context, project, key, fit)
-        except Exception as err:
-            problems.append(_fit_problem(context, key, err))
+            message = err.description if isinstance(err, dg.Failure) else f"{type(err).__name__}: {err}"
+            context.log.error(f"{key}: {message}")
+            problems.append(f"{key}: {message}")
             continue
         yield materialization
         for check in checks:
@@ -245,15 +235,12 @@ def model_fit(context: dg.AssetExecutionContext, config: RefitConfig, project: P
         raise dg.Failure(f"{len(problems)} fit problem(s): " + " | ".join(problems))
 
 
-def _fit_problem(context: dg.AssetExecutionContext, key: str, err: Exception) -> str:
-    message = err.description if isinstance(err, dg.Failure) else f"{type(err).__name__}: {err}"
-    context.log.error(f"{key}: {message}")
-    return f"{key}: {message}"
-
-
-def _start_fit(context: dg.AssetExecutionContext, project: ProjectPaths, key: str, force: bool) -> "StartedFit":
-    """The stored fit of partition `key`, or its sampler dispatched."""
-    from hibayes.analysis import import_custom_code, load_features, start_fit_or_reuse
+def _fit_one(
+    context: dg.AssetExecutionContext, project: ProjectPaths, key: str, force: bool
+) -> tuple[dg.AssetMaterialization, list[dg.AssetCheckEvaluation], list[str]]:
+    """The fit's materialization, its asset check results, and the failures of the checkers
+    that have no asset check (custom ones), in the CLI's words."""
+    from hibayes.analysis import check_failures, checker_when_known, fit_or_reuse, import_custom_code, load_features, run_checks
     from hibayes.model.platform import available_devices
 
     analysis, model_name = split_fit_key(key)
@@ -271,19 +258,7 @@ def _start_fit(context: dg.AssetExecutionContext, project: ProjectPaths, key: st
         f"fitting {key}: {spec.fit.chains} chains x ({spec.fit.warmup} warmup + {spec.fit.samples} draws) "
         f"on {available_devices()} host devices"
     )
-    return start_fit_or_reuse(settings, spec, features, path, force=force)
-
-
-def _finish_fit(
-    context: dg.AssetExecutionContext, project: ProjectPaths, key: str, fit: "StartedFit"
-) -> tuple[dg.AssetMaterialization, list[dg.AssetCheckEvaluation], list[str]]:
-    """The fit's materialization, its asset check results, and the failures of the checkers
-    that have no asset check (custom ones), in the CLI's words."""
-    from hibayes.analysis import check_failures, checker_when_known, run_checks
-
-    analysis, model_name = split_fit_key(key)
-    settings, spec, path = _config_or_fail(project, analysis), fit.model_state.model_config, fit.path
-    outcome = fit.finish()
+    outcome = fit_or_reuse(settings, spec, features, path, force=force)
     if outcome.refit_reason:
         context.log.warning(f"{key}: {outcome.refit_reason}")
     wanted = [name for name, _ in settings.checkers if checker_when_known(name) == "after"]

@@ -65,15 +65,12 @@ def test_a_truncated_fit_is_refitted(fits, monkeypatch, caplog):
     config, spec, features = _config_and_spec()
     fitted = []
 
-    class FakeSampling:  # NUTS stands in: the point is what happens around it
-        def result(self):
-            return FitResult(_small_fit(), 0.01, "sequential")
-
-    def fake_start(config, state, display=None):
+    def fake_fit(config, state, display=None):  # NUTS stands in: the point is what happens around it
+        state.inference_data, state.is_fitted = _small_fit(), True
         fitted.append(state.model_name)
-        return FakeSampling()
+        return FitResult(state.inference_data, 0.01, "sequential")
 
-    monkeypatch.setattr(analysis, "start_fit_with_prior_checks", fake_start)
+    monkeypatch.setattr(analysis, "fit_with_prior_checks", fake_fit)
     with caplog.at_level(logging.WARNING, logger="hibayes"):
         outcome = analysis.fit_or_reuse(config, spec, features, truncated)
     assert fitted and not outcome.reused
