@@ -267,7 +267,9 @@ def measure_irt(stage: str, folder: Path) -> dict:
             "load_average": os.getloadavg()[0], **quality}
 
 
-def run_irt(sizes: list[str], dims: int, new: int, stages: list[str], scratch: Path) -> list[dict]:
+def run_irt(sizes: list[str], dims: int, new: int, stages: list[str], scratch: Path, out: Path) -> list[dict]:
+    """Every stage at every size; `out` / irt.json is rewritten after each stage, so a run stopped
+    in a long stage (validation at the largest size) keeps what it measured."""
     results = []
     for size in sizes:
         respondents, items = (int(x) for x in size.lower().split("x"))
@@ -280,6 +282,7 @@ def run_irt(sizes: list[str], dims: int, new: int, stages: list[str], scratch: P
             result = {"size": size, "respondents": respondents, "items": items, "dims": dims, "side": "irt",
                       **child("irt", stage, folder)}
             results.append(result)
+            (out / "irt.json").write_text(json.dumps(results, indent=1))
             print(f"[bench_scale]   {stage:<10} {result['seconds']:7.1f} s (CPU {result['cpu_seconds']:.1f} s, load "
                   f"{result['load_average']:.1f}), peak RSS {result['peak_rss_mb']:.0f} MB (before {result['rss_before_mb']:.0f}); "
                   + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items()
@@ -399,11 +402,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench_scale] {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}; {platform.python_version()}, "
               f"{os.cpu_count()} CPUs; IRT data in {scratch}", flush=True)
         try:
-            irt = run_irt(args.irt_sizes.split(","), args.irt_dims, args.irt_new, args.irt_stages.split(","), scratch)
+            irt = run_irt(args.irt_sizes.split(","), args.irt_dims, args.irt_new, args.irt_stages.split(","), scratch, args.out)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         print_irt_table(irt)
-        (args.out / "irt.json").write_text(json.dumps(irt, indent=1))
         print(f"wrote {args.out / 'irt.json'}")
         measures.remove("irt")
         if not measures:
