@@ -145,6 +145,10 @@ class IRTConfig:
             IRT model with folds of training respondents held out; "in_sample" uses the full fit
             (cheap, optimistic).
         gp_folds: number of respondent folds for gp_bias = "cv".
+        validation_folds: the leave-one-model-out validation refits the IRT model once per fold
+            of training respondents; with at most this many respondents every fold holds one
+            (leave-one-out), with more they are dealt into this many folds, so the cost is at most
+            this many fits however many respondents there are (400 respondents: 10 fits, not 400).
         interval: the level of every interval (0.9 = 5%..95%).
         n_interval_draws: draws behind the posterior-predictive intervals.
         pirt_model_error: widen the p-IRT interval by the validation error b (see estimators.py).
@@ -187,6 +191,7 @@ class IRTConfig:
     theta_bound: float = 6.0
     gp_bias: str = "cv"
     gp_folds: int = 5
+    validation_folds: int = 10
     interval: float = 0.9
     n_interval_draws: int = 1000
     pirt_model_error: bool = True
@@ -212,11 +217,13 @@ class IRTConfig:
         _choice("balance", self.balance, BALANCE)
         _choice("on_invalid", self.on_invalid, ON_INVALID)
         for name in ("dims", "n_anchors", "k_neighbours", "steps", "num_draws", "num_warmup",
-                     "num_samples", "num_chains", "kmeans_restarts", "gp_folds",
+                     "num_samples", "num_chains", "kmeans_restarts", "gp_folds", "validation_folds",
                      "n_interval_draws", "min_respondents_per_item", "routing_dims"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise IRTConfigError(f"{name}: expected a positive integer, got {value!r}")
+        if self.validation_folds < 2:
+            raise IRTConfigError(f"validation_folds: expected at least 2 (a fold is left out of each fit), got {self.validation_folds}")
         if self.model != "mirt" and self.dims != 1:
             raise IRTConfigError(
                 f"dims: {self.dims} needs model: mirt (model {self.model!r} is one-dimensional)"

@@ -35,11 +35,12 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
-from scipy.special import log_expit
+from scipy.special import expit, log_expit
 
 from hibayes.irt.anchors import AnchorPoints
 from hibayes.irt.config import IRTConfig
@@ -84,6 +85,15 @@ class GPParams:
 
     def mu(self, n: int) -> float:
         return gp_lambda(self.bias, self.sigma2, n, self.sampling)
+
+
+def one_blas_thread() -> Any:
+    """A context in which BLAS runs on one thread. The per-respondent ability fits are tiny (D
+    unknowns, n anchors): a second BLAS thread only adds hand-offs, which on a busy 2-core machine
+    made each L-BFGS-B fit 20x slower (3.6 ms -> 69 ms, threads spinning for a core)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 # -- theta ---------------------------------------------------------------------------------------
@@ -264,9 +274,9 @@ def gp_parameters(train: ResponseMatrix, fit: IRTFit, anchors: AnchorPoints,
                       stacklevel=2)
         method = "in_sample"
     if method == "in_sample":
-        for j in range(J):
-            errors.append(_irt_part_error(fit.a, fit.b, y[j], anchors.index, w, cfg.theta_method,
-                                          cfg.theta_bound))
+        with one_blas_thread():
+            errors.extend(_irt_part_error(fit.a, fit.b, y[j], anchors.index, w, cfg.theta_method, cfg.theta_bound)
+                          for j in range(J))
     elif method == "cv":
         F = min(cfg.gp_folds, J)
         rng = np.random.default_rng(cfg.seed)
@@ -277,9 +287,9 @@ def gp_parameters(train: ResponseMatrix, fit: IRTFit, anchors: AnchorPoints,
             rest = np.nonzero(fold != f)[0]
             sub_fit = fit_irt(train.subset(rest), cfg, model=fit.model, dims=fit.dims, method=
                               "map" if fit.method == "nuts" else fit.method, num_draws=0)
-            for j in held:
-                errors.append(_irt_part_error(sub_fit.a, sub_fit.b, y[j], anchors.index, w,
-                                              cfg.theta_method, cfg.theta_bound))
+            with one_blas_thread():
+                errors.extend(_irt_part_error(sub_fit.a, sub_fit.b, y[j], anchors.index, w, cfg.theta_method,
+                                              cfg.theta_bound) for j in held)
     else:
         raise ValueError(f"gp_bias: {method!r} is not one of cv, in_sample")
     errs = np.array(errors, float)
@@ -288,40 +298,43 @@ def gp_parameters(train: ResponseMatrix, fit: IRTFit, anchors: AnchorPoints,
     return GPParams(bias=bias, sigma2=sigma2, sampling=sampling, method=method, n_validation=len(errs))
 
 
+# p-IRT draws without item draws are computed in blocks of about this many (draw, item) cells
+PIRT_BLOCK = 2_000_000
+
+
 # -- all together --------------------------------------------------------------------------------
 def _pirt_draws(fit: IRTFit, thetas: np.ndarray, unseen: np.ndarray, w: np.ndarray,
                 rng: np.random.Generator) -> np.ndarray:
-    """Draws of sum_unseen w~ Y^(s), given theta draws (S, D)."""
+    """Draws of sum_unseen w~ Y^(s), given theta draws (S, D).
+
+    Each theta draw is paired with a random posterior draw of the item parameters (when the fit
+    has draws). Draws are computed in groups sharing one item draw, over all N items with the
+    seen items' weights set to 0: no per-respondent copy of the (draws, N, D) item draws and no
+    (S, N, D) gather, float32 working arrays of at most (S / draws, N) or PIRT_BLOCK cells."""
     S = thetas.shape[0]
     U = int(unseen.sum())
     if U == 0:
         return np.zeros(S)
     n_item_draws = fit.n_draws()
-    use_item_draws = n_item_draws > 1
-    if use_item_draws:
-        a_all = fit.flat_draws("a")[:, unseen]
-        b_all = fit.flat_draws("b")[:, unseen]
-        pick = rng.integers(0, n_item_draws, size=S)
-    a_pt, b_pt = fit.a[unseen], fit.b[unseen]
-    wu = w[unseen]
+    wu = np.where(unseen, w, 0.0).astype(np.float32)
+    wu2 = wu**2
     out = np.empty(S)
-    chunk = max(1, min(S, 2_000_000 // max(U, 1)))
-    for start in range(0, S, chunk):
-        sl = slice(start, min(S, start + chunk))
-        th = thetas[sl]
-        if use_item_draws:
-            a = a_all[pick[sl]]
-            b = b_all[pick[sl]]
-            eta = np.einsum("sud,sd->su", a, th) - b
-        else:
-            eta = th @ a_pt.T - b_pt[None, :]
-        p = sigmoid(eta)
+    th = thetas.astype(np.float32)
+    if n_item_draws > 1:
+        a_draws, b_draws = fit.flat_draws("a"), fit.flat_draws("b")
+        pick = rng.integers(0, n_item_draws, size=S)
+        groups = [(np.nonzero(pick == k)[0], a_draws[k], b_draws[k]) for k in np.unique(pick)]
+    else:
+        step = max(1, PIRT_BLOCK // len(wu))
+        groups = [(np.arange(start, min(S, start + step)), fit.a, fit.b) for start in range(0, S, step)]
+    for rows, a, b in groups:
+        p = expit(th[rows] @ a.T.astype(np.float32, copy=False) - b.astype(np.float32, copy=False))
         if U > 200:
             mean = p @ wu
-            sd = np.sqrt(np.maximum((p * (1 - p)) @ (wu**2), 0.0))
-            out[sl] = mean + sd * rng.standard_normal(len(mean))
+            sd = np.sqrt(np.maximum((p * (1 - p)) @ wu2, 0.0))
+            out[rows] = mean + sd * rng.standard_normal(len(rows))
         else:
-            out[sl] = ((rng.random(p.shape) < p) * wu[None, :]).sum(axis=1)
+            out[rows] = ((rng.random(p.shape) < p) * wu).sum(axis=1)
     return out
 
 
@@ -360,57 +373,11 @@ def estimate_performance(
     N = len(fit.items)
     w = np.ones(N) if weights is None else np.asarray(weights, float)
     w = w * N / w.sum()
-    alpha = 1 - cfg.interval
-    z = stats.norm.ppf(1 - alpha / 2)
-    q = [alpha / 2, 1 - alpha / 2]
     rng = np.random.default_rng(cfg.seed)
     y_all = responses.y
-    rows = []
-    for j, resp in enumerate(responses.respondents):
-        y = y_all[j]
-        seen = np.zeros(N, bool)
-        seen[anchors.index] = True
-        seen &= ~np.isnan(y)
-        n = int(seen.sum())
-        answered = int((~np.isnan(y)).sum())
-        true = float(np.sum(w * y) / N) if answered == N else float("nan")
-        row = {"respondent": resp, "role": (roles or {}).get(resp, ""), "n_seen": n, "n_items": N,
-               "n_answered": answered, "true_score": true}
-        if n == 0:
-            warnings.warn(f"{resp}: answered none of the anchors; no estimate", stacklevel=2)
-            rows.append(row)
-            continue
-        a_mask = ~np.isnan(y[anchors.index])
-        aw = anchors.weights[a_mask] / anchors.weights[a_mask].sum()
-        z0 = float(np.sum(aw * y[anchors.index][a_mask]))
-        m_seen = responses.trials[j][seen]
-        tf = fit_theta(y[seen], fit.a[seen], fit.b[seen], method=cfg.theta_method, bound=cfg.theta_bound,
-                       trials=m_seen)
-        se0 = anchor_standard_error(anchors, sigmoid(fit.a @ tf.theta - fit.b), w, answered=a_mask)
-        unseen = ~seen
-        p_unseen = sigmoid(fit.a[unseen] @ tf.theta - fit.b[unseen])
-        zp = pirt_estimate(y[seen], p_unseen, w_seen=w[seen], w_unseen=w[unseen])
-        th_draws, _ = theta_posterior_draws(y[seen], fit.a[seen], fit.b[seen], cfg.n_interval_draws,
-                                            seed=int(rng.integers(2**31)), trials=m_seen)
-        sums = _pirt_draws(fit, th_draws, unseen, w, rng)
-        zp_draws = (np.sum(w[seen] * y[seen]) + sums) / N
-        if gp is not None and cfg.pirt_model_error and gp.bias > 0:
-            # model error calibrated on validation respondents: b is a mean absolute error, so
-            # its normal sd is b * sqrt(pi / 2); it applies to the unseen share (1 - lambda)
-            sd_model = (1 - n / N) * gp.bias * np.sqrt(np.pi / 2)
-            zp_draws = zp_draws + sd_model * rng.standard_normal(len(zp_draws))
-        zp_lo, zp_hi = np.quantile(zp_draws, q)
-        a_lo, a_hi = max(0.0, z0 - z * se0), min(1.0, z0 + z * se0)
-        row.update(anchor=z0, anchor_lo=a_lo, anchor_hi=a_hi, anchor_se=se0,
-                   pirt=zp, pirt_lo=float(zp_lo), pirt_hi=float(zp_hi))
-        if gp is not None:
-            mu = gp.mu(n)
-            row.update(gpirt=gpirt_estimate(z0, zp, mu), gpirt_lo=mu * a_lo + (1 - mu) * float(zp_lo),
-                       gpirt_hi=mu * a_hi + (1 - mu) * float(zp_hi), gp_mu=mu)
-        for d in range(fit.dims):
-            row[f"theta_{d + 1}"] = float(tf.theta[d])
-        row["theta_at_bound"] = tf.at_bound
-        rows.append(row)
+    with one_blas_thread():
+        rows = [_estimate_row(fit, anchors, responses, j, y_all[j], w, gp, cfg, roles, rng)
+                for j in range(len(responses.respondents))]
     cols = ["respondent", "role", "n_seen", "n_items", "n_answered", "true_score", "anchor", "anchor_lo",
             "anchor_hi", "anchor_se", "pirt", "pirt_lo", "pirt_hi", "gpirt", "gpirt_lo", "gpirt_hi", "gp_mu"]
     out = pd.DataFrame(rows)
@@ -420,3 +387,55 @@ def estimate_performance(
     extra = [c for c in out.columns if c not in cols]
     return out[cols + extra]
 
+
+def _estimate_row(fit: IRTFit, anchors: AnchorPoints, responses: ResponseMatrix, j: int, y: np.ndarray,
+                  w: np.ndarray, gp: GPParams | None, cfg: IRTConfig, roles: dict[str, str] | None,
+                  rng: np.random.Generator) -> dict:
+    """One respondent's row of `estimate_performance`."""
+    N = len(fit.items)
+    alpha = 1 - cfg.interval
+    z = stats.norm.ppf(1 - alpha / 2)
+    q = [alpha / 2, 1 - alpha / 2]
+    resp = responses.respondents[j]
+    seen = np.zeros(N, bool)
+    seen[anchors.index] = True
+    seen &= ~np.isnan(y)
+    n = int(seen.sum())
+    answered = int((~np.isnan(y)).sum())
+    true = float(np.sum(w * y) / N) if answered == N else float("nan")
+    row = {"respondent": resp, "role": (roles or {}).get(resp, ""), "n_seen": n, "n_items": N,
+           "n_answered": answered, "true_score": true}
+    if n == 0:
+        warnings.warn(f"{resp}: answered none of the anchors; no estimate", stacklevel=2)
+        return row
+    a_mask = ~np.isnan(y[anchors.index])
+    aw = anchors.weights[a_mask] / anchors.weights[a_mask].sum()
+    z0 = float(np.sum(aw * y[anchors.index][a_mask]))
+    m_seen = responses.trials[j][seen]
+    tf = fit_theta(y[seen], fit.a[seen], fit.b[seen], method=cfg.theta_method, bound=cfg.theta_bound,
+                   trials=m_seen)
+    se0 = anchor_standard_error(anchors, sigmoid(fit.a @ tf.theta - fit.b), w, answered=a_mask)
+    unseen = ~seen
+    p_unseen = sigmoid(fit.a[unseen] @ tf.theta - fit.b[unseen])
+    zp = pirt_estimate(y[seen], p_unseen, w_seen=w[seen], w_unseen=w[unseen])
+    th_draws, _ = theta_posterior_draws(y[seen], fit.a[seen], fit.b[seen], cfg.n_interval_draws,
+                                        seed=int(rng.integers(2**31)), trials=m_seen)
+    sums = _pirt_draws(fit, th_draws, unseen, w, rng)
+    zp_draws = (np.sum(w[seen] * y[seen]) + sums) / N
+    if gp is not None and cfg.pirt_model_error and gp.bias > 0:
+        # model error calibrated on validation respondents: b is a mean absolute error, so
+        # its normal sd is b * sqrt(pi / 2); it applies to the unseen share (1 - lambda)
+        sd_model = (1 - n / N) * gp.bias * np.sqrt(np.pi / 2)
+        zp_draws = zp_draws + sd_model * rng.standard_normal(len(zp_draws))
+    zp_lo, zp_hi = np.quantile(zp_draws, q)
+    a_lo, a_hi = max(0.0, z0 - z * se0), min(1.0, z0 + z * se0)
+    row.update(anchor=z0, anchor_lo=a_lo, anchor_hi=a_hi, anchor_se=se0,
+               pirt=zp, pirt_lo=float(zp_lo), pirt_hi=float(zp_hi))
+    if gp is not None:
+        mu = gp.mu(n)
+        row.update(gpirt=gpirt_estimate(z0, zp, mu), gpirt_lo=mu * a_lo + (1 - mu) * float(zp_lo),
+                   gpirt_hi=mu * a_hi + (1 - mu) * float(zp_hi), gp_mu=mu)
+    for d in range(fit.dims):
+        row[f"theta_{d + 1}"] = float(tf.theta[d])
+    row["theta_at_bound"] = tf.at_bound
+    return row

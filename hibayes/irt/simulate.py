@@ -5,19 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit
 
 __all__ = ["SimulatedIRT", "simulate_irt", "sigmoid"]
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    """Numerically stable logistic function."""
-    x = np.asarray(x, dtype=float)
-    out = np.empty_like(x)
-    pos = x >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
-    e = np.exp(x[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
+    """Numerically stable logistic function, in float64 (scipy's expit: one pass, no masks, which
+    matters at 400 x 30,000 cells)."""
+    return expit(np.asarray(x, dtype=float))
 
 
 @dataclass

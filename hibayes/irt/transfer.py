@@ -172,15 +172,24 @@ def transfer_probabilities(p_train: np.ndarray, neighbours: Neighbours) -> np.nd
     """(J, U) kernel-weighted mean over neighbours of the training items' P(correct) (J, I):
     rotation-invariant transfer for a MIRT."""
     p = np.asarray(p_train, float)
-    return np.einsum("uk,juk->ju", neighbours.weight, p[:, neighbours.index])
+    out = np.zeros((p.shape[0], neighbours.index.shape[0]))
+    # one neighbour rank at a time: (J, U) working arrays, never (J, U, k)
+    for rank in range(neighbours.index.shape[1]):
+        out += neighbours.weight[None, :, rank] * p[:, neighbours.index[:, rank]]
+    return out
 
 
 def knn_correctness(y_train: np.ndarray, neighbours: Neighbours) -> np.ndarray:
     """Non-IRT baseline: (J, U) kernel-weighted mean of the neighbours' observed correctness
     (missing cells are skipped and the weights renormalised)."""
     y = np.asarray(y_train, float)
-    yn = y[:, neighbours.index]  # (J, U, k)
-    ok = ~np.isnan(yn)
-    w = np.where(ok, neighbours.weight[None], 0.0)
+    total = np.zeros((y.shape[0], neighbours.index.shape[0]))
+    weight = np.zeros_like(total)
+    # one neighbour rank at a time: (J, U) working arrays, never (J, U, k) (400 x 9,000 x 20: 2.5 GB)
+    for rank in range(neighbours.index.shape[1]):
+        yn = y[:, neighbours.index[:, rank]]
+        w = np.where(np.isnan(yn), 0.0, neighbours.weight[None, :, rank])
+        total += np.nan_to_num(yn) * w
+        weight += w
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(w.sum(-1) > 0, (np.nan_to_num(yn) * w).sum(-1) / w.sum(-1), np.nan)
+        return np.where(weight > 0, total / weight, np.nan)

@@ -374,7 +374,8 @@ def performance_estimates(
     group_name=GROUP,
     deps=[response_matrix],
     kinds={"numpyro", "duckdb"},
-    description="Leave-one-model-out: each training respondent in turn is left out of the IRT fit, "
+    description="Leave-one-model-out: each training respondent in turn (or each of `validation_folds` folds of "
+    "them, when there are more respondents) is left out of the IRT fit, "
     "estimated from its answers to the anchors only and compared with its true score. Per respondent in "
     "`irt_validation`; per estimator (anchor, p-IRT, gp-IRT, a random sample of as many items, and the "
     "no-data baseline `train_mean`) MAE, RMSE, bias and interval coverage in `irt_validation_summary`.",

@@ -164,3 +164,41 @@ def test_random_anchors_are_stratified():
     ra = random_anchors(rm, 9, groups=groups, seed=1)
     assert ra.n == 9 and ra.weights.sum() == pytest.approx(1.0)
     assert sorted(np.bincount(ra.index // 20).tolist()) == [3, 3, 3]
+
+
+def test_pirt_draws_match_the_moments_of_the_posterior_predictive():
+    """The grouped p-IRT draws (theta draw paired with a random item draw, seen items weighted 0)
+    against the exact first two moments of sum_unseen w Y, computed independently over every
+    (theta draw, item draw) pair: the normal approximation's mean and variance within 4 Monte
+    Carlo standard errors."""
+    from hibayes.irt.estimators import _pirt_draws
+
+    rng = np.random.default_rng(5)
+    N, D, K, S = 200, 2, 8, 4_000
+    a = np.exp(rng.normal(0, 0.3, size=(K, N, D))).astype(np.float32)
+    b = rng.normal(0, 1, size=(K, N)).astype(np.float32)
+    fit = IRTFit("mirt", D, "svi", ["m0"], [f"task::{i}" for i in range(N)], np.zeros((1, D)), a.mean(0), b.mean(0),
+                 draws={"a": a[None], "b": b[None], "theta": np.zeros((1, K, 1, D))})
+    thetas = rng.normal(0.3, 0.5, size=(S, D))
+    unseen = np.ones(N, bool)
+    unseen[:10] = False
+    w = rng.uniform(0.5, 1.5, size=N)
+    sums = _pirt_draws(fit, thetas, unseen, w, np.random.default_rng(0))
+    # exact moments: the pick is uniform over the K item draws, independent of theta
+    p = sigmoid(np.einsum("sd,kid->ksi", thetas, a.astype(float)) - b[:, None, :])  # (K, S, N)
+    mean_sum = (p * (w * unseen)).sum(-1)
+    mean = mean_sum.mean()
+    var = mean_sum.var() + ((p * (1 - p)) * (w * unseen) ** 2).sum(-1).mean()
+    assert sums.mean() == pytest.approx(mean, abs=4 * np.sqrt(var / S))
+    assert sums.var() == pytest.approx(var, rel=4 * np.sqrt(2 / S))
+
+
+def test_one_blas_thread_is_a_scoped_limit():
+    from threadpoolctl import threadpool_info
+
+    from hibayes.irt.estimators import one_blas_thread
+
+    before = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    with one_blas_thread():
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info() if pool["user_api"] == "blas")
+    assert [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"] == before

@@ -113,3 +113,26 @@ def test_evaluate_routing_end_to_end():
     shares = res.model_accuracy.query("task == 'ALL'").set_index("respondent")["routed_share"]
     assert shares[["m0", "m1"]].sum() > 0.3 and shares[["m2", "m3"]].sum() > 0.3
     assert len(res.choices) == test.shape[1] and res.fit.dims == 2
+
+
+def test_neighbour_averages_match_the_three_dimensional_reference():
+    """knn_correctness and transfer_probabilities go one neighbour rank at a time; against the
+    direct (J, U, k) computation, with missing answers among the neighbours."""
+    from hibayes.irt.transfer import Neighbours
+
+    rng = np.random.default_rng(3)
+    J, I, U, k = 5, 40, 12, 4
+    y = (rng.random((J, I)) < 0.5).astype(float)
+    y[rng.random((J, I)) < 0.2] = np.nan
+    y[0, :] = np.nan  # a respondent with no answers at all: NaN, not 0
+    index = np.array([rng.choice(I, size=k, replace=False) for _ in range(U)])
+    weight = rng.random((U, k))
+    nb = Neighbours(index, np.zeros((U, k)), weight / weight.sum(axis=1, keepdims=True))
+    yn = y[:, nb.index]
+    w = np.where(np.isnan(yn), 0.0, nb.weight[None])
+    with np.errstate(invalid="ignore"):
+        expected = (np.nan_to_num(yn) * w).sum(-1) / w.sum(-1)
+    np.testing.assert_allclose(knn_correctness(y, nb), expected, rtol=1e-12)
+    assert np.isnan(knn_correctness(y, nb)[0]).all()
+    p = rng.random((J, I))
+    np.testing.assert_allclose(transfer_probabilities(p, nb), np.einsum("uk,juk->ju", nb.weight, p[:, nb.index]), rtol=1e-12)

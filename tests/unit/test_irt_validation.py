@@ -69,3 +69,26 @@ def test_routing_legend_covers_no_bar_or_value():
     covered = [artist for artist in (*ax.patches, *ax.texts)
                if legend_box.overlaps(artist.get_window_extent(renderer))]
     assert not covered
+
+
+def test_validation_folds_hold_each_respondent_out_once_and_recover_the_scores():
+    """With more respondents than validation_folds the respondents are dealt into folds: each is
+    held out exactly once, from a fit that did not see it (n_train = J - its fold's size), rows
+    come back in respondent order, and the estimates recover the true scores: on 12 x 300 simulated
+    2PL items with 30 anchors, p-IRT's mean absolute error (0.061 here) is below 0.08, under the
+    standard error of a 30-item random sample's mean (sqrt(0.25 / 30 * 0.9) = 0.087), and below
+    the no-data baseline's."""
+    sim = simulate_irt(12, 300, seed=4)
+    rm = response_matrix_from_arrays(sim.y)
+    cfg = IRTConfig(fit_method="map", steps=300, n_anchors=30, gp_bias="in_sample", seed=0,
+                    n_interval_draws=200, kmeans_restarts=2, validation_folds=3)
+    res = leave_one_model_out(rm, cfg)
+    assert res["respondent"].tolist() == rm.respondents
+    assert sorted(res["fold"].value_counts().tolist()) == [4, 4, 4]
+    assert (res["n_train"] == 8).all()
+    np.testing.assert_allclose(res["true_score"], sim.y.mean(axis=1))
+    summary = summarise_validation(res).set_index("estimator")
+    assert summary.loc["pirt", "mae"] < 0.08
+    assert summary.loc["pirt", "mae"] < summary.loc["train_mean", "mae"]
+    with pytest.raises(ValueError, match="validation_folds"):
+        IRTConfig(validation_folds=1)
