@@ -2,14 +2,13 @@
 `compare` give the same table for the same config and logs; the report shows it, the warehouse
 holds one set of rows per analysis, and the demo's summary prints the headline."""
 
-import shutil
-
 import numpy as np
 import pandas as pd
 import yaml
 
 from hibayes.comparisons import COMPARISON_COLUMNS
 from hibayes.warehouse import Warehouse
+from hibayes_assets.demo import comparison_lines
 from hibayes_assets.partitions import fit_key
 from tests.dagster.conftest import materializations
 
@@ -57,6 +56,7 @@ def test_the_asset_the_cli_and_the_notebook_give_the_same_comparisons(project, t
     (report,) = materializations(run, "analysis_report")
     assert report["comparisons/headline"] == meta["headline"] and report["table/comparisons"] == meta["table"]
     assert report["plot/comparisons"] == meta["plot/comparisons"]
+    assert comparison_lines(project.instance) == [f"model_comparison: {meta['headline']}"]  # `make demo` prints it
     # Again: one set of rows per analysis.
     assert project.materialize(["comparisons"], "model_comparison").success
     assert len(warehouse.query("SELECT * FROM comparisons")) == 2
