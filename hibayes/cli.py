@@ -123,7 +123,10 @@ def run_stage(stage: str, config_path: Path, out: Path, state_dir: Path | None) 
         "check": analysis.model_checks,
         "communicate": analysis.communicate,
     }
-    plans = {"full": ["load", "process", "model", "communicate"], "compare": ["load", "process", "model"] if state_dir is None else []}
+    plans = {
+        "full": ["load", "process", "model", "communicate"],
+        "compare": ["load", "process", "model"] if state_dir is None else [],  # else the saved state's fits
+    }
     plan = plans.get(stage, [stage])
     if plan and plan[0] == "load":
         state = None

@@ -1,8 +1,8 @@
 """Analysis group: one partition per analysis YAML; one fit partition per model an analysis lists.
 
 analysis_data + analysis_features (one step) -> model_fit (+ checks) -> check_results,
-model_comparison, comparisons -> analysis_report. The statistics live in `hibayes`; these assets load configs,
-move files and describe results. What runs when is decided by the planner (hibayes_assets.planner).
+model_comparison, comparisons -> analysis_report. The statistics live in `hibayes`; these assets
+load configs, move files and describe results. What runs when is decided by the planner (hibayes_assets.planner).
 """
 
 
