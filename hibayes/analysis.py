@@ -9,6 +9,7 @@ Notebook use, with HiBayES's names:
     state = process_data(config, state)
     state = model(config, state)          # runs the "before" checkers, fits, then the "after" ones
     state = communicate(config, state)    # figures in state.plots, tables in state.tables
+    table = compare(config, state)        # model-against-model comparisons (`comparisons` for more)
 
 Features and fits are stored as files (NumPy .npz + JSON, and NetCDF), never pickle."""
 
@@ -29,7 +30,7 @@ from hibayes import idata as idata_api
 from hibayes.analysis_state import AnalysisState, ModelAnalysisState
 from hibayes.check import CheckOutcome
 from hibayes.communicate import COMMUNICATORS
-from hibayes.config import AnalysisConfig, ModelSpec, stable_hash
+from hibayes.config import AnalysisConfig, CompareConfig, ModelSpec, stable_hash
 from hibayes.model import MODELS, FitResult, fit_spec
 from hibayes.plugins import component_failure
 from hibayes.process import run_processors
@@ -303,6 +304,170 @@ def run_communicators(config: AnalysisConfig, state: AnalysisState, display: Any
             state.failures.append(failure)
         results[name if name not in results else f"{name}_{index}"] = status
     return results
+
+
+@dataclass(frozen=True)
+class ComparisonResult:
+    """The comparisons of an analysis (`hibayes.comparisons.COMPARISON_COLUMNS`, one row per pair)
+    and, in words, which rows were compared and where the posterior columns come from (or why
+    they are empty)."""
+
+    table: pd.DataFrame
+    rows: str
+    posterior: str
+    listed: bool = False  # the config lists its contrasts: the first is the one to announce
+
+    @property
+    def headline(self) -> str | None:
+        from hibayes.comparisons import headline
+
+        return headline(self.table, listed=self.listed)
+
+    def figure(self, title: str | None = None) -> Any:
+        from hibayes.comparisons import plot_comparisons
+
+        return plot_comparisons(self.table, title=title)
+
+
+def comparisons(config: AnalysisConfig, state: AnalysisState) -> ComparisonResult:
+    """Every pair of models (or the config's `compare.contrasts`) compared on the items both
+    answered: `hibayes.comparisons.compare_models` on the per-item rows of `state.data` (see
+    `comparison_frame`), with the posterior of `state.models`' chosen fit (see
+    `comparison_posterior`). Raises ComparisonError (a ValueError) naming the config file."""
+    from hibayes.comparisons import ComparisonError, compare_models
+
+    frame, rows = comparison_frame(config, state.data)
+    wanted = {name for pair in config.compare.contrasts or () for name in pair} or set(frame["model"])
+    draws, posterior = comparison_posterior(config, state)
+    if draws is not None and not wanted <= set(draws.columns):
+        missing = sorted(wanted - set(draws.columns))
+        draws, posterior = None, f"{posterior}; but it has no cells of {', '.join(missing)}, so the posterior columns are empty"
+    try:
+        table = compare_models(
+            frame, score_col="score", model_col="model", item_col="item",
+            cluster_col="cluster" if "cluster" in frame.columns else None,
+            contrasts=config.compare.contrasts, posterior=draws,
+        )
+    except ComparisonError as err:
+        raise ComparisonError(f"{config.where}: comparisons: {err}") from None
+    return ComparisonResult(table, rows, posterior, listed=config.compare.contrasts is not None)
+
+
+def check_comparable(config: AnalysisConfig, data: pd.DataFrame) -> None:
+    """Raise the ComparisonError `comparisons` would raise on this data (a missing or non-numeric
+    column, an item in two clusters, a contrast naming a model without scores) before anything is
+    fitted."""
+    from hibayes.comparisons import ComparisonError, item_table
+
+    frame, _ = comparison_frame(config, data)
+    try:
+        scores, _ = item_table(frame, cluster_col="cluster" if "cluster" in frame.columns else None)
+    except ComparisonError as err:
+        raise ComparisonError(f"{config.where}: comparisons: {err}") from None
+    unknown = sorted({name for pair in config.compare.contrasts or () for name in pair} - set(scores.columns))
+    if unknown:
+        raise ComparisonError(
+            f"{config.where}: 'compare.contrasts' names models without scores: {', '.join(unknown)}; "
+            f"the models are: {', '.join(map(str, scores.columns))}"
+        )
+
+
+def compare(config: AnalysisConfig, state: AnalysisState) -> pd.DataFrame:
+    """The comparisons table of `comparisons` (the stage's answer, for notebooks)."""
+    return comparisons(config, state).table
+
+
+def comparison_frame(config: AnalysisConfig, data: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """(model, item, score[, cluster]) rows, one per sample x epoch, and which rows they are.
+
+    The rows are the analysis data after the config's processors that come before its first
+    `groupby` (which turns samples into counts): the analysis's own row filters apply (the
+    example analyses drop the judge task's 0..10 ratings from their 0/1 scores) and its
+    `map_columns` renames are followed, so `compare:` names the extractors' columns. When those
+    rows lack a column (a custom processor aggregated them), the analysis data before processing
+    is used. The default item is `task/sample_id`: Inspect's sample ids repeat across tasks."""
+    from hibayes.comparisons import ComparisonError
+
+    prefix = []
+    for name, kwargs in config.processors:
+        if name == "groupby" and kwargs.get("groupby_columns"):
+            break
+        prefix.append((name, kwargs))
+    import_custom_code(config, ("processor",))
+    processed = run_processors(AnalysisState(data=data.copy()), prefix).processed_data if prefix else data
+    shown = ", ".join(name for name, _ in prefix)
+    try:
+        return _comparison_columns(config.compare, processed, renamed(prefix)), (
+            f"{len(processed)} rows of the analysis data after {shown}" if prefix else f"{len(processed)} rows of the analysis data"
+        )
+    except ComparisonError as err:
+        if not prefix:
+            raise ComparisonError(f"{config.where}: comparisons: {err}") from None
+    try:
+        return _comparison_columns(config.compare, data, {}), f"{len(data)} rows of the analysis data before processing"
+    except ComparisonError as err:
+        raise ComparisonError(f"{config.where}: comparisons: {err}") from None
+
+
+def renamed(processors: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, str]:
+    """Each column's name after the `map_columns` steps among `processors` (those renamed only)."""
+    names: dict[str, str] = {}
+    for name, kwargs in processors:
+        if name == "map_columns":
+            mapping = kwargs.get("column_mapping") or {}
+            names = {old: mapping.get(new, new) for old, new in names.items()}
+            names.update({old: new for old, new in mapping.items() if old not in names})
+    return names
+
+
+def _comparison_columns(settings: CompareConfig, rows: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    from hibayes.comparisons import ComparisonError
+
+    def column(name: str, key: str) -> pd.Series:
+        actual = names.get(name, name)
+        if actual not in rows.columns:
+            raise ComparisonError(
+                f"no column '{actual}' for {key} (set 'compare.{key}'); the rows have: {', '.join(map(str, rows.columns))}"
+            )
+        return rows[actual]
+
+    frame = pd.DataFrame({"model": column("model", "model").astype(str), "score": column(settings.score, "score")})
+    if settings.item is not None:
+        frame["item"] = column(settings.item, "item")
+    else:
+        sample = column("sample_id", "item").astype(str)
+        task = names.get("task", "task")
+        frame["item"] = rows[task].astype(str) + "/" + sample if task in rows.columns else sample
+    if settings.cluster is not None and (settings.cluster_given or names.get(settings.cluster, settings.cluster) in rows.columns):
+        frame["cluster"] = column(settings.cluster, "cluster")
+    return frame
+
+
+def comparison_posterior(config: AnalysisConfig, state: AnalysisState) -> tuple[pd.DataFrame | None, str]:
+    """Draws of each evaluated model's mean score from the fit named by `compare.posterior`, else
+    the best by LOO (`get_best_model`), else the first fitted model; None with the reason when no
+    fit gives them (`hibayes.model.mean_scores`). The cells' models come from the processed data's
+    model column (after the config's renames)."""
+    from hibayes.model.mean_scores import mean_score_draws
+
+    fitted = [m for m in state.models if m.is_fitted and m.inference_data is not None]
+    if not fitted:
+        return None, "no fitted model (run the model stage first), so the posterior columns are empty"
+    if config.compare.posterior is not None:
+        chosen, why = state.get_model(config.compare.posterior), "named by compare.posterior"
+    elif len(fitted) == 1:
+        chosen, why = fitted[0], "the only fitted model"
+    else:
+        try:
+            chosen, why = state.get_best_model(), "the best by PSIS-LOO"
+        except ValueError as err:
+            chosen, why = fitted[0], f"the first model: the fits could not be compared ({err})"
+    model_column = renamed(config.processors).get("model", "model")
+    processed = state.processed_data if state.processed_data is not None else pd.DataFrame()
+    if model_column not in processed.columns:
+        return None, f"{chosen.model_name} ({why}): the processed data has no '{model_column}' column to match its cells to models"
+    result = mean_score_draws(chosen.model_name, chosen.model, chosen.features, chosen.inference_data, processed[model_column].tolist())
+    return result.draws, f"{why}; {result.note}"
 
 
 def _as_jax(features: dict[str, Any]) -> dict[str, Any]:

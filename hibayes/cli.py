@@ -10,6 +10,11 @@ and one `hibayes load|process|model|check|communicate|full` command with the sam
 saves the analysis state to its `--out` folder (parquet, npz, NetCDF, PNG, CSV; no pickle), so the
 next stage can start from it. Nothing prompts: there is no interactive terminal UI here.
 
+`hibayes compare --config C --out D` compares the models pair by pair (`hibayes.comparisons`; the
+config's optional `compare:` section): it loads, processes and fits as `full` does, or starts from
+the fits of `--analysis-state` (the `--out` of `model` or `full`), and writes `comparisons.csv` and
+`comparisons.png` to D and prints the headline.
+
 Exit status: 0 when everything ran; 1 when a component (extractor, processor, checker,
 communicator) failed, each failure named on stderr with its file and line (when an extractor,
 checker or communicator failed, the others still ran and the state is saved); 2 for an error in
@@ -29,7 +34,7 @@ from pathlib import Path
 
 from hibayes.plugins import ComponentError
 
-STAGES = ("load", "process", "model", "check", "communicate", "full")
+STAGES = ("load", "process", "model", "check", "communicate", "full", "compare")
 # HiBayES's separate console scripts, mapped onto the stages.
 SCRIPTS = {
     "hibayes-load": "load",
@@ -47,13 +52,18 @@ def build_parser(prog: str, stage: str | None) -> argparse.ArgumentParser:
         "hierarchical NumPyro models with their checks, and communicate the results.",
     )
     if stage is None:
-        parser.add_argument("stage", choices=STAGES, help="which stage to run ('full' runs them all)")
+        parser.add_argument(
+            "stage", choices=STAGES,
+            help="which stage to run ('full' runs them all; 'compare' compares the models pair by pair, "
+            "after load, process and model unless --analysis-state has the fits)",
+        )
     parser.add_argument("--config", type=Path, required=True, help="the analysis YAML (HiBayES format)")
     parser.add_argument("--out", type=Path, required=True, help="folder to write the analysis state and outputs to")
     parser.add_argument(
         "--analysis-state",
         type=Path,
-        help="folder of a state saved by an earlier stage (required for process, model, check, communicate)",
+        help="folder of a state saved by an earlier stage (required for process, model, check, communicate; "
+        "for compare, the fits to use)",
     )
     parser.add_argument("--no-tui", action="store_true", help="accepted for HiBayES compatibility; there is no TUI")
     parser.add_argument(
@@ -113,8 +123,12 @@ def run_stage(stage: str, config_path: Path, out: Path, state_dir: Path | None) 
         "check": analysis.model_checks,
         "communicate": analysis.communicate,
     }
-    plan = ["load", "process", "model", "communicate"] if stage == "full" else [stage]
-    if plan[0] == "load":
+    plans = {
+        "full": ["load", "process", "model", "communicate"],
+        "compare": ["load", "process", "model"] if state_dir is None else [],  # else the saved state's fits
+    }
+    plan = plans.get(stage, [stage])
+    if plan and plan[0] == "load":
         state = None
     elif state_dir is None:
         raise ValueError(f"'{stage}' needs --analysis-state, the --out folder of an earlier stage")
@@ -125,9 +139,30 @@ def run_stage(stage: str, config_path: Path, out: Path, state_dir: Path | None) 
         logged = len(state.logs) if state is not None else 0
         state = analysis.load_data(config) if step == "load" else steps[step](config, state)
         _report(step, state, time.perf_counter() - started, logged)
+        if step == "load" and stage == "compare":
+            analysis.check_comparable(config, state.data)  # a wrong column or contrast, before any fit
+    if stage == "compare":
+        _compare(config, state, out)
+        return state.failures
     save_state(state, out)
     print(f"saved the analysis state to {out}")
     return state.failures
+
+
+def _compare(config, state, out: Path) -> None:
+    """The comparisons table and plot into `out`, and what a reader needs to know on stdout."""
+    from hibayes import analysis
+
+    started = time.perf_counter()
+    result = analysis.comparisons(config, state)
+    out.mkdir(parents=True, exist_ok=True)
+    result.table.to_csv(out / "comparisons.csv", index=False)
+    result.figure(title=config.name).savefig(out / "comparisons.png", dpi=110, bbox_inches="tight")
+    print(f"[compare] {time.perf_counter() - started:.1f}s")
+    print(f"  {len(result.table)} pairs on {result.rows}")
+    print(f"  posterior: {result.posterior}")
+    print(f"  wrote {out / 'comparisons.csv'} and {out / 'comparisons.png'}")
+    print(result.headline or "no pair of models to compare")
 
 
 def _report(step: str, state, seconds: float, logged: int) -> None:

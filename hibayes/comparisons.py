@@ -396,6 +396,48 @@ def posterior_difference(draws_a: np.ndarray, draws_b: np.ndarray, *, level: flo
     }
 
 
+def headline(table: pd.DataFrame, *, listed: bool = False, level: float = 0.95) -> str | None:
+    """The table's one line for a reader: "aurora vs borealis: +0.11 [paired clustered 95% CI
+    +0.04, +0.18], P(better) 0.99" (None for an empty table).
+
+    The pair: the first row when the table is of `listed` contrasts (the caller's order), else the
+    two models with the highest mean scores, the better one first (signs flipped when the table
+    has it second). The interval: paired clustered when there are clusters, else paired, the ones
+    that keep their coverage in `benchmarks/bench_calibration.py`. P(better) only with posterior
+    draws."""
+    if table.empty:
+        return None
+    row = table.iloc[0]
+    if len(table) > 1 and not listed:
+        means = pd.concat([table.set_index("model_a")["mean_a"], table.set_index("model_b")["mean_b"]])
+        means = means[~means.index.duplicated()].sort_values(ascending=False, kind="stable")
+        top = set(means.index[:2])
+        row = table[[{a, b} == top for a, b in zip(table["model_a"], table["model_b"])]].iloc[0]
+        if row["mean_b"] > row["mean_a"]:
+            row = _flipped(row)
+    clustered = not np.isnan(row["paired_clustered_low"])
+    low, high = (row["paired_clustered_low"], row["paired_clustered_high"]) if clustered else (row["paired_low"], row["paired_high"])
+    text = (
+        f"{row['model_a']} vs {row['model_b']}: {row['difference']:+.2f} "
+        f"[{'paired clustered' if clustered else 'paired'} {level:.0%} CI {low:+.2f}, {high:+.2f}]"
+    )
+    if not np.isnan(row["p_a_better"]):
+        text += f", P(better) {row['p_a_better']:.2f}"
+    return text
+
+
+def _flipped(row: pd.Series) -> pd.Series:
+    """The same comparison as B - A."""
+    out = row.copy()
+    out["model_a"], out["model_b"], out["mean_a"], out["mean_b"] = row["model_b"], row["model_a"], row["mean_b"], row["mean_a"]
+    for name in ("difference", "posterior_mean"):
+        out[name] = -row[name]
+    for _, low, high, _ in INTERVALS:
+        out[low], out[high] = -row[high], -row[low]
+    out["p_a_better"] = 1.0 - row["p_a_better"]
+    return out
+
+
 def plot_comparisons(table: pd.DataFrame, *, title: str | None = None) -> Any:
     """One matplotlib Figure: a row per pair, the difference A - B with each method's interval
     (naive CLT, clustered, paired, paired clustered, posterior HDI) drawn one above the other, and

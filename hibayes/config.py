@@ -1,6 +1,7 @@
 """The analysis YAML: HiBayES's config format, validated, with did-you-mean errors.
 
-Sections: data_loader, data_process, model, check, communicate, platform. Every component list may
+Sections: data_loader, data_process, model, check, communicate, platform, and our optional
+`compare` (the model-against-model comparisons: `CompareConfig`). Every component list may
 be written as a list of names, a list of one-key mappings `{name: {kwargs}}`, or a mapping
 `{name: kwargs}`; models may also be `{name: ..., config: {...}}`. Relative paths are tried against
 the YAML file's folder, then the working directory.
@@ -19,7 +20,7 @@ import yaml
 
 from hibayes.registry import did_you_mean
 
-SECTIONS = ("data_loader", "data_process", "model", "check", "communicate", "platform")
+SECTIONS = ("data_loader", "data_process", "model", "check", "communicate", "platform", "compare")
 SECTION_KEYS = {
     "data_loader": ("paths", "extractors", "include_errored_samples", "include_incomplete_logs"),
     "data_process": ("path", "processors"),
@@ -27,6 +28,7 @@ SECTION_KEYS = {
     "check": ("path", "checkers"),
     "communicate": ("path", "communicators"),
     "platform": ("device_type", "num_devices", "gpu_memory_fraction", "chain_method", "mem_on_demand"),
+    "compare": ("score", "item", "cluster", "contrasts", "posterior"),
 }
 PATHS_KEYS = ("files_to_process", "extracted_data", "cache_path", "output_dir")
 EXTRACTOR_KEYS = ("path", "enabled")
@@ -81,6 +83,7 @@ DEFAULT_COMMUNICATORS: list[tuple[str, dict[str, Any]]] = [
     ("forest_plot", {}),
     ("summary_table", {}),
 ]
+DEFAULT_CLUSTER = "task"
 
 
 class ConfigError(ValueError):
@@ -132,6 +135,24 @@ class PlatformConfig:
 
 
 @dataclass(frozen=True)
+class CompareConfig:
+    """The `compare:` section: which columns `hibayes.comparisons.compare_models` reads and which
+    fit gives the posterior. Column names are the analysis data's (the extractors' columns, before
+    any `map_columns` renames them)."""
+
+    score: str = "score"
+    # None: the sample id within its task (`task/sample_id`): Inspect's ids repeat across tasks.
+    item: str | None = None
+    # The default, `task`, is used when the data has that column; an explicit `cluster: null`
+    # turns the clustered intervals off.
+    cluster: str | None = DEFAULT_CLUSTER
+    cluster_given: bool = False
+    contrasts: tuple[tuple[str, str], ...] | None = None  # None: every pair of models
+    # The fitted model (name with its tag) whose posterior gives P(A > B); None: the best by LOO.
+    posterior: str | None = None
+
+
+@dataclass(frozen=True)
 class AnalysisConfig:
     name: str
     source: Path | None
@@ -142,6 +163,7 @@ class AnalysisConfig:
     checkers: list[tuple[str, dict[str, Any]]]
     communicators: list[tuple[str, dict[str, Any]]]
     platform: PlatformConfig
+    compare: CompareConfig = field(default_factory=CompareConfig)
     include_errored_samples: bool = False
     include_incomplete_logs: bool = False
     # Users' custom code per stage (the `path:` entries), as written in the YAML.
@@ -216,6 +238,7 @@ def parse_analysis(raw: dict[str, Any], name: str, source: Path | None = None) -
     extractors = _components(extractors_section.get("enabled"), where, EXTRACTORS_LIST)
     check_extractor_arguments(extractors, where)
     platform = sections["platform"]
+    models = _models(sections["model"].get("models"), where) or [ModelSpec(DEFAULT_MODEL)]
     config = AnalysisConfig(
         name=name,
         source=source,
@@ -223,11 +246,12 @@ def parse_analysis(raw: dict[str, Any], name: str, source: Path | None = None) -
         extractors=extractors or [("base_extractor", {})],
         processors=_components(sections["data_process"].get("processors"), where, "data_process.processors")
         or list(DEFAULT_PROCESSORS),
-        models=_models(sections["model"].get("models"), where) or [ModelSpec(DEFAULT_MODEL)],
+        models=models,
         checkers=_components(sections["check"].get("checkers"), where, "check.checkers") or list(DEFAULT_CHECKERS),
         communicators=_components(sections["communicate"].get("communicators"), where, "communicate.communicators")
         or list(DEFAULT_COMMUNICATORS),
         platform=_platform(platform, where),
+        compare=_compare(sections["compare"], where, [spec.model_name for spec in models]),
         include_errored_samples=bool(loader.get("include_errored_samples", False)),
         include_incomplete_logs=bool(loader.get("include_incomplete_logs", False)),
         custom_paths={
@@ -293,6 +317,41 @@ def _platform(platform: dict[str, Any], where: str) -> PlatformConfig:
         num_devices=num_devices,
         chain_method=_choice(platform.get("chain_method") or "parallel", f"{where}: 'platform.chain_method'", CHAIN_METHODS),
     )
+
+
+def _compare(section: dict[str, Any], where: str, model_names: list[str]) -> CompareConfig:
+    columns = {key: _optional_text(section.get(key), f"{where}: 'compare.{key}'") for key in ("score", "item", "cluster")}
+    posterior = _optional_text(section.get("posterior"), f"{where}: 'compare.posterior'")
+    if posterior is not None and posterior not in model_names:
+        raise ConfigError(
+            f"{where}: 'compare.posterior' names no model of the analysis: '{posterior}'"
+            f"{did_you_mean(posterior, model_names)}; the models are: {', '.join(model_names)}"
+        )
+    return CompareConfig(
+        score=columns["score"] or "score",
+        item=columns["item"],
+        cluster=columns["cluster"] if "cluster" in section else DEFAULT_CLUSTER,
+        cluster_given="cluster" in section,
+        contrasts=_contrasts(section.get("contrasts"), where),
+        posterior=posterior,
+    )
+
+
+def _contrasts(value: Any, where: str) -> tuple[tuple[str, str], ...] | None:
+    """`[[A, B], ...]`: each a pair of model names (as the data's model column has them)."""
+    if value is None:
+        return None
+    what = f"{where}: 'compare.contrasts'"
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{what} must be a non-empty list of [A, B] pairs of model names, got {value!r}")
+    pairs = []
+    for pair in value:
+        if not isinstance(pair, list) or len(pair) != 2 or not all(isinstance(name, str) and name for name in pair):
+            raise ConfigError(f"{what}: each entry must be a pair of model names [A, B], got {pair!r}")
+        if pair[0] == pair[1]:
+            raise ConfigError(f"{what}: the pair {pair!r} compares a model with itself")
+        pairs.append((pair[0], pair[1]))
+    return tuple(pairs)
 
 
 def _whole(value: Any, what: str, low: int, high: int) -> int:

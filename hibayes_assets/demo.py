@@ -232,10 +232,21 @@ def wait_for_daemon(settings: Settings, started_at: float) -> DemoSummary:
     return summary
 
 
+def comparison_lines(instance: dg.DagsterInstance) -> list[str]:
+    """The headline pair of each analysis whose latest `comparisons` compared at least one pair."""
+    lines = []
+    for analysis in instance.get_dynamic_partitions("analyses"):
+        compared = latest_metadata(instance, "comparisons", analysis)
+        if compared.get("dagster/row_count"):
+            lines.append(f"{analysis}: {compared['headline']}")
+    return lines
+
+
 def print_summary(settings: Settings, summary: DemoSummary, seconds: float) -> list[str]:
-    """One screen: logs, samples, each fit's checks, IRT headline numbers, where the reports are,
-    and every failed check and failed run. No sample from a folder that has logs is a failure (it
-    goes into `summary.failures`). Returns the failed checks."""
+    """One screen: logs, samples, each fit's checks, each analysis's headline comparison, IRT
+    headline numbers, where the reports are, and every failed check and failed run. No sample from
+    a folder that has logs is a failure (it goes into `summary.failures`). Returns the failed
+    checks."""
     from hibayes.warehouse import Warehouse, WarehouseLockedError
 
     instance = dg.DagsterInstance.get()
@@ -272,6 +283,8 @@ def print_summary(settings: Settings, summary: DemoSummary, seconds: float) -> l
             f"{key}: {check_name(o['name'])} {o['status']}{' (blocks the report)' if o['name'] in blocking_checkers() else ''}: {o['message']}"
             for o in outcomes if o["status"] in ("fail", "error")
         ]
+    for line in comparison_lines(instance):
+        print(f"compare:  {line}")
     for line in _irt_lines(instance):
         print(f"irt:      {line}")
     for asset, partition in [("hal_report", None), *(("analysis_report", name) for name in instance.get_dynamic_partitions("analyses"))]:

@@ -61,7 +61,7 @@ HAL_ASSETS = ("run_metrics", "cost_frontier", "win_rates", "hal_report")
 IRT_ASSETS = ("response_matrix", "irt_fit", "anchor_points", "performance_estimates", "irt_validation", "routing_report")
 INPUT_ASSETS = ("analysis_data", "analysis_features")
 FIT_ASSETS = ("model_fit",)
-REPORT_ASSETS = ("check_results", "model_comparison", "analysis_report")
+REPORT_ASSETS = ("check_results", "model_comparison", "comparisons", "analysis_report")
 
 
 # Run queue priority (`dagster/priority`): the chain to the analysis reports first.

@@ -52,7 +52,7 @@ def weighted_log_likelihood(
     sampled_features = row_groups.grouped_features(features) if row_groups is not None else features
     counts = _binomial_counts(features)
     if counts is not None and counts[1].max(initial=0) > 1:
-        logits = _row_logits(model_fn, sampled_features, draws)
+        logits = row_logits(model_fn, sampled_features, draws)
         if logits is not None:
             return _trial_columns(counts, distinct_row, logits, row_log_likelihood.shape[:2])
     if row_groups is None or row_log_likelihood.ndim != 3:
@@ -99,7 +99,7 @@ def _trial_columns(
     return values.reshape(*sample_shape, len(columns)), groups
 
 
-def _row_logits(model_fn: Callable[[dict[str, Any]], None], features: dict[str, Any], draws: dict[str, np.ndarray]) -> np.ndarray | None:
+def row_logits(model_fn: Callable[[dict[str, Any]], None], features: dict[str, Any], draws: dict[str, np.ndarray]) -> np.ndarray | None:
     """Each draw's logit of success per row, read off the observed site's Binomial."""
     import jax
     import numpyro.distributions as dist

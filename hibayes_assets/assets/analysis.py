@@ -1,8 +1,8 @@
 """Analysis group: one partition per analysis YAML; one fit partition per model an analysis lists.
 
 analysis_data + analysis_features (one step) -> model_fit (+ checks) -> check_results,
-model_comparison, analysis_report. The statistics live in `hibayes`; these assets load configs,
-move files and describe results. What runs when is decided by the planner (hibayes_assets.planner).
+model_comparison, comparisons -> analysis_report. The statistics live in `hibayes`; these assets
+load configs, move files and describe results. What runs when is decided by the planner (hibayes_assets.planner).
 """
 
 
@@ -26,7 +26,7 @@ from hibayes_assets.checks import (
     check_name,
     fit_check_results,
 )
-from hibayes_assets.history import latest_metadata
+from hibayes_assets.history import latest_materialization, latest_metadata
 from hibayes_assets.metadata import markdown_table, save_figures
 from hibayes_assets.partitions import analysis_partitions, fit_key, fit_partitions, split_fit_key
 from hibayes_assets.resources import ProjectPaths, WarehouseResource
@@ -296,10 +296,12 @@ FIT_DEP = dg.AssetDep("model_fit", partition_mapping=ALL)
 @dg.asset(
     group_name="analysis",
     partitions_def=analysis_partitions,
-    deps=[FIT_DEP],
+    # After `comparisons` in the report run, whose table and plot it shows.
+    deps=[FIT_DEP, "comparisons"],
     kinds={"matplotlib"},
     description="Every communicator's output for the analysis (forest plot, summary table, ...: PNG/CSV under "
-    "HIBAYES_HOME/artifacts/<analysis>), previewed here. Rendered only from the current fit of every model "
+    "HIBAYES_HOME/artifacts/<analysis>), previewed here, with the `comparisons` table, plot and headline when "
+    "they are of the same fits. Rendered only from the current fit of every model "
     "of the analysis: when a fit is missing, out of date or failed a blocking check, the report is held back "
     "(this asset fails saying which) and the files from the last good fits stay.",
 )
@@ -330,6 +332,7 @@ def analysis_report(context: dg.AssetExecutionContext, project: ProjectPaths) ->
         context.log.warning(f"{stage}: {entry}")
     if state.failures:  # the same lines as the CLI's: each communicator, its file and line
         raise dg.Failure(f"analysis '{config.name}': " + "; ".join(state.failures))
+    metadata.update(_current_comparisons(context, config, models))
     metadata["files"] = dg.MetadataValue.json([str(p) for p in written])
     metadata["models"] = dg.MetadataValue.json([m.model_name for m in state.models])
     metadata["seconds"] = round(time.perf_counter() - started, 3)
@@ -406,6 +409,92 @@ def model_comparison(context: dg.AssetExecutionContext, project: ProjectPaths, w
     if len(models) > 1:
         metadata.update(save_figures({"model_comparison": plot_comparison(table)}, out_dir)[1])
     return dg.MaterializeResult(metadata=metadata)
+
+
+# The `comparisons` metadata the report shows, under the report's keys.
+COMPARISONS_SHOWN = {
+    "headline": "comparisons/headline",
+    "table": "table/comparisons",
+    "plot/comparisons": "plot/comparisons",
+    "rows": "comparisons/rows",
+    "posterior": "comparisons/posterior",
+}
+
+
+@dg.asset(
+    group_name="analysis",
+    partitions_def=analysis_partitions,
+    deps=[FIT_DEP],
+    kinds={"duckdb", "matplotlib"},
+    pool="duckdb",
+    description="Every pair of models (or the config's `compare.contrasts`) compared on the items both answered "
+    "(hibayes.comparisons): the difference in mean score with naive CLT, clustered, paired and paired clustered "
+    "intervals, McNemar mid-p or a permutation test with Holm and BH adjustments, the minimum detectable "
+    "difference, and the posterior HDI and P(A > B) from a fitted model. DuckDB table `comparisons`, "
+    "comparisons.csv and comparisons.png under HIBAYES_HOME/artifacts/<analysis>, and the headline pair. "
+    "Held back, like the report, while a fit is missing, out of date or failed a blocking check.",
+)
+def comparisons(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from hibayes.analysis import comparisons as compare_pairs
+    from hibayes.analysis_state import AnalysisState
+    from hibayes.comparisons import COMPARISON_COLUMNS, ComparisonError
+
+    config = _config_or_fail(project, context.partition_key)
+    _, models = _current_fits(project, config)
+    store = warehouse.get()
+    state = AnalysisState(data=store.table(analysis_table(config.name)), processed_data=_processed(project, config.name))
+    state.models = models
+    try:
+        result = compare_pairs(config, state)
+    except ComparisonError as err:
+        if "compare" in config.raw:
+            raise dg.Failure(str(err)) from None
+        # The defaults are a bonus to a config written without them: they never hold its report back.
+        context.log.warning(f"no comparisons: {err}")
+        store.replace_rows("comparisons", "analysis", config.name, pd.DataFrame(columns=list(COMPARISON_COLUMNS)))
+        return dg.MaterializeResult(
+            metadata={"headline": f"no comparisons: {err}", "fits": comparisons_fits(config, models), "dagster/row_count": 0}
+        )
+    store.replace_rows("comparisons", "analysis", config.name, result.table)
+    out_dir = project.artifacts_path(config.name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result.table.to_csv(out_dir / "comparisons.csv", index=False)
+    _, plots = save_figures({"comparisons": result.figure(title=config.name)}, out_dir)
+    shown = result.table.drop(columns=["se_naive", "se_clustered", "se_paired", "se_paired_clustered", "p_paired_t"])
+    return dg.MaterializeResult(
+        metadata={
+            "headline": result.headline or "no pair of models to compare",
+            "table": dg.MetadataValue.md(markdown_table(shown, 40)),
+            **plots,
+            "rows": result.rows,
+            "posterior": result.posterior,
+            "fits": comparisons_fits(config, models),
+            "dagster/row_count": len(result.table),
+            "path": dg.MetadataValue.path(str(out_dir / "comparisons.csv")),
+        }
+    )
+
+
+def comparisons_fits(config: AnalysisConfig, models: list) -> str:
+    """What a `comparisons` result is of: the config and each fit's inputs."""
+    from hibayes import idata as idata_api
+    from hibayes.config import stable_hash
+
+    return stable_hash([config.digest(), [(m.model_name, idata_api.attrs(m.inference_data).get("hibayes_input_hash")) for m in models]])
+
+
+def _current_comparisons(context: dg.AssetExecutionContext, config: AnalysisConfig, models: list) -> dict[str, object]:
+    """The latest `comparisons` metadata for the report (prefixed `comparisons/`), when it is of the
+    report's own config and fits; else a line saying it is not."""
+    latest = latest_materialization(context.instance, "comparisons", config.name)
+    metadata = latest.asset_materialization.metadata if latest is not None and latest.asset_materialization else {}
+    fits = metadata.get("fits")
+    if fits is None or fits.value != comparisons_fits(config, models):
+        return {"comparisons/headline": "not of the current fits: materialize `comparisons`"}
+    return {shown: metadata[key] for key, shown in COMPARISONS_SHOWN.items() if key in metadata}
 
 
 # The report run's steps (comparison, report) run in one process: they share the loaded fits, and

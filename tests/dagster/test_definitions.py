@@ -8,7 +8,8 @@ def test_definitions_load_and_name_the_graph():
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert keys == {
         "inspect_log", "eval_samples", "ingest_errors",
-        "analysis_data", "analysis_features", "model_fit", "check_results", "model_comparison", "analysis_report",
+        "analysis_data", "analysis_features", "model_fit", "check_results", "model_comparison", "comparisons",
+        "analysis_report",
         "run_metrics", "cost_frontier", "win_rates", "hal_report",
         "response_matrix", "irt_fit", "anchor_points", "performance_estimates", "irt_validation", "routing_report",
     }

@@ -315,3 +315,20 @@ def test_unknown_checker_or_communicator_names_fail_before_anything_is_read(proj
     err = capsys.readouterr().err
     assert f"{config}: unknown communicator 'cli_named_tabel' in 'communicate.communicators' (did you mean 'cli_named_table'?)" in err
     assert "named_communicators.py" in err and not (project / "x").exists()
+
+
+def test_compare_names_a_wrong_contrast_before_fitting_and_exits_2(project: Path, capsys):
+    """The fits and the table of `hibayes compare` are tested with the asset and the notebook
+    (tests/dagster/test_comparisons.py); here, its failure: one line, before any model is fitted."""
+    config = project / "files" / "config.yaml"
+    config.write_text(yaml.safe_dump({**CONFIG, "compare": {"contrasts": [["aurora", "aurorra"]]}}))
+    assert main(["compare", "--config", str(config), "--out", "cmp"], prog="hibayes") == 2
+    captured = capsys.readouterr()
+    assert "[model]" not in captured.out and not (project / "cmp").exists()
+    assert captured.err.strip() == (
+        f"hibayes: error: {config}: 'compare.contrasts' names models without scores: aurorra; "
+        "the models are: aurora, borealis, cirrus, draco"
+    )
+    from hibayes.cli import build_parser
+
+    assert "'compare' compares the models pair by pair" in " ".join(build_parser("hibayes", None).format_help().split())

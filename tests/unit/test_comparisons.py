@@ -218,3 +218,29 @@ def test_plot_draws_every_available_interval() -> None:
     assert labels == ["naive CLT", "clustered", "paired", "paired clustered", "posterior HDI"]
     fig = plot_comparisons(compare_models(frame))
     assert [text.get_text() for text in fig.axes[0].get_legend().get_texts()] == ["naive CLT", "paired"]
+
+
+def test_the_headline_announces_the_two_best_models_better_first_with_the_calibrated_interval() -> None:
+    from hibayes.comparisons import headline
+
+    # Aurora (the best) renamed to sort last: the table holds its pair as (borealis, zephyr), announced flipped.
+    frame = _frame(binary=True, seed=5).replace({"model": {"aurora": "zephyr"}})
+    draws = {"zephyr": np.full(400, 0.7), "borealis": np.r_[np.full(100, 0.75), np.full(300, 0.6)], "cirrus": np.full(400, 0.5)}
+    table = compare_models(frame, cluster_col="task", posterior=draws)
+    means = frame.groupby("model")["score"].mean()
+    best, second = means.sort_values(ascending=False).index[:2]
+    assert (best, second) == ("zephyr", "borealis")
+    row = table[(table["model_a"] == min(best, second)) & (table["model_b"] == max(best, second))].iloc[0]
+    sign = 1 if row["model_a"] == best else -1
+    low, high = sorted(sign * row[["paired_clustered_low", "paired_clustered_high"]].to_numpy(float))
+    p_better = row["p_a_better"] if sign == 1 else 1 - row["p_a_better"]
+    assert headline(table) == (
+        f"{best} vs {second}: {sign * row['difference']:+.2f} [paired clustered 95% CI {low:+.2f}, {high:+.2f}], P(better) {p_better:.2f}"
+    )
+    # Listed contrasts: the first, as written; without clusters or draws, the paired interval alone.
+    listed = compare_models(frame, contrasts=[("cirrus", "zephyr"), ("zephyr", "borealis")])
+    first = listed.iloc[0]
+    assert headline(listed, listed=True) == (
+        f"cirrus vs zephyr: {first['difference']:+.2f} [paired 95% CI {first['paired_low']:+.2f}, {first['paired_high']:+.2f}]"
+    )
+    assert headline(listed.iloc[:0]) is None

@@ -182,3 +182,37 @@ def test_unknown_checkers_and_communicators_are_config_errors_unless_custom_file
     # A custom file may register the name; it is checked once the file is imported (the CLI does).
     config = parse_analysis({"check": {"path": "my_checks.py", "checkers": ["my_check"]}}, name="x")
     assert config.checkers == [("my_check", {})]
+
+
+def test_the_compare_section_is_optional_and_parses():
+    default = parse_analysis({}, name="no_section").compare
+    assert (default.score, default.item, default.cluster, default.contrasts, default.posterior) == ("score", None, "task", None, None)
+    assert not default.cluster_given
+    assert load_analysis(EXAMPLES / "model_comparison.yaml").compare == default  # the examples, written without it, keep the defaults
+    raw = {
+        **one_model(tag="_wide"),
+        "compare": {"score": "rating", "item": "sample_id", "cluster": None, "contrasts": [["aurora", "borealis"]],
+                    "posterior": "two_level_group_binomial_wide"},
+    }
+    written = parse_analysis(raw, name="x").compare
+    assert (written.score, written.item, written.cluster, written.cluster_given) == ("rating", "sample_id", None, True)
+    assert written.contrasts == (("aurora", "borealis"),) and written.posterior == "two_level_group_binomial_wide"
+
+
+@pytest.mark.parametrize(
+    "section, expected",
+    [
+        ({"clustre": "task"}, "unknown key in 'compare' 'clustre' (did you mean 'cluster'?)"),
+        ({"score": 3}, "'compare.score' must be text, got 3"),
+        ({"contrasts": "aurora,borealis"}, "'compare.contrasts' must be a non-empty list of [A, B] pairs"),
+        ({"contrasts": [["aurora"]]}, "'compare.contrasts': each entry must be a pair of model names [A, B], got ['aurora']"),
+        ({"contrasts": [["aurora", "aurora"]]}, "compares a model with itself"),
+        ({"posterior": "two_level_group_binomal"}, "'compare.posterior' names no model of the analysis: "
+         "'two_level_group_binomal' (did you mean 'two_level_group_binomial'?)"),
+    ],
+)
+def test_bad_compare_values_are_config_errors_naming_the_file_and_field(tmp_path, section, expected):
+    path = write(tmp_path, {**one_model(), "compare": section})
+    with pytest.raises(ConfigError) as err:
+        load_analysis(path)
+    assert expected in str(err.value) and str(path) in str(err.value)
