@@ -33,7 +33,8 @@ def test_demo_then_the_daemon_starts_quiet_and_a_new_log_runs_once_where_it_matt
         assert {tuple(n["assetKey"]["path"]): n["groupName"] for n in nodes} == {
             ("inspect_log",): "ingest", ("eval_samples",): "ingest", ("ingest_errors",): "ingest",
             ("analysis_data",): "analysis", ("analysis_features",): "analysis", ("model_fit",): "analysis",
-            ("check_results",): "analysis", ("model_comparison",): "analysis", ("analysis_report",): "analysis",
+            ("check_results",): "analysis", ("model_comparison",): "analysis", ("comparisons",): "analysis",
+            ("analysis_report",): "analysis",
             ("run_metrics",): "hal", ("cost_frontier",): "hal", ("win_rates",): "hal", ("hal_report",): "hal",
             ("response_matrix",): "irt", ("irt_fit",): "irt", ("anchor_points",): "irt",
             ("performance_estimates",): "irt", ("irt_validation",): "irt", ("routing_report",): "irt",
