@@ -8,6 +8,11 @@ Measures (each in a fresh child process, so peak RSS is its own `ru_maxrss`):
   EvalModel + SampleSummary)` on the same files, the call HiBayES itself makes. Ratio: our
   throughput / samples_df's; linearity: seconds at the largest size / seconds at the smallest,
   against the size ratio.
+- `dagster`: the live path at N log partitions with real Dagster (`scale_dagster.py`): the first
+  ingest through Dagster (seconds, events per log), the log sensor's tick with nothing new, 10 new
+  logs from the tick to the ingest's end (in process, and through the daemon of `dagster dev`), the
+  UI's partitions page query for `eval_samples` against a real webserver, and the daemon's ticks
+  over a minute. Output `<out>/dagster.json`.
 - `hal`: the HAL assets (run metrics, cost and latency frontiers, win rates, the report's heatmaps
   and plots) materialized with Dagster on the ingested corpus (one run per log), prices for every
   corpus model; the ingest before it is not timed.
@@ -165,8 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,3000,10000", help="corpus sizes in logs, comma-separated")
     parser.add_argument("--samples-per-log", type=int, default=100)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "scale", help="where scale.json and scale.png go")
-    parser.add_argument("--measures", default="ingest,hal", help="which measures to run, comma-separated: ingest, hal")
+    parser.add_argument("--measures", default="ingest,hal", help="which measures to run, comma-separated: ingest, hal, dagster")
     parser.add_argument("--keep-corpus", action="store_true", help="keep the generated logs (in a temp folder)")
+    parser.add_argument("--corpus-dir", type=Path, help="reuse the corpora in this folder (logs_<size>), generating the missing ones there")
     parser.add_argument("--_child", help=argparse.SUPPRESS)
     parser.add_argument("--_side", help=argparse.SUPPRESS)
     parser.add_argument("--_logs", type=Path, help=argparse.SUPPRESS)
@@ -180,10 +186,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     import corpus
+    import scale_dagster
 
     sizes = sorted(int(size) for size in args.sizes.split(","))
     args.out.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="bench_scale_"))
+    scratch = args.corpus_dir or Path(tempfile.mkdtemp(prefix="bench_scale_"))
+    keep = args.keep_corpus or args.corpus_dir is not None
     print(f"[bench_scale] {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}; {platform.python_version()}, "
           f"{__import__('os').cpu_count()} CPUs; corpora in {scratch}", flush=True)
     results = []
@@ -191,11 +199,13 @@ def main(argv: list[str] | None = None) -> int:
         for size in sizes:
             folder = scratch / f"logs_{size}"
             spec = corpus.CorpusSpec(logs=size, samples_per_log=args.samples_per_log)
-            summary = corpus.generate(spec, folder)
+            summary = {"seconds": "(reused)"} if folder.is_dir() else corpus.generate(spec, folder)
             files = sum(1 for _ in folder.iterdir())
             print(f"[bench_scale] {size} logs: generated {files} files "
                   f"({sum(p.stat().st_size for p in folder.iterdir()) / 1e6:.0f} MB) in {summary['seconds']} s", flush=True)
             measures = args.measures.split(",")
+            if "dagster" in measures:
+                results.append({"size": size, "side": "dagster", **scale_dagster.run(folder)})
             if "hal" in measures:
                 hal = child("hal", "ours", folder)
                 results.append({"size": size, "side": "hal", **hal})
@@ -208,10 +218,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[bench_scale]   {side:<10} {result['rows']:>9} rows in {result['seconds']:7.1f} s "
                       f"({result['rows'] / result['seconds']:,.0f} rows/s), peak RSS {result['peak_rss_mb']:.0f} MB "
                       f"(+ {result['workers']} workers of at most {result['worker_peak_rss_mb']:.0f} MB)", flush=True)
-            if not args.keep_corpus:
+            if not keep:
                 shutil.rmtree(folder)
     finally:
-        if not args.keep_corpus:
+        if not keep:
             shutil.rmtree(scratch, ignore_errors=True)
 
     if any(r["side"] in SIDES for r in results):
@@ -219,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         ingest = [r for r in results if r["side"] in SIDES]
         (args.out / "scale.json").write_text(json.dumps(ingest, indent=1))
         print(f"wrote {args.out / 'scale.json'} and {plot(ingest, args.out)}")
+    dagster = [r for r in results if r["side"] == "dagster"]
+    if dagster:
+        print()
+        print(f"wrote {scale_dagster.write_results(dagster, args.out)}")
     hal = [r for r in results if r["side"] == "hal"]
     if hal:
         print()
