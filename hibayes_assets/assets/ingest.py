@@ -3,6 +3,7 @@
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 
 import dagster as dg
 import pandas as pd
@@ -36,8 +37,8 @@ DETAILED_LOGS = 20
 NAMED_IN_SUMMARY = 10
 
 
-def detailed(context: dg.AssetExecutionContext) -> bool:
-    return len(context.partition_keys) <= DETAILED_LOGS
+def detailed(keys: Sequence[str]) -> bool:
+    return len(keys) <= DETAILED_LOGS
 
 
 def named(keys: list[str]) -> str:
@@ -55,7 +56,8 @@ def named(keys: list[str]) -> str:
 )
 def inspect_log(context: dg.AssetExecutionContext, project: ProjectPaths) -> dg.MaterializeResult:
     files: dict[str, dict[str, object]] = {}
-    for key in context.partition_keys:
+    keys = context.partition_keys  # each access lists every registered log partition: once
+    for key in keys:
         path = project.log_path / key
         if not path.is_file():  # deleted: eval_samples removes its rows, the sensor or the demo then its partition
             files[key] = {"path": str(path), "removed": True}
@@ -73,7 +75,7 @@ def inspect_log(context: dg.AssetExecutionContext, project: ProjectPaths) -> dg.
     gone = [key for key, info in files.items() if info.get("removed")]
     if gone:
         context.log.info(f"{len(gone)} files are gone; their rows leave the warehouse: {named(gone)}")
-    for key, info in files.items() if detailed(context) else ():  # on each partition's materialization: no event of its own
+    for key, info in files.items() if detailed(keys) else ():  # on each partition's materialization: no event of its own
         context.add_asset_metadata(info, partition_key=key)
     return dg.MaterializeResult(metadata={
         "partitions": len(files),
@@ -127,18 +129,19 @@ def eval_samples(context: dg.AssetExecutionContext, project: ProjectPaths, wareh
     run is materialized, an unchanged one too: that is how a rerun records an ingest whose run was
     killed after the warehouse commit."""
     started = time.perf_counter()
-    outcome = ingest_partitions(warehouse.get(), Path(project.home), project.log_path, context.partition_keys)
+    keys = context.partition_keys  # each access lists every registered log partition: once
+    outcome = ingest_partitions(warehouse.get(), Path(project.home), project.log_path, keys)
     logs, unchanged = outcome.logs, outcome.unchanged
     seconds = time.perf_counter() - started
     per_log = {rows.log_key: _log_summary(rows, outcome.counts[rows.log_key]) for rows in logs}
-    if detailed(context):
+    if detailed(keys):
         for key, summary in per_log.items():
             context.add_asset_metadata(summary, asset_key="eval_samples", partition_key=key)
         for key in outcome.removed:
             context.add_asset_metadata({"removed": True}, asset_key="eval_samples", partition_key=key)
         for key in unchanged:
             context.add_asset_metadata({"unchanged": True, "sha256": unchanged[key].sha256}, asset_key="eval_samples", partition_key=key)
-    _log_per_log_lines(context, per_log, unchanged)
+    _log_per_log_lines(context, per_log, unchanged, every_log=detailed(keys))
     for rows in logs:
         if rows.copy_of:
             context.log.warning(f"{rows.log_key}: {rows.errors['message'].iloc[0]}")
@@ -178,8 +181,7 @@ def eval_samples(context: dg.AssetExecutionContext, project: ProjectPaths, wareh
 # Every log line is an event in the instance's storage (a SQLite write each, by default): past
 # DETAILED_LOGS, a log has a line of its own only when it could not be used as a whole; logs with
 # errored samples (most logs of a large corpus have one) are named in one line.
-def _log_per_log_lines(context: dg.AssetExecutionContext, per_log: dict[str, dict], unchanged: dict) -> None:
-    every_log = detailed(context)
+def _log_per_log_lines(context: dg.AssetExecutionContext, per_log: dict[str, dict], unchanged: dict, every_log: bool) -> None:
     with_errors = []
     for key, summary in per_log.items():
         if every_log or summary["log_status"] != "success":
