@@ -15,7 +15,10 @@ to the corpus; analyses empty):
 5. `dagster dev` (webserver + daemon) for `watch` seconds: each sensor's ticks (count, status,
    duration, interval), the `refresh_results` sensor stopped first (at N logs HAL and IRT take
    minutes and hold the `duckdb` pool, see the `hal` measure); then NEW more logs dropped in: seconds
-   from the drop to the daemon's ingest run's end, and its partitions.
+   from the drop (and from the sensor tick that requested their run) to the daemon's ingest run's
+   end, and its partitions.
+
+    .venv/bin/python benchmarks/bench_scale.py --sizes 1000,3000 --measures dagster --corpus-dir /tmp/corpora
 """
 
 from __future__ import annotations
