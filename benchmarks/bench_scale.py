@@ -8,6 +8,11 @@ Measures (each in a fresh child process, so peak RSS is its own `ru_maxrss`):
   EvalModel + SampleSummary)` on the same files, the call HiBayES itself makes. Ratio: our
   throughput / samples_df's; linearity: seconds at the largest size / seconds at the smallest,
   against the size ratio.
+- `dagster`: the live path at N log partitions with real Dagster (`scale_dagster.py`): the first
+  ingest through Dagster (seconds, events per log), the log sensor's tick with nothing new, 10 new
+  logs from the tick to the ingest's end (in process, and through the daemon of `dagster dev`), the
+  UI's partitions page query for `eval_samples` against a real webserver, and the daemon's ticks
+  over a minute. Output `<out>/dagster.json`.
 - `hal`: the HAL assets (run metrics, cost and latency frontiers, win rates, the report's heatmaps
   and plots) materialized with Dagster on the ingested corpus (one run per log), prices for every
   corpus model; the ingest before it is not timed.
@@ -386,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,3000,10000", help="corpus sizes in logs, comma-separated")
     parser.add_argument("--samples-per-log", type=int, default=100)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "scale", help="where scale.json and scale.png go")
-    parser.add_argument("--measures", default="ingest,hal", help="which measures to run, comma-separated: ingest, hal, irt")
+    parser.add_argument("--measures", default="ingest,hal", help="which measures to run, comma-separated: ingest, hal, irt, dagster")
     parser.add_argument("--irt-sizes", default="400x3000,400x30000", help="IRT: respondents x items, comma-separated")
     parser.add_argument("--irt-dims", type=int, default=3, help="IRT: latent dimensions D of the MIRT")
     parser.add_argument("--irt-new", type=int, default=20, help="IRT: respondents beyond the sizes', left out as new models")
@@ -428,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
 
     import corpus
+    import scale_dagster
 
     sizes = sorted(int(size) for size in args.sizes.split(","))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -448,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
             files = sum(1 for _ in folder.iterdir())
             print(f"[bench_scale] {size} logs: {files} files "
                   f"({sum(p.stat().st_size for p in folder.iterdir()) / 1e6:.0f} MB) {seconds}", flush=True)
+            if "dagster" in measures:
+                results.append({"size": size, "side": "dagster", **scale_dagster.run(folder)})
             if "hal" in measures:
                 hal = child("hal", "ours", folder, args.corpus_dir / f"hal_home_{size}" if args.corpus_dir else None)
                 results.append({"size": size, "side": "hal", **hal})
@@ -471,6 +479,10 @@ def main(argv: list[str] | None = None) -> int:
         ingest = [r for r in results if r["side"] in SIDES]
         (args.out / "scale.json").write_text(json.dumps(ingest, indent=1))
         print(f"wrote {args.out / 'scale.json'} and {plot(ingest, args.out)}")
+    dagster = [r for r in results if r["side"] == "dagster"]
+    if dagster:
+        print()
+        print(f"wrote {scale_dagster.write_results(dagster, args.out)}")
     hal = [r for r in results if r["side"] == "hal"]
     if hal:
         print()

@@ -32,7 +32,7 @@ configure_host_devices()
 
 import dagster as dg  # noqa: E402
 
-from hibayes.load.inspect_reader import scan_logs, skipped_files  # noqa: E402
+from hibayes.load.inspect_reader import scan_log_dir, scan_logs  # noqa: E402
 from hibayes.load.manifest import forgotten_logs, read_manifest  # noqa: E402
 from hibayes.settings import Settings, load_settings  # noqa: E402
 from hibayes_assets.assets.analysis import checks_path  # noqa: E402
@@ -169,7 +169,8 @@ def ingest_log_folder(settings: Settings, instance: dg.DagsterInstance, execute:
     that removed their rows, so no partition goes while a run for it exists). `execute` runs one
     run, as `execute_in_process` does."""
     print(f"[1/3] ingest: logs in {settings.log_dir}")
-    found = scan_logs(settings.log_dir)
+    scan = scan_log_dir(settings.log_dir)
+    found = scan.found
     order = list(instance.get_dynamic_partitions(log_partitions.name))
     to_add, requests = ingest_requests(instance, found, read_manifest(settings.home), order)
     instance.add_dynamic_partitions(log_partitions.name, to_add)
@@ -184,9 +185,8 @@ def ingest_log_folder(settings: Settings, instance: dg.DagsterInstance, execute:
         instance.delete_dynamic_partition(log_partitions.name, key)
     if gone:
         print(f"      {len(gone)} deleted logs left the warehouse and their partitions: {', '.join(gone[:5])}{' ...' if len(gone) > 5 else ''}")
-    skipped = skipped_files(settings.log_dir)
-    if skipped:
-        print(f"      {skipped_files_note(settings.log_dir, skipped)}")
+    if scan.skipped:
+        print(f"      {skipped_files_note(settings.log_dir, scan.skipped)}")
 
 
 def failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from hibayes.load.inspect_reader import LOG_SUFFIXES, scan_logs, skipped_files
+from hibayes.load.inspect_reader import LOG_SUFFIXES, scan_log_dir
 from hibayes.load.manifest import LogEntry, changed_logs, forgotten_logs, read_manifest, unrecorded_logs
 from hibayes.settings import load_settings
 from hibayes_assets.partitions import (
@@ -90,11 +90,11 @@ def last_successful_ingest(instance: dg.DagsterInstance) -> str | None:
 def new_inspect_logs(context: dg.SensorEvaluationContext, project: ProjectPaths) -> dg.SensorResult | dg.SkipReason:
     if ingest_in_flight(context.instance):
         return dg.SkipReason("an ingest is running; new files wait for the next tick")
-    skipped = skipped_files(project.log_path)
+    scan = scan_log_dir(project.log_path)  # the tick's one look at the folder, and at the manifest
+    found, skipped, entries = scan.found, scan.skipped, read_manifest(Path(project.home))
     cursor = names_signature(skipped)
     if skipped and context.cursor != cursor:  # said once per set of skipped names, not every tick
         context.log.warning(skipped_files_note(project.log_path, skipped))
-    found, entries = scan_logs(project.log_path), read_manifest(Path(project.home))
     order = list(context.instance.get_dynamic_partitions(log_partitions.name))
     gone = forgotten_logs(found, entries, order)  # no ingest in flight (above), none requested for them
     to_add, requests = ingest_requests(context.instance, found, entries, order)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from itertools import islice
 from datetime import datetime, timezone
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 import pandas as pd
@@ -550,19 +551,50 @@ def file_signature(path: Path) -> str:
     return f"{stat.st_mtime_ns}:{stat.st_size}"
 
 
+@dataclass(frozen=True)
+class LogDirScan:
+    """What one look at the log dir found."""
+
+    found: dict[str, str]  # each candidate log's partition key -> its change signature, in `list_log_files` order
+    skipped: list[str]  # the files that are never read (`skipped_files`)
+
+
+def scan_log_dir(log_dir: Path) -> LogDirScan:
+    """One walk of `log_dir` for both `scan_logs` and `skipped_files`, by the rules of
+    `list_log_files` (hidden files and folders left out, links to files followed, links to folders
+    not), one `stat` per file and no `Path` per file: a sensor tick looks at a folder of 10,000 logs
+    once, and in a fraction of a second."""
+    if not log_dir.is_dir():
+        return LogDirScan({}, [])
+    found, skipped = {}, []
+    for folder, subfolders, names in os.walk(log_dir):  # links to folders are listed, not followed
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        relative = Path(folder).relative_to(log_dir).as_posix()
+        prefix = "" if relative == "." else f"{relative}/"
+        for name in names:
+            if name.startswith("."):
+                continue
+            try:
+                info = os.stat(os.path.join(folder, name))  # through a link: its target's
+            except OSError:  # a link whose target is gone: no file
+                continue
+            if not S_ISREG(info.st_mode):
+                continue
+            if os.path.splitext(name)[1] in LOG_SUFFIXES:
+                found[prefix + name] = f"{info.st_mtime_ns}:{info.st_size}"
+            else:
+                skipped.append(prefix + name)
+    in_path_order = sorted(found, key=lambda key: key.split("/"))  # as `Path`s sort, part by part
+    return LogDirScan({key: found[key] for key in in_path_order}, sorted(skipped))
+
+
 def scan_logs(log_dir: Path) -> dict[str, str]:
     """Each candidate log's partition key with its change signature."""
-    return {log_key_for(path, log_dir): file_signature(path) for path in list_log_files(log_dir)}
+    return scan_log_dir(log_dir).found
 
 
 def skipped_files(log_dir: Path) -> list[str]:
     """The files under `log_dir` that are never read, so that a caller can say so: not hidden, and
     not named like a log (`notes.txt`; `run.EVAL`, as the suffix is matched as Inspect writes it,
     lower case). Paths relative to `log_dir`, in a stable order."""
-    if not log_dir.is_dir():
-        return []
-    return sorted(
-        path.relative_to(log_dir).as_posix()
-        for path in log_dir.rglob("*")
-        if path.suffix not in LOG_SUFFIXES and not _hidden(path, log_dir) and path.is_file()
-    )
+    return scan_log_dir(log_dir).skipped

@@ -3,6 +3,7 @@
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 
 import dagster as dg
 import pandas as pd
@@ -26,6 +27,25 @@ UNUSABLE_FIELDS = ("file", "header", "status", "samples", DUPLICATE_FIELD)
 # a folder of a thousand new logs is one run, not a thousand.
 ONE_RUN = dg.BackfillPolicy.single_run()
 
+# A run over at most this many logs records each log's facts on its partition's materialization and
+# says a line per log. A larger one does not: Dagster checks every `add_asset_metadata(partition_key=)`
+# against the whole list of registered log partitions (an instance query each), so per-partition
+# metadata costs time in proportion to the partitions registered, per log: a first ingest of 10,000
+# logs spent about 20 minutes on it alone. There each log's facts are on its check's evaluation (one
+# per log in any case) and the run's lines name only the logs that could not be used.
+DETAILED_LOGS = 20
+NAMED_IN_SUMMARY = 10
+
+
+def detailed(keys: Sequence[str]) -> bool:
+    return len(keys) <= DETAILED_LOGS
+
+
+def named(keys: list[str]) -> str:
+    """The first few keys, and how many more."""
+    more = len(keys) - NAMED_IN_SUMMARY
+    return ", ".join(keys[:NAMED_IN_SUMMARY]) + (f" and {more} more" if more > 0 else "")
+
 
 @dg.asset(
     group_name="ingest",
@@ -36,10 +56,10 @@ ONE_RUN = dg.BackfillPolicy.single_run()
 )
 def inspect_log(context: dg.AssetExecutionContext, project: ProjectPaths) -> dg.MaterializeResult:
     files: dict[str, dict[str, object]] = {}
-    for key in context.partition_keys:
+    keys = context.partition_keys  # each access lists every registered log partition: once
+    for key in keys:
         path = project.log_path / key
         if not path.is_file():  # deleted: eval_samples removes its rows, the sensor or the demo then its partition
-            context.log.info(f"{key}: {path} is gone; its rows leave the warehouse")
             files[key] = {"path": str(path), "removed": True}
             continue
         stat = path.stat()
@@ -52,7 +72,10 @@ def inspect_log(context: dg.AssetExecutionContext, project: ProjectPaths) -> dg.
             metadata={**info, "path": dg.MetadataValue.path(info["path"]), "mtime": dg.MetadataValue.timestamp(info["mtime"])},
             data_version=dg.DataVersion(info["sha256"]),
         )
-    for key, info in files.items():  # on each partition's materialization: no event of its own
+    gone = [key for key, info in files.items() if info.get("removed")]
+    if gone:
+        context.log.info(f"{len(gone)} files are gone; their rows leave the warehouse: {named(gone)}")
+    for key, info in files.items() if detailed(keys) else ():  # on each partition's materialization: no event of its own
         context.add_asset_metadata(info, partition_key=key)
     return dg.MaterializeResult(metadata={
         "partitions": len(files),
@@ -106,28 +129,31 @@ def eval_samples(context: dg.AssetExecutionContext, project: ProjectPaths, wareh
     run is materialized, an unchanged one too: that is how a rerun records an ingest whose run was
     killed after the warehouse commit."""
     started = time.perf_counter()
-    outcome = ingest_partitions(warehouse.get(), Path(project.home), project.log_path, context.partition_keys)
+    keys = context.partition_keys  # each access lists every registered log partition: once
+    outcome = ingest_partitions(warehouse.get(), Path(project.home), project.log_path, keys)
     logs, unchanged = outcome.logs, outcome.unchanged
     seconds = time.perf_counter() - started
     per_log = {rows.log_key: _log_summary(rows, outcome.counts[rows.log_key]) for rows in logs}
-    for key, summary in per_log.items():
-        context.add_asset_metadata(summary, asset_key="eval_samples", partition_key=key)
-    _log_per_log_lines(context, per_log, unchanged)
+    if detailed(keys):
+        for key, summary in per_log.items():
+            context.add_asset_metadata(summary, asset_key="eval_samples", partition_key=key)
+        for key in outcome.removed:
+            context.add_asset_metadata({"removed": True}, asset_key="eval_samples", partition_key=key)
+        for key in unchanged:
+            context.add_asset_metadata({"unchanged": True, "sha256": unchanged[key].sha256}, asset_key="eval_samples", partition_key=key)
+    _log_per_log_lines(context, per_log, unchanged, every_log=detailed(keys))
     for rows in logs:
         if rows.copy_of:
             context.log.warning(f"{rows.log_key}: {rows.errors['message'].iloc[0]}")
-    for key in outcome.removed:
-        context.log.info(f"{key}: the file is gone: its rows left every ingest table and the manifest")
-        context.add_asset_metadata({"removed": True}, asset_key="eval_samples", partition_key=key)
+    if outcome.removed:
+        context.log.info(f"{len(outcome.removed)} files are gone: their rows left every ingest table and the manifest: {named(outcome.removed)}")
     if outcome.orphans:
         context.log.warning(
             f"{len(outcome.orphans)} copies of runs whose kept file no longer holds them; ingest them again to count "
             f"their samples: {', '.join(outcome.orphans)}"
         )
-    for key in unchanged:
-        context.add_asset_metadata({"unchanged": True, "sha256": unchanged[key].sha256}, asset_key="eval_samples", partition_key=key)
     for rows in logs:
-        context.log_event(_readable_check(rows, project.log_path / rows.log_key))
+        context.log_event(_readable_check(rows, project.log_path / rows.log_key, per_log[rows.log_key]))
     errors = pd.concat([rows.errors for rows in logs if len(rows.errors)] or [pd.DataFrame()], ignore_index=True)
     yield dg.MaterializeResult(
         asset_key="eval_samples",
@@ -152,26 +178,29 @@ def eval_samples(context: dg.AssetExecutionContext, project: ProjectPaths, wareh
     )
 
 
-# Every log line is an event in the instance's storage (a SQLite write each, by default): a run over
-# thousands of logs says per log only what went wrong, and sums up the rest in one line.
-PER_LOG_LINES = 20
-
-
-def _log_per_log_lines(context: dg.AssetExecutionContext, per_log: dict[str, dict], unchanged: dict) -> None:
-    detailed = len(per_log) + len(unchanged) <= PER_LOG_LINES
+# Every log line is an event in the instance's storage (a SQLite write each, by default): past
+# DETAILED_LOGS, a log has a line of its own only when it could not be used as a whole; logs with
+# errored samples (most logs of a large corpus have one) are named in one line.
+def _log_per_log_lines(context: dg.AssetExecutionContext, per_log: dict[str, dict], unchanged: dict, every_log: bool) -> None:
+    with_errors = []
     for key, summary in per_log.items():
-        if detailed or summary["log_status"] != "success" or summary["ingest_errors"]:
+        if every_log or summary["log_status"] != "success":
             context.log.info(f"{key}: status {summary['log_status']}, {summary['samples']} samples, {summary['ingest_errors']} ingest errors")
-    for key in unchanged if detailed else ():
+        elif summary["ingest_errors"] and not summary["copy_of"]:  # a copy has a warning of its own
+            with_errors.append(key)
+    if with_errors:
+        context.log.info(f"{len(with_errors)} logs with status 'success' have errored samples or scores (rows in ingest_errors): {named(with_errors)}")
+    for key in unchanged if every_log else ():
         context.log.info(f"{key}: content unchanged since it was ingested (same sha256): not read again")
     context.log.info(
         f"{len(per_log)} logs read ({sum(s['samples'] for s in per_log.values())} samples), {len(unchanged)} unchanged"
-        + ("" if detailed else "; the lines above are the logs with problems, every log's counts are in its partition's metadata")
+        + ("" if every_log else "; a line above for each log that could not be used as a whole, every log's counts are on its check")
     )
 
 
-def _readable_check(rows: LogRows, path: Path) -> dg.AssetCheckEvaluation:
-    """The log's check result, for its own partition (a range run covers many logs)."""
+def _readable_check(rows: LogRows, path: Path, summary: dict[str, object]) -> dg.AssetCheckEvaluation:
+    """The log's check result, for its own partition (a range run covers many logs), with the log's
+    facts (`_log_summary`) as its metadata."""
     problems = rows.errors[rows.errors["field"].isin(UNUSABLE_FIELDS)]["message"].tolist() if len(rows.errors) else []
     if rows.status == UNREADABLE:
         passed, severity = False, dg.AssetCheckSeverity.ERROR
@@ -191,7 +220,7 @@ def _readable_check(rows: LogRows, path: Path) -> dg.AssetCheckEvaluation:
     return dg.AssetCheckEvaluation(
         asset_key=dg.AssetKey("eval_samples"), check_name=CHECK_LOG_READABLE, passed=passed, severity=severity,
         description=description, partition=rows.log_key,
-        metadata={"log_status": rows.status, "samples": len(rows.samples), "ingest_errors": len(rows.errors), "copy_of": rows.copy_of or ""},
+        metadata=summary,
     )
 
 

@@ -3,13 +3,16 @@ log leaves every table and its partition (a copy it held counts instead), an ing
 record was lost (a kill after the DuckDB commit) is recorded on the next pass, and links are files
 of the folder under their own path."""
 
+import hashlib
 import shutil
 from functools import partial
 
 import dagster as dg
+from inspect_ai.log import read_eval_log, read_eval_log_sample_summaries
 
 from hibayes.load.manifest import read_manifest, warehouse_version
 from hibayes.warehouse import INGEST_TABLES, Warehouse
+from hibayes_assets.assets import ingest
 from hibayes_assets.demo import DemoSummary, execute_in_process, ingest_log_folder
 from hibayes_assets.partitions import range_tags
 from hibayes_assets.planner import plan
@@ -148,3 +151,22 @@ def test_the_demo_records_what_dagster_lost_removes_deleted_logs_and_follows_lin
     ingest_log_folder(project.settings, project.instance, execute)
     assert len(summary.runs) == runs  # nothing left: the state the daemon would have left
     assert _quiet(_tick(new_inspect_logs, project))
+
+
+def test_past_detailed_logs_each_logs_facts_are_on_its_check_not_its_materialization(project, monkeypatch):
+    """A large range run adds no per-partition metadata (Dagster checks each addition against every
+    registered partition: quadratic in a first ingest); each log's facts are on its check instead."""
+    monkeypatch.setattr(ingest, "DETAILED_LOGS", 2)
+    keys = _three_logs(project)
+    (run,) = _run_requests(project, _tick(new_inspect_logs, project))
+
+    checks = {evaluation.partition: evaluation.metadata for evaluation in run.get_asset_check_evaluations()}
+    assert sorted(checks) == keys
+    for key in keys:
+        path = project.settings.log_dir / key
+        facts = {name: value.value for name, value in checks[key].items()}
+        assert facts["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert facts["samples"] == len(read_eval_log_sample_summaries(str(path)))
+        assert facts["log_status"] == read_eval_log(str(path), header_only=True).status
+    recorded = materializations(run, "eval_samples")
+    assert len(recorded) == len(keys) and all("sha256" not in meta and meta["logs_read"] == len(keys) for meta in recorded)
