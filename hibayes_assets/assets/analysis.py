@@ -426,7 +426,8 @@ COMPARISONS_SHOWN = {
     partitions_def=analysis_partitions,
     deps=[FIT_DEP],
     kinds={"duckdb", "matplotlib"},
-    pool="duckdb",
+    # No `duckdb` slot: it computes for seconds and writes a few rows (a write retries while another
+    # process holds DuckDB's lock), so the other analyses' report steps do not queue behind it.
     description="Every pair of models (or the config's `compare.contrasts`) compared on the items both answered "
     "(hibayes.comparisons): the difference in mean score with naive CLT, clustered, paired and paired clustered "
     "intervals, McNemar mid-p or a permutation test with Holm and BH adjustments, the minimum detectable "

@@ -1,6 +1,11 @@
 """HAL group: accuracy, cost and latency per model x benchmark x scaffold; frontiers, win rates and
 the report. The statistics are in `hibayes.hal`; results go to DuckDB tables `hal_*` and PNGs under
-HIBAYES_HOME/artifacts/hal."""
+HIBAYES_HOME/artifacts/hal.
+
+Only `run_metrics`, which reads every sample row, is in the `duckdb` pool: the frontiers, win rates
+and report compute for seconds on small tables and touch DuckDB only in short reads and writes
+(which retry while another process holds its lock), so an analysis's inputs or report never wait
+for them."""
 
 import time
 from pathlib import Path
@@ -129,7 +134,6 @@ def _price_file(path: Path) -> "tuple[PriceFile, pd.DataFrame]":
     op_tags=FIRST,
     deps=[run_metrics],
     kinds={"duckdb"},
-    pool="duckdb",
     description="Per benchmark, for cost and for latency: the Pareto set (non-dominated runs), the convex-hull "
     "frontier (what HAL calls 'Pareto'), every run's distance to each, and the probability that a run is on "
     "each frontier given the sampling uncertainty of its accuracy. Tables `hal_cost_frontier`, `hal_latency_frontier`.",
@@ -159,7 +163,6 @@ def cost_frontier(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     op_tags=FIRST,
     deps=[run_metrics],
     kinds={"duckdb"},
-    pool="duckdb",
     description="Per model: max-accuracy win rate (best scaffold per model per benchmark, pairwise within each "
     "benchmark; a tie counts as a comparison but a win for neither, as in HAL's analysis), per-scaffold-type "
     "win rates, and distance-to-frontier win rates using each benchmark's own distances. Tables "
@@ -189,7 +192,6 @@ def win_rates(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
     op_tags=FIRST,
     deps=[cost_frontier, win_rates],
     kinds={"matplotlib"},
-    pool="duckdb",
     description="Heatmaps (accuracy, latency, cost, win rate; generalist and task-specific), cost- and "
     "latency-accuracy frontier plots with accuracy intervals and frontier probabilities, and win rate "
     "against mean cost and latency. PNGs under HIBAYES_HOME/artifacts/hal.",
