@@ -35,6 +35,10 @@ def test_duckdb_and_mcmc_steps_are_pooled():
     for name in ("eval_samples", "analysis_data", "analysis_features"):
         assert graph.get(dg.AssetKey(name)).pools == {"duckdb"}
     assert graph.get(dg.AssetKey("model_fit")).pools == {"mcmc"}
+    # Seconds of computation on small tables, with short retrying reads and writes: no slot, so
+    # an analysis's inputs and reports never queue behind them.
+    for name in ("cost_frontier", "win_rates", "hal_report", "comparisons"):
+        assert graph.get(dg.AssetKey(name)).pools == set(), name
 
 
 def test_the_instance_frees_the_pool_slots_of_ended_runs(tmp_path):
