@@ -14,7 +14,9 @@ re-saved file changes nothing, and a deleted one (its rows and entry removed) ch
 analysis's inputs step records a new `analysis_features` only when the features changed, so its
 fits, and then its report, are due only then.
 
-A target is due when no planned run has been made for its current signature. Runs carry their
+A target is due when its newest planned run was made for another signature than its current one
+(or none was): a signature seen long ago counts as new again, so a log added and then deleted
+brings every result back to the data without it. Runs carry their
 targets and signatures as tags, so whichever process made a run (the daemon or the demo), the other
 sees it; a run that failed is not retried until an input changes (materialize it by hand to retry),
 but one whose process was killed (`slots.free_dead_runs`) is planned again.
@@ -105,26 +107,28 @@ class PlannedRun:
 
 @dataclass
 class Ledger:
-    """What planned runs have been made, for which signatures, and which are still going."""
+    """For each target, the signature its newest planned run was made for, and which are still going."""
 
-    attempted: set[tuple[str, str]]
+    latest: dict[str, str]  # target -> the signature of its newest planned run
     in_flight: dict[str, str]  # target -> the id of the run in progress for it
     ingest_in_flight: bool
 
     def due(self, target: str, signature: str) -> bool:
-        return (target, signature) not in self.attempted and target not in self.in_flight
+        return self.latest.get(target) != signature and target not in self.in_flight
 
 
 def read_ledger(instance: dg.DagsterInstance) -> Ledger:
-    attempted, in_flight = set(), {}
+    latest, in_flight = {}, {}
+    # Newest first: a target's first appearance is its newest run.
     for run in instance.get_runs(filters=dg.RunsFilter(tags={PLANNED_TAG: "true"}), limit=LEDGER_RUNS):
         if KILLED_TAG in run.tags:
             continue
         targets = json.loads(run.tags.get(PLAN_TAG, "{}"))
-        attempted.update(targets.items())
+        for target, signature in targets.items():
+            latest.setdefault(target, signature)
         if run.status in IN_PROGRESS:
             in_flight.update(dict.fromkeys(targets, run.run_id))
-    return Ledger(attempted, in_flight, ingest_in_flight(instance))
+    return Ledger(latest, in_flight, ingest_in_flight(instance))
 
 
 def ingest_in_flight(instance: dg.DagsterInstance) -> bool:

@@ -1,0 +1,39 @@
+"""The planner's ledger: a target is due when its newest planned run was made for another signature."""
+
+import json
+
+import dagster as dg
+from dagster._core.utils import make_new_run_id
+
+from hibayes_assets.planner import PLAN_TAG, PLANNED_TAG, read_ledger
+from hibayes_assets.slots import KILLED_TAG
+
+
+def _planned_run(instance: dg.DagsterInstance, targets: dict[str, str], status: dg.DagsterRunStatus, **tags: str) -> None:
+    instance.add_run(dg.DagsterRun(
+        job_name="__ASSET_JOB", run_id=make_new_run_id(), status=status,
+        tags={PLANNED_TAG: "true", PLAN_TAG: json.dumps(targets), **tags},
+    ))
+
+
+def test_a_signature_seen_before_is_due_again_once_another_came_after_it():
+    """A log added (signature B) and deleted again (back to A): every result must come back to A's data,
+    though runs for A were made long ago."""
+    with dg.instance_for_test() as instance:
+        _planned_run(instance, {"inputs:a": "A", "hal": "A"}, dg.DagsterRunStatus.SUCCESS)
+        _planned_run(instance, {"inputs:a": "B", "hal": "B"}, dg.DagsterRunStatus.SUCCESS)
+        ledger = read_ledger(instance)
+        assert ledger.due("inputs:a", "A") and ledger.due("hal", "A")
+        assert not ledger.due("inputs:a", "B")
+        assert ledger.due("inputs:never", "A")
+
+
+def test_a_failed_run_is_not_retried_for_the_same_signature_but_a_killed_one_is():
+    with dg.instance_for_test() as instance:
+        _planned_run(instance, {"fit:a/m": "S"}, dg.DagsterRunStatus.FAILURE)
+        _planned_run(instance, {"fit:a/k": "S"}, dg.DagsterRunStatus.FAILURE, **{KILLED_TAG: "true"})
+        _planned_run(instance, {"report:a": "S"}, dg.DagsterRunStatus.STARTED)
+        ledger = read_ledger(instance)
+        assert not ledger.due("fit:a/m", "S") and ledger.due("fit:a/m", "T")
+        assert ledger.due("fit:a/k", "S")
+        assert not ledger.due("report:a", "T")  # in flight: wait for it
