@@ -18,6 +18,13 @@ with hibayes-full, q3 931 s in stages; none given for q4 and q5). Nothing is ass
 
     .venv/bin/python benchmarks/bench_hibayes_examples.py
     .venv/bin/python benchmarks/bench_hibayes_examples.py --examples q1 q3 --runs cold warm
+
+At scale (issue 15's "q3-style ordinal analysis at 100k rows"): `--replicate 96` repeats q3's 1,048
+rows 96 times (100,608 rows, the same 58 distinct ones), and `--fit-override samples=250,warmup=250`
+keeps the unaggregated fits and their per-row predictive checks within minutes and memory:
+
+    .venv/bin/python benchmarks/bench_hibayes_examples.py --examples q3 --replicate 96 \
+        --fit-override samples=250,warmup=250 --runs no-agg cold
 """
 
 from __future__ import annotations
@@ -52,11 +59,22 @@ def lay_out(source: Path, target: Path, examples: list[str]) -> Path:
     return root
 
 
-def run_example(folder: Path, home: Path, out: Path, aggregate: bool) -> dict:
+def replicate_rows(root: Path, examples: list[str], times: int) -> None:
+    """Each example's data files repeated `times` times: the same distinct rows, `times` x the observations."""
+    import pandas as pd
+
+    for example in examples:
+        for path in (root / example / "data").glob("*.csv"):
+            frame = pd.read_csv(path)
+            pd.concat([frame] * times, ignore_index=True).to_csv(path, index=False)
+
+
+def run_example(folder: Path, home: Path, out: Path, aggregate: bool, fit_override: str = "") -> dict:
     env = {**os.environ, "HIBAYES_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    overrides = [part for part in (fit_override, "" if aggregate else "aggregate_rows=false") if part]
     env.pop("HIBAYES_FIT_OVERRIDE", None)
-    if not aggregate:
-        env["HIBAYES_FIT_OVERRIDE"] = "aggregate_rows=false"
+    if overrides:
+        env["HIBAYES_FIT_OVERRIDE"] = ",".join(overrides)
     command = [str(Path(sys.executable).parent / "hibayes-full"), "--config", "files/config.yaml", "--out", str(out), "--no-tui"]
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -81,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", nargs="+", choices=EXAMPLES, default=list(EXAMPLES), help="which examples (default: all)")
     parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS), help="which runs (default: all; warm needs cold first)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--replicate", type=int, default=1, help="repeat each example's data rows this many times (default: 1)")
+    parser.add_argument("--fit-override", default="", help="HIBAYES_FIT_OVERRIDE for every run, e.g. samples=250,warmup=250")
     args = parser.parse_args(argv)
     if not args.source.is_dir():
         print(f"HiBayES examples not found at {args.source}; pass --source", file=sys.stderr)
@@ -89,11 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, dict]] = {}
     with tempfile.TemporaryDirectory(prefix="bench_hibayes_") as tmp:
         root = lay_out(args.source, Path(tmp), args.examples)
+        if args.replicate > 1:
+            replicate_rows(root, args.examples, args.replicate)
         for example in args.examples:
             results[example] = {}
             for run in args.runs:
                 home = Path(tmp) / "home" / ("no-agg" if run == "no-agg" else "ours")
-                result = run_example(root / example, home, Path(tmp) / "out" / example / run, aggregate=run != "no-agg")
+                result = run_example(root / example, home, Path(tmp) / "out" / example / run, aggregate=run != "no-agg",
+                                     fit_override=args.fit_override)
                 results[example][run] = result
                 print(_line(example, run, result, results[example]), flush=True)
 
