@@ -123,15 +123,7 @@ def list_log_files(log_dir: Path) -> list[Path]:
     followed (a link whose target is gone is no file); links to folders are not, as a folder
     linking to one above it would never end.
     """
-    if not log_dir.is_dir():
-        return []
-    return sorted(
-        p for p in log_dir.rglob("*") if p.is_file() and p.suffix in LOG_SUFFIXES and not _hidden(p, log_dir)
-    )
-
-
-def _hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
+    return [log_dir / key for key in scan_log_dir(log_dir).found]
 
 
 def read_log(path: Path, log_key: str, scaffold_field: str = "scaffold") -> LogRows:
