@@ -349,7 +349,7 @@ def comparisons(config: AnalysisConfig, state: AnalysisState) -> ComparisonResul
             contrasts=config.compare.contrasts, posterior=draws,
         )
     except ComparisonError as err:
-        raise ComparisonError(f"{config.where}: comparisons: {err}") from None
+        raise _naming_the_config(config, err) from None
     return ComparisonResult(table, rows, posterior, listed=config.compare.contrasts is not None)
 
 
@@ -363,13 +363,20 @@ def check_comparable(config: AnalysisConfig, data: pd.DataFrame) -> None:
     try:
         scores, _ = item_table(frame, cluster_col="cluster" if "cluster" in frame.columns else None)
     except ComparisonError as err:
-        raise ComparisonError(f"{config.where}: comparisons: {err}") from None
+        raise _naming_the_config(config, err) from None
     unknown = sorted({name for pair in config.compare.contrasts or () for name in pair} - set(scores.columns))
     if unknown:
         raise ComparisonError(
             f"{config.where}: 'compare.contrasts' names models without scores: {', '.join(unknown)}; "
             f"the models are: {', '.join(map(str, scores.columns))}"
         )
+
+
+def _naming_the_config(config: AnalysisConfig, err: Exception) -> Exception:
+    """A comparison error with the config file in front, as every stage's errors have it."""
+    from hibayes.comparisons import ComparisonError
+
+    return ComparisonError(f"{config.where}: comparisons: {err}")
 
 
 def compare(config: AnalysisConfig, state: AnalysisState) -> pd.DataFrame:
@@ -402,11 +409,11 @@ def comparison_frame(config: AnalysisConfig, data: pd.DataFrame) -> tuple[pd.Dat
         )
     except ComparisonError as err:
         if not prefix:
-            raise ComparisonError(f"{config.where}: comparisons: {err}") from None
+            raise _naming_the_config(config, err) from None
     try:
         return _comparison_columns(config.compare, data, {}), f"{len(data)} rows of the analysis data before processing"
     except ComparisonError as err:
-        raise ComparisonError(f"{config.where}: comparisons: {err}") from None
+        raise _naming_the_config(config, err) from None
 
 
 def renamed(processors: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, str]:
