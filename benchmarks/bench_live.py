@@ -64,6 +64,7 @@ def main() -> int:
             shutil.copy(held[1], project.logs / held[1].name)
             last = dev.wait_until_settled(quiet_seconds=20, timeout=900, since=dropped)
             new_log = [run for run in dev.runs() if run["creationTime"] >= dropped]
+            timeline = run_timeline(new_log, dropped)
             reached = {
                 "ingest": first_after(dev, "eval_samples", dropped, held[1].name),
                 "HAL report": first_after(dev, "hal_report", dropped),
@@ -87,6 +88,8 @@ def main() -> int:
         print(f"| {name} | {'not refreshed' if seconds is None else f'{seconds:.1f}'} |")
     print(f"| everything settled (last run ended) | {daemon_seconds:.1f} |")
     print(f"\nruns for the new log: {len(new_log)} {dict(stage_counts(new_log))}, statuses {sorted({r['status'] for r in new_log})}")
+    print("\nwhere the time went (seconds after the copy): run, created, started, ended")
+    print(timeline)
     print(f"runs for a corrupt file: {len(corrupt_runs)} {dict(stage_counts(corrupt_runs))}")
     print(f"runs in the {args.settle:.0f}s after the daemon started on the demo's instance: {len(settle_runs)}")
     print(f"cold demo {cold:.1f}s; in-process refresh of one new log {baseline:.1f}s")
@@ -103,6 +106,20 @@ def timed_demo(project: LiveProject, label: str) -> float:
     if result.returncode:
         print(result.stdout[-3000:])
     return seconds
+
+
+def run_timeline(runs: list[dict], since: float) -> str:
+    """One line per run, oldest first: its stage and partitions, and when it was created, started and ended."""
+    def at(ts: float | None) -> str:
+        return "-" if ts is None else f"{ts - since:6.1f}"
+
+    lines = []
+    for run in sorted(runs, key=lambda r: r["creationTime"]):
+        tags = run["tags"]
+        what = tags.get("hibayes/stage", tags.get("hibayes/trigger", "other"))
+        target = tags.get("dagster/partition") or tags.get("hibayes/partitions", "")
+        lines.append(f"  {what:<8} {target[:40]:<40} {at(run['creationTime'])} {at(run['startTime'])} {at(run['endTime'])}")
+    return "\n".join(lines)
 
 
 def first_after(dev: DagsterDev, asset: str, since: float, partition: str | None = None) -> float | None:

@@ -31,7 +31,8 @@ from hibayes.analysis_state import AnalysisState, ModelAnalysisState
 from hibayes.check import CheckOutcome
 from hibayes.communicate import COMMUNICATORS
 from hibayes.config import AnalysisConfig, CompareConfig, ModelSpec, stable_hash
-from hibayes.model import MODELS, FitResult, fit_spec
+from hibayes.model import MODELS, FitResult, fit_spec, warm_start
+from hibayes.model.warm_start import WarmStart
 from hibayes.plugins import component_failure
 from hibayes.process import run_processors
 
@@ -209,6 +210,8 @@ class FitOutcome:
     seconds: float
     chain_method: str
     refit_reason: str = ""  # why a stored fit was not reused though it might have been (unreadable)
+    warm_started: bool = False  # started from the previous fit's chains (hibayes.model.warm_start)
+    warmup: int = 0
 
 
 def fit_or_reuse(
@@ -233,23 +236,45 @@ def fit_or_reuse(
             if idata_api.attrs(stored).get("hibayes_input_hash") == input_hash:
                 state.inference_data, state.is_fitted = stored, True
                 return FitOutcome(state, path, input_hash, True, 0.0, idata_api.attrs(stored).get("hibayes_chain_method", ""))
-    result = fit_with_prior_checks(config, state, display)
+    warm_path = warm_start.state_path(path)
+    result = fit_with_prior_checks(config, state, display, _warm_start(config, warm_path))
+    if result.warm_state is not None:
+        result.warm_state.save(warm_path)
+    else:
+        warm_path.unlink(missing_ok=True)
     attrs = {
         "hibayes_input_hash": input_hash,
         "hibayes_model": spec.model_name,
         "hibayes_model_spec": json.dumps({"name": spec.name, "tag": spec.tag, "kwargs": spec.kwargs, "fit": spec.fit.__dict__}, default=str),
         "hibayes_chain_method": result.chain_method,
         "hibayes_fit_seconds": f"{result.seconds:.2f}",
+        "hibayes_warmup": str(result.warmup),
+        "hibayes_warm_started": str(result.warm_started).lower(),
     }
     idata_api.save(state.inference_data, path, attrs)
-    return FitOutcome(state, path, input_hash, False, result.seconds, result.chain_method, refit_reason)
+    return FitOutcome(
+        state, path, input_hash, False, result.seconds, result.chain_method, refit_reason, result.warm_started, result.warmup
+    )
 
 
-def fit_with_prior_checks(config: AnalysisConfig, fitted: ModelAnalysisState, display: Any = None) -> FitResult:
-    """The "before" checkers (prior predictive), then NUTS; the prior groups they drew are kept
-    next to the posterior."""
+def _warm_start(config: AnalysisConfig, path: Path) -> WarmStart | None:
+    """The previous fit's chains, held to the analysis's own r_hat and divergences thresholds."""
+    stored = warm_start.WarmStart.load(path)
+    if stored is None:
+        return None
+    checkers = dict(config.checkers)
+    r_hat = checkers["r_hat"].get("threshold", warm_start.MAX_R_HAT) if "r_hat" in checkers else None
+    divergences = checkers["divergences"].get("threshold", 0) if "divergences" in checkers else None
+    return stored.limits(r_hat, divergences)
+
+
+def fit_with_prior_checks(
+    config: AnalysisConfig, fitted: ModelAnalysisState, display: Any = None, warm: WarmStart | None = None
+) -> FitResult:
+    """The "before" checkers (prior predictive), then NUTS (from `warm`, the previous fit's
+    chains, when it fits); the prior groups they drew are kept next to the posterior."""
     run_checks(config, fitted, when="before", display=display)
-    result = fit_spec(fitted.model_config, fitted.features, fitted.coords, fitted.dims, config.platform.chain_method)
+    result = fit_spec(fitted.model_config, fitted.features, fitted.coords, fitted.dims, config.platform.chain_method, warm)
     prior = fitted.inference_data
     fitted.inference_data = result.inference_data if prior is None else idata_api.extend(result.inference_data, prior, replace=False)
     fitted.is_fitted = True

@@ -103,6 +103,10 @@ class FitConfig:
     init_strategy: str = "median"
     # Sample identical rows once, weighted by their count (same posterior; see hibayes.model.aggregate).
     aggregate_rows: bool = True
+    # A refit on changed data starts where the previous fit's chains ended, with this many warmup
+    # steps (step size only; see hibayes.model.warm_start); false: every fit is cold.
+    warm_start: bool = True
+    warm_start_warmup: int = 150
 
 
 @dataclass(frozen=True)

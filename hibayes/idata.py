@@ -353,6 +353,17 @@ def _element_labels(name: str, da: Any, element_dims: list[str]) -> list[str]:
     return [f"{name}[{', '.join(map(str, combo))}]" for combo in combos]
 
 
+def max_r_hat(draws: Mapping[str, Any]) -> float:
+    """The largest rank-normalised split R-hat over every element of `draws` (site -> (chain,
+    draw, ...) arrays), constant elements left out; 1.0 when none varies."""
+    dataset = az.convert_to_dataset({name: np.asarray(value) for name, value in draws.items()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # constant elements divide by zero
+        values = np.concatenate([np.asarray(da.values, dtype=float).ravel() for da in az.rhat(dataset).data_vars.values()] or [np.ones(1)])
+    finite = values[np.isfinite(values)]
+    return float(finite.max()) if finite.size else 1.0
+
+
 def divergences(idata: InferenceData) -> int:
     return int(idata.sample_stats["diverging"].values.sum())
 

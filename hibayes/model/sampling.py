@@ -12,7 +12,9 @@ from hibayes import idata as idata_api
 from hibayes.config import INIT_STRATEGIES, FitConfig, ModelSpec
 from hibayes.model.aggregate import RowGroups, group_identical_rows, weighted
 from hibayes.model.pointwise import OBSERVED_SITE, weighted_log_likelihood
+from hibayes.model import warm_start
 from hibayes.model.models import MODELS
+from hibayes.model.warm_start import WarmStart
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,9 @@ class FitResult:
     inference_data: Any
     seconds: float
     chain_method: str
+    warm_state: WarmStart | None = None  # where this fit's chains ended, for the next refit
+    warm_started: bool = False
+    warmup: int = 0
 
 
 def fit(
@@ -32,13 +37,17 @@ def fit(
     coords: dict[str, list[Any]] | None = None,
     dims: dict[str, list[str]] | None = None,
     chain_method: str = "parallel",
+    warm: WarmStart | None = None,
+    spec_digest: str = "",
 ) -> FitResult:
     """NUTS (or HMC) on `features`. With `fit_config.aggregate_rows`, identical rows are sampled once with
     their log-likelihood weighted by their count (same posterior, less work; see
     `hibayes.model.aggregate`), and the row-shaped results are expanded back afterwards, except the
-    pointwise log-likelihood, stored weighted (see `hibayes.model.pointwise`)."""
+    pointwise log-likelihood, stored weighted (see `hibayes.model.pointwise`). With `warm` (the
+    previous fit's chains, see `hibayes.model.warm_start`) and `fit_config.warm_start`, the chains
+    start where those ended, after a short warmup; `spec_digest` labels the state returned for
+    the next refit."""
     import jax
-    from numpyro import infer
 
     groups = group_identical_rows(model_fn, features) if fit_config.aggregate_rows else None
     sampled_model, sampled_features = (
@@ -50,33 +59,16 @@ def fit(
         model_over_arrays, arrays = _with_static_sizes(sampled_model, sampled_features)
         if _traces_on_abstract_data(model_over_arrays, arrays):
             sampled_model, sampled_features, data_as_arguments = model_over_arrays, arrays, True
-    if fit_config.init_strategy not in INIT_STRATEGIES:
-        raise ValueError(f"fit.init_strategy '{fit_config.init_strategy}' is not one of {INIT_STRATEGIES}")
-    init = getattr(infer, f"init_to_{fit_config.init_strategy}")()
-    if fit_config.method.upper() == "NUTS":
-        kernel = infer.NUTS(
-            sampled_model,
-            target_accept_prob=fit_config.target_accept,
-            max_tree_depth=fit_config.max_tree_depth,
-            init_strategy=init,
-        )
-    elif fit_config.method.upper() == "HMC":
-        kernel = infer.HMC(sampled_model, init_strategy=init)
-    else:
-        raise ValueError(f"fit.method '{fit_config.method}' is not NUTS or HMC")
-
     chain_method = _feasible_chain_method(chain_method, fit_config.chains, jax.local_device_count())
-    mcmc = infer.MCMC(
-        kernel,
-        num_warmup=fit_config.warmup,
-        num_samples=fit_config.samples,
-        num_chains=fit_config.chains,
-        chain_method=_pmap_with_data_as_arguments if data_as_arguments and chain_method == "parallel" else chain_method,
-        progress_bar=fit_config.progress_bar,
-        jit_model_args=data_as_arguments,
-    )
+    mcmc_chain_method = _pmap_with_data_as_arguments if data_as_arguments and chain_method == "parallel" else chain_method
     started = time.perf_counter()
-    mcmc.run(jax.random.PRNGKey(fit_config.seed), sampled_features, extra_fields=("potential_energy", "energy", "diverging"))
+    mcmc, warm_started = None, False
+    if warm is not None and _can_warm_start(warm, fit_config, chain_method):
+        mcmc = _warm_run(sampled_model, sampled_features, fit_config, mcmc_chain_method, data_as_arguments, warm)
+        warm_started = mcmc is not None
+    if mcmc is None:
+        mcmc = _make_mcmc(sampled_model, fit_config, mcmc_chain_method, data_as_arguments, fit_config.warmup)
+        mcmc.run(jax.random.PRNGKey(fit_config.seed), sampled_features, extra_fields=EXTRA_FIELDS)
     # A model's own dims win: the three-level models' effects live on nested levels that the
     # analysis-wide dims (shared with, say, a linear model of the same columns) cannot describe.
     dims = {**(dims or {}), **getattr(model_fn, "dims", {})}
@@ -90,7 +82,61 @@ def fit(
         log.info("sampled %d distinct rows standing for %d", groups.n_distinct, groups.n_rows)
     if pointwise is not None:
         inference_data = idata_api.set_weighted_log_likelihood(inference_data, OBSERVED_SITE, *pointwise)
-    return FitResult(inference_data, time.perf_counter() - started, chain_method)
+    next_warm = warm_start.from_mcmc(mcmc, spec_digest) if spec_digest else None
+    warmup = mcmc.num_warmup
+    return FitResult(inference_data, time.perf_counter() - started, chain_method, next_warm, warm_started, warmup)
+
+
+EXTRA_FIELDS = ("potential_energy", "energy", "diverging")
+
+
+def _make_mcmc(model_fn: Any, fit_config: FitConfig, chain_method: Any, data_as_arguments: bool, num_warmup: int, warm: bool = False) -> Any:
+    from numpyro import infer
+
+    if fit_config.init_strategy not in INIT_STRATEGIES:
+        raise ValueError(f"fit.init_strategy '{fit_config.init_strategy}' is not one of {INIT_STRATEGIES}")
+    init = getattr(infer, f"init_to_{fit_config.init_strategy}")()
+    method = fit_config.method.upper()
+    if method not in ("NUTS", "HMC"):
+        raise ValueError(f"fit.method '{fit_config.method}' is not NUTS or HMC")
+    kernel_class = getattr(infer, method)
+    options = {"target_accept_prob": fit_config.target_accept, "max_tree_depth": fit_config.max_tree_depth} if method == "NUTS" else {}
+    if warm:
+        kernel_class, options = warm_start.warm_nuts(kernel_class), {**options, "adapt_mass_matrix": False}
+    kernel = kernel_class(model_fn, init_strategy=init, **options)
+    return infer.MCMC(
+        kernel,
+        num_warmup=num_warmup,
+        num_samples=fit_config.samples,
+        num_chains=fit_config.chains,
+        chain_method=chain_method,
+        progress_bar=fit_config.progress_bar,
+        jit_model_args=data_as_arguments,
+    )
+
+
+def _can_warm_start(warm: WarmStart, fit_config: FitConfig, chain_method: str) -> bool:
+    # Vectorized chains initialise all chains in one vmapped call that the warm kernel cannot feed.
+    return fit_config.warm_start and warm.chains == fit_config.chains and chain_method in ("parallel", "sequential")
+
+
+def _warm_run(model_fn: Any, features: dict[str, Any], fit_config: FitConfig, chain_method: Any, data_as_arguments: bool, warm: WarmStart) -> Any:
+    """The MCMC run started from `warm` with a short warmup, or None when the model no longer has
+    the stored chains' shapes, or its draws are not as good as a cold fit's should be."""
+    import jax
+
+    num_warmup = min(fit_config.warmup, fit_config.warm_start_warmup)
+    mcmc = _make_mcmc(model_fn, fit_config, chain_method, data_as_arguments, num_warmup, warm=True)
+    try:
+        mcmc.run(jax.random.PRNGKey(fit_config.seed), features, extra_fields=EXTRA_FIELDS, init_params=warm.chain_arguments())
+    except warm_start.WarmStartMismatch as err:
+        log.info("no warm start: %s", err)
+        return None
+    problem = warm_start.rejection(mcmc, warm)
+    if problem:
+        log.warning("a warm start from the previous fit %s; fitting cold", problem)
+        return None
+    return mcmc
 
 
 def _weighted_pointwise(model_fn: Any, features: dict[str, Any], groups: RowGroups | None, inference_data: Any) -> Any:
@@ -102,8 +148,13 @@ def _weighted_pointwise(model_fn: Any, features: dict[str, Any], groups: RowGrou
     return weighted_log_likelihood(model_fn, features, groups, draws, row_log_likelihood)
 
 
-def fit_spec(spec: ModelSpec, features: dict[str, Any], coords: dict, dims: dict, chain_method: str) -> FitResult:
-    return fit(MODELS.build(spec.name, spec.kwargs), features, spec.fit, coords, dims, chain_method)
+def fit_spec(
+    spec: ModelSpec, features: dict[str, Any], coords: dict, dims: dict, chain_method: str, warm: WarmStart | None = None
+) -> FitResult:
+    """Fit `spec`; from `warm` (the previous fit's chains) when it was made for the same spec."""
+    digest = spec.digest()
+    usable = warm if warm is not None and warm.spec_digest == digest else None
+    return fit(MODELS.build(spec.name, spec.kwargs), features, spec.fit, coords, dims, chain_method, usable, digest)
 
 
 # Data passed into the compiled sampler as arguments, not closed over: closed-over arrays become

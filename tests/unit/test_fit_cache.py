@@ -65,7 +65,7 @@ def test_a_truncated_fit_is_refitted(fits, monkeypatch, caplog):
     config, spec, features = _config_and_spec()
     fitted = []
 
-    def fake_fit(config, state, display=None):  # NUTS stands in: the point is what happens around it
+    def fake_fit(config, state, display=None, warm=None):  # NUTS stands in: the point is what happens around it
         state.inference_data, state.is_fitted = _small_fit(), True
         fitted.append(state.model_name)
         return FitResult(state.inference_data, 0.01, "sequential")
