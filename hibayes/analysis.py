@@ -238,10 +238,6 @@ def fit_or_reuse(
                 return FitOutcome(state, path, input_hash, True, 0.0, idata_api.attrs(stored).get("hibayes_chain_method", ""))
     warm_path = warm_start.state_path(path)
     result = fit_with_prior_checks(config, state, display, _warm_start(config, warm_path))
-    if result.warm_state is not None:
-        result.warm_state.save(warm_path)
-    else:
-        warm_path.unlink(missing_ok=True)
     attrs = {
         "hibayes_input_hash": input_hash,
         "hibayes_model": spec.model_name,
@@ -252,6 +248,10 @@ def fit_or_reuse(
         "hibayes_warm_started": str(result.warm_started).lower(),
     }
     idata_api.save(state.inference_data, path, attrs)
+    if result.warm_state is not None:
+        result.warm_state.save(warm_path)
+    else:
+        warm_path.unlink(missing_ok=True)
     return FitOutcome(
         state, path, input_hash, False, result.seconds, result.chain_method, refit_reason, result.warm_started, result.warmup
     )

@@ -65,6 +65,7 @@ class WarmStart:
     def save(self, path: Path) -> None:
         meta = {"spec_digest": self.spec_digest, "sites": list(self.positions), "divergences": self.divergences, "r_hat": self.r_hat}
         arrays = {f"z/{name}": value for name, value in self.positions.items()}
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as handle:
             np.savez(
