@@ -2,7 +2,10 @@
 
 The variable names are a public contract: scripts and deployments set them.
 
-- HIBAYES_LOG_DIR        the folder of Inspect logs that the sensor watches (default `logs/`)
+- HIBAYES_LOG_DIR        the folder of Inspect logs that the sensor watches (default `logs/`), or an fsspec URL
+                         such as `s3://bucket/prefix` (credentials and endpoint from the usual AWS_* variables)
+- HIBAYES_LOG_RELIST_SECONDS  a remote log dir only: seconds between full listings (default 60); ticks between
+                         them list only the keys after the last one seen (see hibayes.load.log_locations)
 - HIBAYES_ANALYSES_DIR   the folder of analysis YAML files (default `analyses/`)
 - HIBAYES_HOME           warehouse.duckdb, fits/, artifacts/, caches (default `.hibayes/`)
 - DAGSTER_HOME           the Dagster instance (default `.dagster/`)
@@ -21,15 +24,20 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dotenv import load_dotenv
 
+if TYPE_CHECKING:
+    from hibayes.load.log_locations import LogDir
+
 DEFAULT_REFIT_CRON = "0 2 * * *"
+DEFAULT_LOG_RELIST_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
 class Settings:
-    log_dir: Path
+    log_dir: LogDir  # a folder, or an fsspec URL
     analyses_dir: Path
     home: Path
     dagster_home: Path
@@ -38,6 +46,7 @@ class Settings:
     hal_csv: Path | None = None
     irt_config: Path | None = None
     irt_routerdc: tuple[Path, ...] = ()
+    log_relist_seconds: float = DEFAULT_LOG_RELIST_SECONDS
 
     @property
     def warehouse_path(self) -> Path:
@@ -69,6 +78,8 @@ def user_cache_dir() -> Path:
 
 def load_settings(base: Path | None = None) -> Settings:
     """Read the settings; relative paths are taken against `base` (default: the working directory)."""
+    from hibayes.load.log_locations import as_log_dir  # here: `hibayes.load` brings pandas, the CLI's start needs none
+
     load_dotenv(override=False)
     root = (base or Path.cwd()).resolve()
 
@@ -80,7 +91,7 @@ def load_settings(base: Path | None = None) -> Settings:
         return resolve(os.environ.get(var) or default)
 
     return Settings(
-        log_dir=path_of("HIBAYES_LOG_DIR", "logs"),
+        log_dir=as_log_dir(os.environ.get("HIBAYES_LOG_DIR") or "logs", root),
         analyses_dir=path_of("HIBAYES_ANALYSES_DIR", "analyses"),
         home=path_of("HIBAYES_HOME", ".hibayes"),
         dagster_home=path_of("DAGSTER_HOME", ".dagster"),
@@ -93,4 +104,5 @@ def load_settings(base: Path | None = None) -> Settings:
             for part in (os.environ.get("HIBAYES_IRT_ROUTERDC") or "").split(",")
             if part.strip()
         ),
+        log_relist_seconds=float(os.environ.get("HIBAYES_LOG_RELIST_SECONDS") or DEFAULT_LOG_RELIST_SECONDS),
     )

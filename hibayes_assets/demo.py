@@ -63,7 +63,8 @@ def prepare(settings: Settings) -> None:
     if not instance_yaml.exists():
         shutil.copy(PROJECT_ROOT / "dagster.yaml", instance_yaml)
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
-    _fill_if_empty(settings.log_dir, EXAMPLES / "logs", "*.eval")
+    if isinstance(settings.log_dir, Path):  # a bucket is the user's: nothing is written there
+        _fill_if_empty(settings.log_dir, EXAMPLES / "logs", "*.eval")
     _fill_if_empty(settings.analyses_dir, EXAMPLES / "analyses", "*.yaml")
     if settings.prices_path and not settings.prices_path.exists():
         shutil.copy(EXAMPLES / "prices.yaml", settings.prices_path)

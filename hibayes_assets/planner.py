@@ -39,7 +39,8 @@ import dagster as dg
 
 from hibayes.config import AnalysisConfig, ConfigError, list_analyses, load_analysis, stable_hash
 from hibayes.load.inspect_reader import scan_logs
-from hibayes.load.manifest import changed_logs, read_manifest, warehouse_version
+from hibayes.load.log_locations import LogDir
+from hibayes.load.manifest import LogEntry, changed_logs, read_manifest, warehouse_version
 from hibayes_assets.history import latest_materialization, latest_metadata, latest_storage_ids
 from hibayes_assets.partitions import (
     analysis_partitions,
@@ -183,11 +184,19 @@ def config_digest(config: AnalysisConfig) -> str:
     return stable_hash({"yaml": file_digest(config.source), "custom": custom})
 
 
+def logs_waiting(log_dir: LogDir, entries: dict[str, LogEntry]) -> bool:
+    """Whether the log folder holds files whose ingest is not done. A remote log dir is not listed
+    here: that would be a full listing of the bucket every tick, which the log sensor takes pains to
+    avoid. There a refresh may start before the sensor has requested the ingest of a log that just
+    landed; the ingest then makes it due again (redone work, never a stale result)."""
+    return isinstance(log_dir, Path) and bool(changed_logs(scan_logs(log_dir), entries))
+
+
 def plan(instance: dg.DagsterInstance, project: ProjectPaths) -> list[PlannedRun]:
     """The runs due now, given what the logs, settings and instance hold."""
     ledger = read_ledger(instance)
     entries = read_manifest(Path(project.home))
-    if ledger.ingest_in_flight or changed_logs(scan_logs(project.log_path), entries):
+    if ledger.ingest_in_flight or logs_waiting(project.log_path, entries):
         return []  # downstream of a moving warehouse would only be redone
     if not any(entry.usable for entry in entries.values()) and not project.hal_csv and not project.irt_routerdc:
         return []

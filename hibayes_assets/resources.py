@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from hibayes.load.log_locations import LogDir, as_log_dir
 from hibayes.settings import Settings, load_settings
 from hibayes.warehouse import Warehouse
 
@@ -22,7 +23,7 @@ class WarehouseResource(dg.ConfigurableResource):
 class ProjectPaths(dg.ConfigurableResource):
     """Where logs, analyses and artifacts live (see hibayes.settings for the variables)."""
 
-    log_dir: str
+    log_dir: str  # a folder, or an fsspec URL (s3://bucket/prefix)
     analyses_dir: str
     home: str
     prices: str = "prices.yaml"
@@ -30,9 +31,11 @@ class ProjectPaths(dg.ConfigurableResource):
     irt_config: str = "irt.yaml"  # the IRT settings (an `irt:` section); IRTConfig defaults when the file is missing
     irt_routerdc: str = ""  # comma-separated RouterDC-style JSON files; when set, the IRT assets read them instead of the logs
 
+    log_relist_seconds: float = 60.0  # a remote log dir: how often the sensor lists it in full (see log_locations)
+
     @property
-    def log_path(self) -> Path:
-        return Path(self.log_dir)
+    def log_path(self) -> LogDir:
+        return as_log_dir(self.log_dir)
 
     @property
     def analyses_path(self) -> Path:
@@ -62,6 +65,7 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
         "warehouse": WarehouseResource(database=str(settings.warehouse_path)),
         "project": ProjectPaths(
             log_dir=str(settings.log_dir),
+            log_relist_seconds=settings.log_relist_seconds,
             analyses_dir=str(settings.analyses_dir),
             home=str(settings.home),
             prices=str(settings.prices_path or "prices.yaml"),

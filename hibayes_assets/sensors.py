@@ -10,12 +10,15 @@ said (files not used), so that it says it once."""
 
 import hashlib
 import json
+import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
 
 from hibayes.load.inspect_reader import LOG_SUFFIXES, scan_log_dir
+from hibayes.load.log_locations import UNFINISHED_STATUS, ListingCursor, LogDir, list_since
 from hibayes.load.manifest import LogEntry, changed_logs, forgotten_logs, read_manifest, unrecorded_logs
 from hibayes.settings import load_settings
 from hibayes_assets.partitions import (
@@ -84,19 +87,21 @@ def last_successful_ingest(instance: dg.DagsterInstance) -> str | None:
     default_status=dg.DefaultSensorStatus.RUNNING,
     asset_selection=INGEST_SELECTION,
     description="Adds a partition for each new Inspect log in HIBAYES_LOG_DIR and ingests new, changed or deleted "
-    "files (by size and modification time against the ingest manifest) in one run; a deleted file's partition "
-    "goes once its rows have. Logs whose ingest Dagster never recorded are ingested again to record it.",
+    "files (by size and modification time, or an object's ETag, against the ingest manifest) in one run; a deleted "
+    "file's partition goes once its rows have. Logs whose ingest Dagster never recorded are ingested again to record "
+    "it. A remote log dir is listed from the last key seen, and in full every HIBAYES_LOG_RELIST_SECONDS.",
 )
 def new_inspect_logs(context: dg.SensorEvaluationContext, project: ProjectPaths) -> dg.SensorResult | dg.SkipReason:
     if ingest_in_flight(context.instance):
         return dg.SkipReason("an ingest is running; new files wait for the next tick")
-    scan = scan_log_dir(project.log_path)  # the tick's one look at the folder, and at the manifest
-    found, skipped, entries = scan.found, scan.skipped, read_manifest(Path(project.home))
-    cursor = names_signature(skipped)
-    if skipped and context.cursor != cursor:  # said once per set of skipped names, not every tick
+    entries = read_manifest(Path(project.home))
+    # The tick's one look at the folder, and at the manifest.
+    found, skipped, complete, cursor = look_at_log_dir(project.log_path, entries, context.cursor, project.log_relist_seconds)
+    if skipped and sensor_said(context.cursor) != names_signature(skipped):  # said once per set of skipped names, not every tick
         context.log.warning(skipped_files_note(project.log_path, skipped))
     order = list(context.instance.get_dynamic_partitions(log_partitions.name))
-    gone = forgotten_logs(found, entries, order)  # no ingest in flight (above), none requested for them
+    # No ingest in flight (above), none requested for them; only a full listing shows what is gone.
+    gone = forgotten_logs(found, entries, order) if complete else []
     to_add, requests = ingest_requests(context.instance, found, entries, order)
     if not requests and not gone:
         return dg.SensorResult(cursor=cursor, skip_reason=f"no new, changed or deleted logs in {project.log_path}")
@@ -114,12 +119,37 @@ def new_inspect_logs(context: dg.SensorEvaluationContext, project: ProjectPaths)
     )
 
 
+def look_at_log_dir(
+    log_dir: LogDir, entries: dict[str, LogEntry], cursor: str | None, relist_seconds: float
+) -> tuple[dict[str, str], list[str], bool, str]:
+    """What the log dir holds (key -> signature), the skipped files to report, whether the look was
+    a full listing, and the sensor's next cursor. A folder is walked in full every tick and the
+    cursor is what the sensor said about skipped files. A URL is listed from where the last look
+    ended (`list_since`); between full listings, the files the manifest holds and this look did not
+    list are taken to be as the manifest has them."""
+    if isinstance(log_dir, Path):
+        scan = scan_log_dir(log_dir)
+        return scan.found, scan.skipped, True, names_signature(scan.skipped)
+    unfinished = [key for key, entry in entries.items() if entry.status == UNFINISHED_STATUS]
+    look = list_since(log_dir, ListingCursor.from_json(cursor), time.time(), relist_seconds, unfinished)
+    scan = look.scan
+    found = scan.found if look.complete else {**{key: entry.signature for key, entry in entries.items()}, **scan.found}
+    skipped = scan.skipped if look.complete else []  # new skipped names are said at the next full listing
+    said = names_signature(scan.skipped) if look.complete else look.cursor.said
+    return found, skipped, look.complete, replace(look.cursor, said=said).to_json()
+
+
+def sensor_said(cursor: str | None) -> str:
+    """What the last tick said about skipped files: the cursor itself for a folder, a field of it for a URL."""
+    return ListingCursor.from_json(cursor).said if cursor and cursor.startswith("{") else cursor or ""
+
+
 def names_signature(names: list[str]) -> str:
     """A short hash of a list of names (a sensor's cursor: what it last said), "" for none."""
     return hashlib.sha256(json.dumps(names).encode()).hexdigest()[:16] if names else ""
 
 
-def skipped_files_note(log_dir: Path, skipped: list[str], shown: int = 10) -> str:
+def skipped_files_note(log_dir: LogDir, skipped: list[str], shown: int = 10) -> str:
     """What the files in the log dir that are not read are, in one line."""
     names = ", ".join(skipped[:shown]) + (f" and {len(skipped) - shown} more" if len(skipped) > shown else "")
     upper = [name for name in skipped if Path(name).suffix.lower() in LOG_SUFFIXES]

@@ -9,6 +9,7 @@ import pytest
 
 from hibayes.model.platform import configure_host_devices
 from tests.postgres import postgres_database, postgres_server  # noqa: F401 - fixtures for every test module
+from tests.s3 import s3_log_dir, s3_server  # noqa: F401 - fixtures for every test module
 
 configure_host_devices(4)
 

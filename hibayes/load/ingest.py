@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hibayes.load.copies import ingest_logs
-from hibayes.load.inspect_reader import LogRows, file_sha256, file_signature
+from hibayes.load.inspect_reader import LogRows
+from hibayes.load.log_locations import FileFacts, LogDir, LogFile, content_id, file_facts, log_file
 from hibayes.load.manifest import LogEntry, ingest_lock, read_manifest, warehouse_version, write_manifest
 from hibayes.warehouse import Warehouse
 
@@ -32,21 +33,22 @@ class IngestOutcome:
 
 
 def ingest_partitions(
-    warehouse: Warehouse, home: Path, log_dir: Path, keys: Sequence[str], scaffold_field: str = "scaffold"
+    warehouse: Warehouse, home: Path, log_dir: LogDir, keys: Sequence[str], scaffold_field: str = "scaffold"
 ) -> IngestOutcome:
     """Bring the warehouse and the manifest in `home` up to date with the files of `keys` under
-    `log_dir`, holding the ingest lock so that two ingests of one file read it once."""
+    `log_dir` (a folder or a URL), holding the ingest lock so that two ingests of one file read it once."""
     with ingest_lock(home):
         entries = read_manifest(home)
-        paths = {key: log_dir / key for key in keys}
-        removed = [key for key, path in paths.items() if not path.is_file()]
+        paths = {key: log_file(log_dir, key) for key in keys}
+        facts = {key: file_facts(path) for key, path in paths.items()}
+        removed = [key for key in keys if facts[key] is None]
         present = {key: path for key, path in paths.items() if key not in removed}
-        unchanged = unchanged_logs(present, entries)
+        unchanged = unchanged_logs(present, facts, entries)
         to_read = {key: path for key, path in present.items() if key not in unchanged}
         logs, counts = ingest_logs(warehouse, to_read, scaffold_field, removed=removed)
         for rows in logs:
-            path = paths[rows.log_key]
-            signature = file_signature(path) if path.exists() else ""  # gone since it was listed: removed next time
+            now = file_facts(paths[rows.log_key])
+            signature = now.signature if now else ""  # gone since it was listed: removed next time
             entries[rows.log_key] = LogEntry(signature=signature, sha256=rows.sha256, status=rows.status, copy_of=rows.copy_of)
         entries.update(unchanged)
         for key in removed:
@@ -56,16 +58,17 @@ def ingest_partitions(
     return IngestOutcome(logs, counts, unchanged, removed, orphans, warehouse_version(entries))
 
 
-def unchanged_logs(paths: Mapping[str, Path], entries: Mapping[str, LogEntry]) -> dict[str, LogEntry]:
+def unchanged_logs(
+    paths: Mapping[str, LogFile], facts: Mapping[str, FileFacts | None], entries: Mapping[str, LogEntry]
+) -> dict[str, LogEntry]:
     """Logs already in the warehouse with the same content (only their signature changed, or a
     concurrent ingest got there first), and unreadable files with the same bytes: they are not
     read again. A copy always is, so that it counts once the file that held its run no longer does."""
     unchanged = {}
     for key, path in paths.items():
-        entry = entries.get(key)
-        if entry is None or not entry.known_by_content or not path.exists():
+        entry, now = entries.get(key), facts[key]
+        if entry is None or not entry.known_by_content or now is None:
             continue
-        signature = file_signature(path)
-        if entry.signature == signature or entry.sha256 == file_sha256(path):
-            unchanged[key] = LogEntry(signature=signature, sha256=entry.sha256, status=entry.status)
+        if entry.signature == now.signature or entry.sha256 == content_id(path, now):
+            unchanged[key] = LogEntry(signature=now.signature, sha256=entry.sha256, status=entry.status)
     return unchanged

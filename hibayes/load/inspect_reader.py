@@ -17,7 +17,6 @@ extractors: a value means the same in the warehouse as in the loader's frame.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import multiprocessing
 import os
@@ -34,10 +33,22 @@ from typing import Any
 
 import pandas as pd
 
+from hibayes.load.log_locations import (
+    LOG_SUFFIXES,
+    FileFacts,
+    LogDir,
+    LogDirScan,
+    LogFile,
+    content_id,
+    file_facts,
+    file_name,
+    in_path_order,
+    log_file,
+    scan_remote,
+)
 from hibayes.load.manifest import UNREADABLE
 from hibayes.load.scores import convert_score
 
-LOG_SUFFIXES = (".eval", ".json")
 # Sample summaries gained metadata and model usage in inspect_ai 0.3.93.
 SUMMARY_FIELDS_SINCE = (0, 3, 93)
 READ_FROM_SUMMARIES = "summaries"
@@ -94,14 +105,6 @@ class LogRows:
         )
 
 
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def log_key_for(path: Path, log_dir: Path) -> str:
     """The partition key of a log: its path relative to the log dir, with forward slashes. A link
     keeps its own path, wherever it points (outside the folder, or to a log in it: then it is a copy
@@ -115,23 +118,23 @@ def log_key_for(path: Path, log_dir: Path) -> str:
     return path.name
 
 
-def list_log_files(log_dir: Path) -> list[Path]:
-    """Candidate log files under `log_dir`, recursively, in a stable order.
+def list_log_files(log_dir: LogDir) -> list[LogFile]:
+    """Candidate log files under `log_dir` (a folder or a URL), recursively, in a stable order.
 
     `.json` files are candidates too: whether they are logs is decided when reading, so that a
     stray `logs.json` gets a clear error row instead of being silently skipped. Links to files are
     followed (a link whose target is gone is no file); links to folders are not, as a folder
     linking to one above it would never end.
     """
-    return [log_dir / key for key in scan_log_dir(log_dir).found]
+    return [log_file(log_dir, key) for key in scan_log_dir(log_dir).found]
 
 
-def read_log(path: Path, log_key: str, scaffold_field: str = "scaffold") -> LogRows:
+def read_log(path: LogFile, log_key: str, scaffold_field: str = "scaffold") -> LogRows:
     """Read `path` into rows for `evals`, `samples`, `scores` and `ingest_errors`."""
     return read_logs({log_key: path}, scaffold_field)[0]
 
 
-def read_logs(paths_by_key: Mapping[str, Path], scaffold_field: str = "scaffold") -> list[LogRows]:
+def read_logs(paths_by_key: Mapping[str, LogFile], scaffold_field: str = "scaffold") -> list[LogRows]:
     """Read many logs: Inspect's async readers fetch every header and summary list concurrently
     (the way `samples_df` batches its reads), then each log becomes rows."""
     fetched = asyncio.run(_fetch_all(list(paths_by_key.values())))
@@ -144,7 +147,7 @@ BATCH_LOGS = 200
 
 
 def read_log_batches(
-    paths_by_key: Mapping[str, Path], scaffold_field: str = "scaffold", batch_logs: int = BATCH_LOGS, workers: int | None = None
+    paths_by_key: Mapping[str, LogFile], scaffold_field: str = "scaffold", batch_logs: int = BATCH_LOGS, workers: int | None = None
 ) -> Iterator[list[LogRows]]:
     """`read_logs` over batches of `batch_logs` logs, in order. With more than one batch, worker
     processes read them (parsing the summaries is CPU-bound: every core helps), at most one batch
@@ -174,18 +177,20 @@ def ingest_workers() -> int:
 
 @dataclass(frozen=True)
 class _Read:
-    """What Inspect's reader gave for one file: its header and samples, or the exceptions it raised."""
+    """What Inspect's reader gave for one file: its header and samples, or the exceptions it raised,
+    and the file's facts as they were before the read."""
 
     header: Any
     samples: Any
     read_from: str = READ_FROM_SUMMARIES
+    facts: FileFacts | None = None
 
 
-async def _fetch_all(paths: list[Path]) -> list[_Read]:
+async def _fetch_all(paths: list[LogFile]) -> list[_Read]:
     from inspect_ai.log import read_eval_log_async, read_eval_log_sample_summaries_async
 
-    async def one(path: Path) -> _Read:
-        if not path.exists():
+    async def one(path: LogFile, facts: FileFacts | None) -> _Read:
+        if facts is None:
             return _Read(FileNotFoundError(f"{path}: file not found"), [])
         header, summaries = await asyncio.gather(
             read_eval_log_async(str(path), header_only=True),
@@ -193,16 +198,18 @@ async def _fetch_all(paths: list[Path]) -> list[_Read]:
             return_exceptions=True,
         )
         if isinstance(header, BaseException):
-            return _Read(header, summaries)
+            return _Read(header, summaries, facts=facts)
         if not isinstance(summaries, BaseException) and summaries_complete(header, summaries):
-            return _Read(header, summaries)
+            return _Read(header, summaries, facts=facts)
         try:
             full = await read_eval_log_async(str(path))
         except Exception as err:  # whatever Inspect's reader raises: the samples are unreadable
-            return _Read(header, err, READ_FROM_FULL_SAMPLES)
-        return _Read(header, full.samples or [], READ_FROM_FULL_SAMPLES)
+            return _Read(header, err, READ_FROM_FULL_SAMPLES, facts)
+        return _Read(header, full.samples or [], READ_FROM_FULL_SAMPLES, facts)
 
-    return list(await asyncio.gather(*(one(path) for path in paths)))
+    # One stat (a HEAD for an object) per file, before its read: the facts recorded are never newer
+    # than the rows, so a file that changes during the read is read again.
+    return list(await asyncio.gather(*(one(path, file_facts(path)) for path in paths)))
 
 
 def summaries_complete(header: Any, summaries: Sequence[Any]) -> bool:
@@ -216,8 +223,8 @@ def summaries_complete(header: Any, summaries: Sequence[Any]) -> bool:
     return all(summary.message_count is not None for summary in summaries)
 
 
-def _rows(path: Path, log_key: str, read: _Read, scaffold_field: str) -> LogRows:
-    header, samples = read.header, read.samples
+def _rows(path: LogFile, log_key: str, read: _Read, scaffold_field: str) -> LogRows:
+    header, samples, facts, name = read.header, read.samples, read.facts, file_name(path)
     started = datetime.now(timezone.utc)
     errors: list[dict[str, Any]] = []
 
@@ -237,19 +244,20 @@ def _rows(path: Path, log_key: str, read: _Read, scaffold_field: str) -> LogRows
     if isinstance(header, FileNotFoundError):
         error("file", str(header))
         return _unreadable(log_key, path, "", errors)
-    sha = file_sha256(path)
+    assert facts is not None  # a file with no facts is the FileNotFoundError above
+    sha = content_id(path, facts)
     if isinstance(header, BaseException):  # any failure of Inspect's reader: not a usable log
-        error("file", f"{path.name}: not a readable Inspect log ({_describe(header)})")
+        error("file", f"{name}: not a readable Inspect log ({_describe(header)})")
         return _unreadable(log_key, path, sha, errors)
 
     spec = header.eval
     status = header.status
     if status != "success":
         detail = f": {header.error.message}" if header.error and header.error.message else ""
-        error("status", f"{path.name}: log status is '{status}', expected 'success'{detail}")
+        error("status", f"{name}: log status is '{status}', expected 'success'{detail}")
 
     if isinstance(samples, BaseException):
-        error("samples", f"{path.name}: neither the sample summaries nor the full samples could be read ({_describe(samples)})")
+        error("samples", f"{name}: neither the sample summaries nor the full samples could be read ({_describe(samples)})")
         samples = []
 
     scaffold = scaffold_of(spec, header.plan, scaffold_field)
@@ -273,7 +281,7 @@ def _rows(path: Path, log_key: str, read: _Read, scaffold_field: str) -> LogRows
             if converted.is_problem:
                 error(
                     f"score.{scorer}",
-                    f"{path.name}: sample {sample_id} epoch {sample.epoch}: score value "
+                    f"{name}: sample {sample_id} epoch {sample.epoch}: score value "
                     f"{converted.raw_json} of scorer '{scorer}' is not numeric (expected a number, "
                     "bool, numeric string or one of C/I/P/N)",
                     sample_id,
@@ -302,7 +310,7 @@ def _rows(path: Path, log_key: str, read: _Read, scaffold_field: str) -> LogRows
         if sample_error:
             error(
                 "sample.error",
-                f"{path.name}: sample {sample_id} epoch {sample.epoch} errored: {sample_error}",
+                f"{name}: sample {sample_id} epoch {sample.epoch} errored: {sample_error}",
                 sample_id,
                 sample.epoch,
             )
@@ -331,16 +339,15 @@ def _rows(path: Path, log_key: str, read: _Read, scaffold_field: str) -> LogRows
             }
         )
 
-    for scorer, message in first_scores.dict_problems(path.name):
+    for scorer, message in first_scores.dict_problems(name):
         error(f"score.{scorer}", message)
 
-    stat = path.stat()
     eval_row = {
         "log_key": log_key,
         "log_path": str(path),
         "sha256": sha,
-        "size_bytes": stat.st_size,
-        "mtime": stat.st_mtime,
+        "size_bytes": facts.size,
+        "mtime": facts.mtime,
         "eval_id": spec.eval_id,
         "run_id": spec.run_id,
         "eval_set_id": spec.eval_set_id,
@@ -424,7 +431,7 @@ class _FirstScores:
         return problems
 
 
-def _unreadable(log_key: str, path: Path, sha: str, errors: list[dict[str, Any]]) -> LogRows:
+def _unreadable(log_key: str, path: LogFile, sha: str, errors: list[dict[str, Any]]) -> LogRows:
     empty = pd.DataFrame()
     return LogRows(log_key, empty, empty, empty, pd.DataFrame(errors), UNREADABLE, sha, log_path=str(path))
 
@@ -537,25 +544,13 @@ def _json(value: Any) -> str | None:
     return json.dumps(value, default=str, allow_nan=True, sort_keys=False)
 
 
-def file_signature(path: Path) -> str:
-    """A cheap change signature: modification time and size."""
-    stat = path.stat()
-    return f"{stat.st_mtime_ns}:{stat.st_size}"
-
-
-@dataclass(frozen=True)
-class LogDirScan:
-    """What one look at the log dir found."""
-
-    found: dict[str, str]  # each candidate log's partition key -> its change signature, in `list_log_files` order
-    skipped: list[str]  # the files that are never read (`skipped_files`)
-
-
-def scan_log_dir(log_dir: Path) -> LogDirScan:
+def scan_log_dir(log_dir: LogDir) -> LogDirScan:
     """One walk of `log_dir` for both `scan_logs` and `skipped_files`, by the rules of
     `list_log_files` (hidden files and folders left out, links to files followed, links to folders
     not), one `stat` per file and no `Path` per file: a sensor tick looks at a folder of 10,000 logs
-    once, and in a fraction of a second."""
+    once, and in a fraction of a second. A URL is listed by fsspec (`scan_remote`), by the same rules."""
+    if isinstance(log_dir, str):
+        return scan_remote(log_dir)
     if not log_dir.is_dir():
         return LogDirScan({}, [])
     found, skipped = {}, []
@@ -576,16 +571,15 @@ def scan_log_dir(log_dir: Path) -> LogDirScan:
                 found[prefix + name] = f"{info.st_mtime_ns}:{info.st_size}"
             else:
                 skipped.append(prefix + name)
-    in_path_order = sorted(found, key=lambda key: key.split("/"))  # as `Path`s sort, part by part
-    return LogDirScan({key: found[key] for key in in_path_order}, sorted(skipped))
+    return LogDirScan({key: found[key] for key in in_path_order(found)}, sorted(skipped))
 
 
-def scan_logs(log_dir: Path) -> dict[str, str]:
+def scan_logs(log_dir: LogDir) -> dict[str, str]:
     """Each candidate log's partition key with its change signature."""
     return scan_log_dir(log_dir).found
 
 
-def skipped_files(log_dir: Path) -> list[str]:
+def skipped_files(log_dir: LogDir) -> list[str]:
     """The files under `log_dir` that are never read, so that a caller can say so: not hidden, and
     not named like a log (`notes.txt`; `run.EVAL`, as the suffix is matched as Inspect writes it,
     lower case). Paths relative to `log_dir`, in a stable order."""

@@ -15,7 +15,8 @@ What it does, and where it differs from HiBayES:
   uses the working directory only, which this rule still covers); a path found in neither is an
   error naming both places. Lines of a `.txt` manifest are tried against the manifest's folder,
   then the working directory. Folders are searched recursively for `.eval` and `.json` logs.
-  Remote URLs (`s3://...`) go to Inspect as they are.
+  A URL of a log (`s3://bucket/run.eval`) goes to Inspect as it is; a URL of a folder
+  (`s3://bucket/prefix/`) is listed by fsspec by the same rules as a local folder.
 - `extracted_data` (CSV, parquet, JSON array or JSON lines, JSONL) is read as the data, without
   extractors; it cannot be combined with `files_to_process`.
 - `cache_path` keeps HiBayES's rule: when the file exists it is read (JSON lines) and returned as
@@ -52,7 +53,6 @@ import math
 import multiprocessing
 import numbers
 import os
-import re
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
@@ -79,6 +79,7 @@ from hibayes.config import (
 from hibayes.load.copies import same_run_message
 from hibayes.load.extractors import EXTRACTORS, Extractor, ExtractorWarning, SummaryTooThin
 from hibayes.load.inspect_reader import LOG_SUFFIXES, error_text, list_log_files, summaries_complete
+from hibayes.load.log_locations import is_url, log_file, scan_remote
 from hibayes.plugins import import_file, raised_at, resolve_path
 
 LOGGER = logging.getLogger("hibayes.load")
@@ -383,7 +384,7 @@ def expand_inputs(entries: Sequence[str], config_dir: Path | None, where: str = 
     order, each once."""
     found: list[str] = []
     for entry in entries:
-        if entry.endswith(".txt") and not _is_remote(entry):
+        if entry.endswith(".txt") and not is_url(entry):
             manifest = resolve_path(entry, config_dir, "files_to_process manifest")
             for number, line in enumerate(manifest.read_text().splitlines(), start=1):
                 if line.strip():
@@ -396,8 +397,8 @@ def expand_inputs(entries: Sequence[str], config_dir: Path | None, where: str = 
 
 
 def _expand_entry(entry: str, base: Path | None, what: str) -> list[str]:
-    if _is_remote(entry):
-        return [entry] if entry.endswith(LOG_SUFFIXES) else _list_remote(entry)
+    if is_url(entry):
+        return [entry] if entry.endswith(LOG_SUFFIXES) else _list_remote(entry, what)
     path = resolve_path(entry, base, what).resolve()
     if path.is_dir():
         logs = [str(p) for p in list_log_files(path)]
@@ -412,16 +413,13 @@ def _expand_entry(entry: str, base: Path | None, what: str) -> list[str]:
     return [str(path)]
 
 
-def _is_remote(entry: str) -> bool:
-    return re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", entry) is not None
-
-
-def _list_remote(url: str) -> list[str]:
-    """Logs under a remote folder, listed by Inspect (which skips `.json` logs whose name does not
-    start with a timestamp)."""
-    from inspect_ai.log import list_eval_logs
-
-    return sorted(info.name for info in list_eval_logs(url, recursive=True))
+def _list_remote(url: str, what: str) -> list[str]:
+    """Logs under a URL (`s3://bucket/prefix/`), by the rules of a local folder."""
+    folder = url.rstrip("/")
+    logs = [str(log_file(folder, key)) for key in scan_remote(folder).found]
+    if not logs:
+        raise ConfigError(f"{what} '{url}': holds no .eval or .json logs")
+    return logs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -539,7 +537,7 @@ def _worker_count(paths: Sequence[str], requested: int | None, full_samples: boo
         return 1
     if requested is not None:
         return max(1, min(requested, len(paths)))
-    local_bytes = sum(os.path.getsize(p) for p in paths if not _is_remote(p))
+    local_bytes = sum(os.path.getsize(p) for p in paths if not is_url(p))
     if local_bytes < (PARALLEL_MIN_BYTES_FULL if full_samples else PARALLEL_MIN_BYTES_SUMMARIES):
         return 1
     return min(len(paths), os.cpu_count() or 1, MAX_WORKERS)

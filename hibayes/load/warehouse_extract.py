@@ -25,7 +25,8 @@ import pandas as pd
 
 from hibayes.config import AnalysisConfig, ConfigError
 from hibayes.load.extractors import TOKEN_COLUMNS, Extractor, SampleFacts, SummaryTooThin
-from hibayes.load.inspect_reader import READ_FROM_FULL_SAMPLES, file_sha256
+from hibayes.load.inspect_reader import READ_FROM_FULL_SAMPLES
+from hibayes.load.log_locations import as_log_file, content_id, file_facts
 from hibayes.load.loader import (
     LoadReport,
     LogResult,
@@ -186,8 +187,9 @@ def _scores_by_sample(rows: Iterable[dict[str, Any]]) -> dict[SampleKey, dict[st
 def _read_in_full(row: dict[str, Any], plan: ReadPlan, extractors: Sequence[tuple[str, Extractor]]) -> LogResult:
     """The log's rows from its full samples, as the loader reads them when a summary lacks a value;
     only from the very file that was ingested, so that the rows are those of the warehouse's run."""
-    path = Path(row["log_path"])
-    if not path.is_file() or file_sha256(path) != row["sha256"]:
+    path = as_log_file(row["log_path"])
+    facts = file_facts(path)
+    if facts is None or content_id(path, facts) != row["sha256"]:
         raise StaleLogError(
             f"{path}: a value the extractors need was cut from the sample summaries stored in the warehouse, "
             "and the file is gone or has changed since it was ingested; ingest it again"

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from hibayes.load.copies import DUPLICATE_FIELD
 from hibayes.load.ingest import ingest_partitions
-from hibayes.load.inspect_reader import LogRows, file_sha256
+from hibayes.load.inspect_reader import LogRows
+from hibayes.load.log_locations import LogFile, content_id, file_facts, log_file
 from hibayes.load.manifest import UNREADABLE
 from hibayes_assets.metadata import markdown_table
 from hibayes_assets.partitions import log_partitions
@@ -58,12 +59,12 @@ def inspect_log(context: dg.AssetExecutionContext, project: ProjectPaths) -> dg.
     files: dict[str, dict[str, object]] = {}
     keys = context.partition_keys  # each access lists every registered log partition: once
     for key in keys:
-        path = project.log_path / key
-        if not path.is_file():  # deleted: eval_samples removes its rows, the sensor or the demo then its partition
+        path = log_file(project.log_path, key)
+        facts = file_facts(path)
+        if facts is None:  # deleted: eval_samples removes its rows, the sensor or the demo then its partition
             files[key] = {"path": str(path), "removed": True}
             continue
-        stat = path.stat()
-        files[key] = {"path": str(path), "size_bytes": stat.st_size, "mtime": stat.st_mtime, "sha256": file_sha256(path)}
+        files[key] = {"path": str(path), "size_bytes": facts.size, "mtime": facts.mtime, "sha256": content_id(path, facts)}
     if len(files) == 1:
         (info,) = files.values()
         if info.get("removed"):
@@ -153,7 +154,7 @@ def eval_samples(context: dg.AssetExecutionContext, project: ProjectPaths, wareh
             f"their samples: {', '.join(outcome.orphans)}"
         )
     for rows in logs:
-        context.log_event(_readable_check(rows, project.log_path / rows.log_key, per_log[rows.log_key]))
+        context.log_event(_readable_check(rows, log_file(project.log_path, rows.log_key), per_log[rows.log_key]))
     errors = pd.concat([rows.errors for rows in logs if len(rows.errors)] or [pd.DataFrame()], ignore_index=True)
     yield dg.MaterializeResult(
         asset_key="eval_samples",
@@ -198,7 +199,7 @@ def _log_per_log_lines(context: dg.AssetExecutionContext, per_log: dict[str, dic
     )
 
 
-def _readable_check(rows: LogRows, path: Path, summary: dict[str, object]) -> dg.AssetCheckEvaluation:
+def _readable_check(rows: LogRows, path: LogFile, summary: dict[str, object]) -> dg.AssetCheckEvaluation:
     """The log's check result, for its own partition (a range run covers many logs), with the log's
     facts (`_log_summary`) as its metadata."""
     problems = rows.errors[rows.errors["field"].isin(UNUSABLE_FIELDS)]["message"].tolist() if len(rows.errors) else []
