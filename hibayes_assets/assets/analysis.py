@@ -264,7 +264,8 @@ def _fit_one(
     wanted = [name for name, _ in settings.checkers if checker_when_known(name) == "after"]
     checks = run_checks(settings, outcome.model_state, list(dict.fromkeys([*ALWAYS_RUN, *wanted])))
     context.log.info(
-        f"{key}: " + ("reused the stored fit" if outcome.reused else f"fitted in {outcome.seconds:.1f}s")
+        f"{key}: " + ("reused the stored fit" if outcome.reused else f"fitted in {outcome.seconds:.1f}s"
+                      + (" from the previous fit's chains" if outcome.warm_started else ""))
         + "; " + ", ".join(f"{c.name} {c.status}" for c in checks)
     )
     _, plots = save_figures(outcome.model_state.plots, project.artifacts_path(analysis) / model_name)
@@ -278,6 +279,7 @@ def _fit_one(
             **({"refit_reason": outcome.refit_reason} if outcome.refit_reason else {}),
             "chains": spec.fit.chains,
             "draws_per_chain": spec.fit.samples,
+            **({} if outcome.reused else {"warmup_per_chain": outcome.warmup, "warm_started": outcome.warm_started}),
             "chain_method": outcome.chain_method,
             "fit_seconds": round(outcome.seconds, 2),
             "checks": dg.MetadataValue.md(markdown_table(pd.DataFrame([c.as_dict() for c in checks]))),
