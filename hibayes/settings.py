@@ -8,6 +8,8 @@ The variable names are a public contract: scripts and deployments set them.
                          them list only the keys after the last one seen (see hibayes.load.log_locations)
 - HIBAYES_ANALYSES_DIR   the folder of analysis YAML files (default `analyses/`)
 - HIBAYES_HOME           warehouse.duckdb, fits/, artifacts/, caches (default `.hibayes/`)
+- HIBAYES_WAREHOUSE      where the warehouse is: unset for HIBAYES_HOME/warehouse.duckdb, `duckdb:///abs/path` for
+                         another DuckDB file, `postgresql://user@host:port/database` for a shared PostgreSQL database
 - DAGSTER_HOME           the Dagster instance (default `.dagster/`)
 - HIBAYES_REFIT_CRON     the nightly refit schedule (default `0 2 * * *`)
 - HIBAYES_PRICES         USD per million tokens per model, for the HAL cost analysis (default `prices.yaml`)
@@ -26,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from urllib.parse import urlsplit
+
 from dotenv import load_dotenv
 
 if TYPE_CHECKING:
@@ -33,6 +37,12 @@ if TYPE_CHECKING:
 
 DEFAULT_REFIT_CRON = "0 2 * * *"
 DEFAULT_LOG_RELIST_SECONDS = 60.0
+DUCKDB_SCHEME = "duckdb://"
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+class SettingsError(ValueError):
+    """A setting whose value cannot be used: the message names the variable and the forms it takes."""
 
 
 @dataclass(frozen=True)
@@ -47,10 +57,21 @@ class Settings:
     irt_config: Path | None = None
     irt_routerdc: tuple[Path, ...] = ()
     log_relist_seconds: float = DEFAULT_LOG_RELIST_SECONDS
+    warehouse_url: str = ""  # HIBAYES_WAREHOUSE as set (checked by `warehouse_location`); empty: the local file
 
     @property
     def warehouse_path(self) -> Path:
-        return self.home / "warehouse.duckdb"
+        """The DuckDB file (the default warehouse, or the `duckdb:///` one HIBAYES_WAREHOUSE names)."""
+        location = self.warehouse
+        if is_postgres_url(location):
+            raise SettingsError("HIBAYES_WAREHOUSE names a PostgreSQL database: there is no warehouse file")
+        return Path(location)
+
+    @property
+    def warehouse(self) -> str:
+        """Where the warehouse is, as `hibayes.warehouse.open_warehouse` takes it: a DuckDB file's
+        path or a PostgreSQL URL."""
+        return warehouse_location(self.warehouse_url, self.home)
 
     @property
     def fits_dir(self) -> Path:
@@ -67,6 +88,27 @@ class Settings:
     @property
     def run_failures_path(self) -> Path:
         return self.home / "run_failures.jsonl"
+
+
+def is_postgres_url(location: str) -> bool:
+    return urlsplit(location).scheme in POSTGRES_SCHEMES
+
+
+def warehouse_location(setting: str, home: Path) -> str:
+    """HIBAYES_WAREHOUSE as a DuckDB file's path or a PostgreSQL URL; unset: HOME/warehouse.duckdb."""
+    if not setting:
+        return str(home / "warehouse.duckdb")
+    if setting.startswith(DUCKDB_SCHEME):
+        path = setting[len(DUCKDB_SCHEME):]
+        if path.startswith("/") and path.strip("/"):
+            return path
+    elif is_postgres_url(setting) and urlsplit(setting).path.strip("/"):
+        return setting
+    raise SettingsError(
+        f"HIBAYES_WAREHOUSE={setting!r} is not a warehouse this project can open: leave it unset for "
+        "HIBAYES_HOME/warehouse.duckdb, or set duckdb:///absolute/path/warehouse.duckdb (a DuckDB file) or "
+        "postgresql://user@host:port/database (a PostgreSQL database that exists)"
+    )
 
 
 def user_cache_dir() -> Path:
@@ -90,10 +132,14 @@ def load_settings(base: Path | None = None) -> Settings:
     def path_of(var: str, default: str) -> Path:
         return resolve(os.environ.get(var) or default)
 
+    home = path_of("HIBAYES_HOME", ".hibayes")
+    warehouse_url = os.environ.get("HIBAYES_WAREHOUSE") or ""
+    warehouse_location(warehouse_url, home)  # a bad value stops here, naming the variable
     return Settings(
         log_dir=as_log_dir(os.environ.get("HIBAYES_LOG_DIR") or "logs", root),
         analyses_dir=path_of("HIBAYES_ANALYSES_DIR", "analyses"),
-        home=path_of("HIBAYES_HOME", ".hibayes"),
+        home=home,
+        warehouse_url=warehouse_url,
         dagster_home=path_of("DAGSTER_HOME", ".dagster"),
         refit_cron=os.environ.get("HIBAYES_REFIT_CRON") or DEFAULT_REFIT_CRON,
         prices_path=path_of("HIBAYES_PRICES", "prices.yaml"),

@@ -1,8 +1,11 @@
-"""The DuckDB warehouse: schema and idempotent, partition-scoped writes.
+"""The warehouse: schema and idempotent, partition-scoped writes.
 
 This module is the one seam between the project and its storage. Everything that reads or writes
-DuckDB goes through `Warehouse`, so replacing the local file (MotherDuck, DuckLake, PostgreSQL)
-means changing this module only. Connections are opened per call and closed at once: DuckDB allows
+the tables goes through a `Warehouse`, which `open_warehouse` picks from where the warehouse is
+(HIBAYES_WAREHOUSE): a local DuckDB file (`Warehouse`, the default) or a PostgreSQL database that
+several processes and machines write at once (`hibayes.warehouse_postgres.PostgresWarehouse`). Both
+take the same calls and the same SQL from callers: plain SQL that both dialects run (`?` for
+parameters, `= ANY(?)` for a list). Connections are opened per call and closed at once: DuckDB allows
 one writer process, and Dagster runs steps in several processes. Reads open the file read-only, so
 they go on beside other readers (a DuckDB CLI or notebook session included); a writer waits for
 the lock a while, then raises `WarehouseLockedError` naming the process that holds it. (In one
@@ -21,6 +24,8 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+
+from hibayes.settings import is_postgres_url
 
 # One row per run: the log file whose rows stand for it (a Dagster partition of `inspect_log`). A
 # second file holding the same run (a copy) has no rows here, in `samples` or in `scores`: it is
@@ -256,12 +261,35 @@ def _command_line(pid: int) -> str:
     return f" ({command[:300]})" if command else ""
 
 
+def open_warehouse(location: str | Path) -> Warehouse:
+    """The warehouse at `location`: a `postgresql://` URL, else a DuckDB file's path
+    (`hibayes.settings.Settings.warehouse` gives one from HIBAYES_WAREHOUSE)."""
+    if is_postgres_url(str(location)):
+        from hibayes.warehouse_postgres import PostgresWarehouse  # psycopg2 only where it is used
+
+        return PostgresWarehouse(str(location))
+    return Warehouse(location)
+
+
 class Warehouse:
     """A DuckDB file with short-lived connections and partition-scoped replace writes."""
+
+    # DuckDB lets one process write a file at a time: the steps that write it share one pool slot
+    # (hibayes_assets.slots.warehouse_pool). A backend that takes concurrent writers sets False.
+    single_writer = True
 
     def __init__(self, database: str | Path, connect_retries: int = 8):
         self.database = str(database)
         self.connect_retries = connect_retries
+
+    def exists(self) -> bool:
+        """Whether the warehouse was ever written (reading it would create it)."""
+        return Path(self.database).exists()
+
+    @property
+    def display_location(self) -> str:
+        """Where the warehouse is, to print."""
+        return self.database
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -320,15 +348,13 @@ class Warehouse:
         if not frames_by_key:
             return {}
         keys = list(frames_by_key)
-        if tables is None:
-            tables = list(dict.fromkeys(table for frames in frames_by_key.values() for table in frames))
-        counts = {key: {table: len(frames.get(table, ())) for table in tables} for key, frames in frames_by_key.items()}
+        tables, counts = _partition_counts(frames_by_key, tables)
         with self.connect() as conn, _transaction(conn):
             for table in tables:
                 conn.execute(f"DELETE FROM {table} WHERE {key_column} IN (SELECT unnest(?))", [keys])
-                parts = [frames[table] for frames in frames_by_key.values() if len(frames.get(table, ()))]
-                if parts:
-                    conn.register("incoming", pd.concat(parts, ignore_index=True))
+                incoming = _rows_of(frames_by_key, table)
+                if incoming is not None:
+                    conn.register("incoming", incoming)
                     conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
                     conn.unregister("incoming")
         return counts
@@ -389,6 +415,22 @@ class Warehouse:
                 conn.unregister("incoming")
         return len(frame)
 
+    def replace_view(self, view: str, select_sql: str) -> None:
+        """Create or replace the view `view` as `select_sql`."""
+        with self.connect() as conn:
+            conn.execute(f"CREATE OR REPLACE VIEW {_quote(view)} AS {select_sql}")
+
+    def has_table(self, table: str) -> bool:
+        """Whether a table or view of that name exists."""
+        return bool(self.records(
+            "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = ? AND table_schema = current_schema()",
+            [table],
+        )[0]["n"])
+
+    def column_types(self, table: str) -> dict[str, str]:
+        """Column -> type, in DuckDB's names (VARCHAR, DOUBLE, BIGINT, ...), whatever the backend."""
+        return {row["column_name"]: row["column_type"] for row in self.records(f"DESCRIBE {_quote(table)}")}
+
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
         with self.connect(read_only=True) as conn:
             return conn.execute(sql, params or []).df()
@@ -423,6 +465,23 @@ class Warehouse:
     def count_rows(self, tables: tuple[str, ...] = INGEST_TABLES) -> dict[str, int]:
         with self.connect(read_only=True) as conn:
             return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+def _partition_counts(
+    frames_by_key: Mapping[str, Mapping[str, pd.DataFrame]], tables: Sequence[str] | None
+) -> tuple[list[str], dict[str, dict[str, int]]]:
+    """The tables a partition write replaces (default: those the frames name) and the rows it
+    writes per key and table."""
+    if tables is None:
+        tables = list(dict.fromkeys(table for frames in frames_by_key.values() for table in frames))
+    counts = {key: {table: len(frames.get(table, ())) for table in tables} for key, frames in frames_by_key.items()}
+    return list(tables), counts
+
+
+def _rows_of(frames_by_key: Mapping[str, Mapping[str, pd.DataFrame]], table: str) -> pd.DataFrame | None:
+    """Every key's rows for `table` in one frame, or None when no key has any."""
+    parts = [frames[table] for frames in frames_by_key.values() if len(frames.get(table, ()))]
+    return pd.concat(parts, ignore_index=True) if parts else None
 
 
 UNTYPED = "NULL"  # DuckDB's type of a column with no values to infer one from (DESCRIBE says '"NULL"')

@@ -248,7 +248,7 @@ def print_summary(settings: Settings, summary: DemoSummary, seconds: float) -> l
     headline numbers, where the reports are, and every failed check and failed run. No sample from
     a folder that has logs is a failure (it goes into `summary.failures`). Returns the failed
     checks."""
-    from hibayes.warehouse import Warehouse, WarehouseLockedError
+    from hibayes.warehouse import WarehouseLockedError, open_warehouse
 
     instance = dg.DagsterInstance.get()
     project = build_resources(settings)["project"]
@@ -258,12 +258,12 @@ def print_summary(settings: Settings, summary: DemoSummary, seconds: float) -> l
     print(f"logs:     {len(entries)} in {settings.log_dir} (" + ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())) + ")")
     failed_checks = []
     samples: int | None = 0  # None: the warehouse could not be read
-    if settings.warehouse_path.exists():
-        warehouse = Warehouse(settings.warehouse_path)
+    warehouse = open_warehouse(settings.warehouse)
+    if warehouse.exists():
         unusable = [key for key, entry in entries.items() if entry.status != "success"]
         try:
             reasons = warehouse.query(
-                "SELECT log_key, first(message) AS message FROM ingest_errors WHERE sample_id IS NULL AND log_key IN ? GROUP BY log_key",
+                "SELECT log_key, min(message) AS message FROM ingest_errors WHERE sample_id IS NULL AND log_key = ANY(?) GROUP BY log_key",
                 [unusable or [""]],
             )
             counts = warehouse.count_rows()
@@ -274,7 +274,7 @@ def print_summary(settings: Settings, summary: DemoSummary, seconds: float) -> l
         else:
             failed_checks += [f"{key}: check_log_readable: {message}" for key, message in zip(reasons["log_key"], reasons["message"])]
             samples = counts["samples"]
-            print(f"samples:  {counts['samples']} rows, {counts['scores']} scores, {errors}  ({settings.warehouse_path})")
+            print(f"samples:  {counts['samples']} rows, {counts['scores']} scores, {errors}  ({warehouse.display_location})")
     for key in instance.get_dynamic_partitions(fit_partitions.name):
         analysis, model = split_fit_key(key)
         path = checks_path(project.fit_path(analysis, model))

@@ -8,16 +8,30 @@ import dagster as dg
 
 from hibayes.load.log_locations import LogDir, as_log_dir
 from hibayes.settings import Settings, load_settings
-from hibayes.warehouse import Warehouse
+from hibayes.warehouse import Warehouse, open_warehouse
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse. Swap this resource to move the tables elsewhere."""
+    """The warehouse: a DuckDB file's path or a PostgreSQL URL (HIBAYES_WAREHOUSE)."""
 
     database: str
 
     def get(self) -> Warehouse:
-        return Warehouse(self.database)
+        return open_warehouse(self.database)
+
+
+def warehouse_pool(settings: Settings | None = None) -> str | None:
+    """The pool of the steps that write the warehouse in bulk: `duckdb` (one slot, dagster.yaml)
+    when it is a DuckDB file, whose one writer at a time they take turns to be; none when its
+    backend takes concurrent writers (PostgreSQL), so that nothing waits for a slot it does not need.
+    Read when the code location loads, as the resources are."""
+    settings = settings or load_settings()
+    return "duckdb" if open_warehouse(settings.warehouse).single_writer else None
+
+
+# `pool=` of the assets that write the warehouse in bulk (ingest, analysis inputs and results,
+# HAL run metrics, the IRT response matrix).
+WAREHOUSE_POOL = warehouse_pool()
 
 
 class ProjectPaths(dg.ConfigurableResource):
@@ -62,7 +76,7 @@ class ProjectPaths(dg.ConfigurableResource):
 def build_resources(settings: Settings | None = None) -> dict[str, dg.ConfigurableResource]:
     settings = settings or load_settings()
     return {
-        "warehouse": WarehouseResource(database=str(settings.warehouse_path)),
+        "warehouse": WarehouseResource(database=settings.warehouse),
         "project": ProjectPaths(
             log_dir=str(settings.log_dir),
             log_relist_seconds=settings.log_relist_seconds,

@@ -57,7 +57,7 @@ from hibayes.irt.responses import (
     response_matrix_from_arrays,
     split_respondents,
     validate_response_matrix,
-    wide_view_sql,
+    wide_select_sql,
 )
 from hibayes.irt.routing import RoutingResult, evaluate_routing, route, routing_report, split_items
 from hibayes.irt.simulate import SimulatedIRT, sigmoid, simulate_irt
@@ -138,5 +138,5 @@ __all__ = [
     "transfer_item_parameters",
     "transfer_probabilities",
     "validate_response_matrix",
-    "wide_view_sql",
+    "wide_select_sql",
 ]

@@ -37,7 +37,7 @@ __all__ = [
     "balance_weights",
     "split_respondents",
     "item_weights",
-    "wide_view_sql",
+    "wide_select_sql",
 ]
 
 ITEM_SEP = "::"
@@ -526,9 +526,10 @@ def item_weights(responses: ResponseMatrix, balance: str = "none", column: str =
     raise ValueError(f"balance: {balance!r} is not one of none, task")
 
 
-def wide_view_sql(table: str, view: str, respondents: Sequence[str]) -> str:
-    """DuckDB SQL for a wide view of a long response table written from `to_long()`: one row per
-    item (item, task, sample_id) and one column of y per respondent (quoted names)."""
+def wide_select_sql(table: str, respondents: Sequence[str]) -> str:
+    """The SELECT of a wide view of a long response table written from `to_long()`: one row per
+    item (item, task, sample_id) and one column of y per respondent (quoted names); DuckDB and
+    PostgreSQL both run it."""
     def q(s: str) -> str:
         return '"' + str(s).replace('"', '""') + '"'
 
@@ -536,5 +537,5 @@ def wide_view_sql(table: str, view: str, respondents: Sequence[str]) -> str:
         return "'" + str(s).replace("'", "''") + "'"
 
     cols = ",\n  ".join(f"max(y) FILTER (WHERE respondent = {lit(r)}) AS {q(r)}" for r in respondents)
-    return (f"CREATE OR REPLACE VIEW {q(view)} AS\nSELECT item, task, sample_id,\n  {cols}\n"
+    return (f"SELECT item, task, sample_id,\n  {cols}\n"
             f"FROM {q(table)}\nGROUP BY item, task, sample_id\nORDER BY item")

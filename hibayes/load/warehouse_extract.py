@@ -56,7 +56,7 @@ SELECT s.log_key, e.log_path, e.eval_id, e.sha256, e.status AS log_status, f.rea
        {", ".join(f"s.{column}" for column in TOKEN_COLUMNS)}, s.message_count, s.error
 FROM samples s JOIN evals e USING (log_key) LEFT JOIN log_files f USING (log_key)
 ORDER BY s.log_key, s.epoch,
-         CASE WHEN regexp_full_match(s.sample_id, '[0-9]+') THEN lpad(s.sample_id, 20, '0') ELSE s.sample_id END
+         CASE WHEN s.sample_id ~ '^[0-9]+$' THEN lpad(s.sample_id, 20, '0') ELSE s.sample_id END
 """
 SCORES_SQL = "SELECT log_key, sample_id, epoch, scorer, raw_value FROM scores ORDER BY log_key, sample_id, epoch, scorer_rank"
 

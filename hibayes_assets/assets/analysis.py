@@ -29,7 +29,7 @@ from hibayes_assets.checks import (
 from hibayes_assets.history import latest_materialization, latest_metadata
 from hibayes_assets.metadata import markdown_table, save_figures
 from hibayes_assets.partitions import analysis_partitions, fit_key, fit_partitions, split_fit_key
-from hibayes_assets.resources import ProjectPaths, WarehouseResource
+from hibayes_assets.resources import WAREHOUSE_POOL, ProjectPaths, WarehouseResource
 
 # A range run covers many analyses; each records its own materialization (and only when its output
 # changed), so the step emits events itself instead of one output for the whole range.
@@ -76,7 +76,7 @@ def analysis_table(analysis: str) -> str:
     partitions_def=analysis_partitions,
     backfill_policy=ONE_RUN,
     can_subset=True,
-    pool="duckdb",
+    pool=WAREHOUSE_POOL,
 )
 def analysis_inputs(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource):
     """Data and features of every analysis in the run's range. Each analysis whose rows or features
@@ -351,7 +351,7 @@ def checks_path(fit_path: Path) -> Path:
     partitions_def=analysis_partitions,
     deps=[FIT_DEP],
     kinds={"duckdb"},
-    pool="duckdb",
+    pool=WAREHOUSE_POOL,
     description="Every checker's outcome for every fit of the analysis (model, checker, status, value, "
     "threshold, message) as rows of the DuckDB table `check_results`.",
 )
@@ -379,7 +379,7 @@ def check_results(context: dg.AssetExecutionContext, project: ProjectPaths, ware
     partitions_def=analysis_partitions,
     deps=[FIT_DEP],
     kinds={"duckdb", "arviz"},
-    pool="duckdb",
+    pool=WAREHOUSE_POOL,
     description="ArviZ's comparison of the analysis's fitted models by PSIS-LOO (elpd, se, elpd_diff, dse, "
     "weights, warnings) and the best model, chosen taking the standard error of the difference into "
     "account. DuckDB table `model_comparison`, CSV and PNG under HIBAYES_HOME/artifacts/<analysis>, and "

@@ -15,7 +15,7 @@ import dagster as dg
 import pandas as pd
 
 from hibayes_assets.metadata import markdown_table, save_figures
-from hibayes_assets.resources import ProjectPaths, WarehouseResource
+from hibayes_assets.resources import WAREHOUSE_POOL, ProjectPaths, WarehouseResource
 
 if TYPE_CHECKING:
     from hibayes.hal.io import PriceFile
@@ -54,7 +54,7 @@ def _record_errors(warehouse: WarehouseResource, stage: str, errors: pd.DataFram
     op_tags=FIRST,
     deps=[dg.AssetDep("eval_samples", partition_mapping=dg.AllPartitionMapping())],
     kinds={"duckdb"},
-    pool="duckdb",
+    pool=WAREHOUSE_POOL,
     description="One row per run (benchmark x model x scaffold): accuracy (or, for scores that are not "
     "proportions, the mean score on its own scale) with its 95% interval, total and per-task cost from token "
     "usage x prices.yaml over the samples that have usage, mean latency. Samples of logs with status error or "

@@ -17,7 +17,7 @@ from hibayes.load.log_locations import LogFile, content_id, file_facts, log_file
 from hibayes.load.manifest import UNREADABLE
 from hibayes_assets.metadata import markdown_table
 from hibayes_assets.partitions import log_partitions
-from hibayes_assets.resources import ProjectPaths, WarehouseResource
+from hibayes_assets.resources import WAREHOUSE_POOL, ProjectPaths, WarehouseResource
 
 CHECK_LOG_READABLE = "check_log_readable"
 # Error fields that mean the log as a whole could not be used (the others are about one sample or score).
@@ -120,7 +120,7 @@ def inspect_log(context: dg.AssetExecutionContext, project: ProjectPaths) -> dg.
     ],
     partitions_def=log_partitions,
     backfill_policy=ONE_RUN,
-    pool="duckdb",
+    pool=WAREHOUSE_POOL,
     can_subset=True,  # the check reports per log partition (log events), not as the step's output
 )
 def eval_samples(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource):

@@ -5,9 +5,9 @@ HIBAYES_HOME/artifacts/irt. Settings come from HIBAYES_IRT_CONFIG (an `irt:` sec
 the warehouse or, when HIBAYES_IRT_ROUTERDC is set, from RouterDC-style JSON files.
 
 The planner refreshes the group in one run when the warehouse's content or the IRT settings change.
-Only `response_matrix` is in the `duckdb` pool: the others fit for seconds to minutes and touch
-DuckDB only in short reads and writes (which retry while another process holds its lock), so
-they never hold the slot that ingests and analyses wait for."""
+Only `response_matrix` is in the warehouse's pool (`duckdb`, for a DuckDB file): the others fit for
+seconds to minutes and touch the warehouse only in short reads and writes (which retry while another
+process holds DuckDB's lock), so they never hold the slot that ingests and analyses wait for."""
 
 import time
 import warnings
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from hibayes_assets.metadata import embedded_png, markdown_table
-from hibayes_assets.resources import ProjectPaths, WarehouseResource
+from hibayes_assets.resources import WAREHOUSE_POOL, ProjectPaths, WarehouseResource
 
 if TYPE_CHECKING:
     from hibayes.irt import AnchorPoints, IRTConfig, IRTFit, ResponseMatrix
@@ -85,16 +85,13 @@ def _config_metadata(config: "IRTConfig", source: str, notes: list[str], started
 
 def _load_responses(store: "Warehouse") -> "ResponseMatrix":
     """The response matrix that `response_matrix` stored (same respondent and item order)."""
-    import duckdb
-
     from hibayes.irt import ResponseMatrix
 
-    try:
-        items = store.query("SELECT * FROM irt_items ORDER BY position")
-        respondents = store.query("SELECT * FROM irt_respondents ORDER BY position")
-        cells = store.query(f"SELECT respondent, item, successes, trials FROM {RESPONSES_TABLE}")
-    except duckdb.CatalogException:
-        raise dg.Failure("no stored response matrix: materialize `response_matrix` first") from None
+    if not all(store.has_table(table) for table in ("irt_items", "irt_respondents", RESPONSES_TABLE)):
+        raise dg.Failure("no stored response matrix: materialize `response_matrix` first")
+    items = store.query("SELECT * FROM irt_items ORDER BY position")
+    respondents = store.query("SELECT * FROM irt_respondents ORDER BY position")
+    cells = store.query(f"SELECT respondent, item, successes, trials FROM {RESPONSES_TABLE}")
     r_pos = {name: n for n, name in enumerate(respondents["respondent"])}
     i_pos = {name: n for n, name in enumerate(items["item"])}
     successes = np.zeros((len(r_pos), len(i_pos)))
@@ -182,7 +179,7 @@ def _training_responses(project: ProjectPaths, store: "Warehouse") -> "tuple[IRT
     group_name=GROUP,
     deps=[dg.AssetDep("eval_samples", partition_mapping=dg.AllPartitionMapping())],
     kinds={"duckdb"},
-    pool="duckdb",
+    pool=WAREHOUSE_POOL,
     description="Respondents (model, or model + scaffold) x items (task + sample id), binarised by the "
     "config's rule: long table `irt_responses` (one row per answered cell), a wide VIEW `irt_responses_wide` "
     "(one row per item, one column per respondent), and `irt_items`, `irt_respondents`. Reads the warehouse, "
@@ -191,7 +188,7 @@ def _training_responses(project: ProjectPaths, store: "Warehouse") -> "tuple[IRT
 def response_matrix(
     context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    from hibayes.irt import build_response_matrix, wide_view_sql
+    from hibayes.irt import build_response_matrix, wide_select_sql
 
     started, notes = time.perf_counter(), []
     with _library_calls(context, project, notes):
@@ -209,8 +206,7 @@ def response_matrix(
     rows = store.replace_table(RESPONSES_TABLE, responses.to_long())
     store.replace_table("irt_items", responses.item_table.assign(position=range(len(responses.items))))
     store.replace_table("irt_respondents", respondents)
-    with store.connect() as conn:
-        conn.execute(wide_view_sql(RESPONSES_TABLE, WIDE_VIEW, responses.respondents))
+    store.replace_view(WIDE_VIEW, wide_select_sql(RESPONSES_TABLE, responses.respondents))
     wide = store.query(f'SELECT * FROM "{WIDE_VIEW}" LIMIT 8')
     return dg.MaterializeResult(
         metadata={

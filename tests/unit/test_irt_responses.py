@@ -16,7 +16,7 @@ from hibayes.irt.responses import (
     build_response_matrix,
     match_mean_threshold,
     split_respondents,
-    wide_view_sql,
+    wide_select_sql,
 )
 
 
@@ -119,7 +119,7 @@ def test_wide_view_in_duckdb():
     con = duckdb.connect()
     con.register("incoming", rm.to_long())
     con.execute("CREATE TABLE irt_responses AS SELECT * FROM incoming")
-    con.execute(wide_view_sql("irt_responses", "irt_responses_wide", rm.respondents))
+    con.execute("CREATE VIEW irt_responses_wide AS " + wide_select_sql("irt_responses", rm.respondents))
     wide = con.execute("SELECT * FROM irt_responses_wide").df()
     assert wide.shape == (3, 3 + 3)
     np.testing.assert_array_equal(wide["m/b"].to_numpy(), rm.y[1])
