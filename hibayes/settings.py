@@ -27,7 +27,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-
 from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
