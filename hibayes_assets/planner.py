@@ -50,7 +50,7 @@ from hibayes_assets.partitions import (
     name_problem,
     range_tags,
 )
-from hibayes_assets.resources import ProjectPaths
+from hibayes_assets.resources import BACKGROUND_TAG, ProjectPaths
 from hibayes_assets.slots import IN_PROGRESS, KILLED_TAG
 
 PLANNED_TAG = "hibayes/planned"
@@ -100,8 +100,10 @@ class PlannedRun:
         return f"{self.stage}{f' [{where}]' if where else ''}: {', '.join(self.assets)}"
 
     def run_request(self) -> dg.RunRequest:
+        """The daemon's run: HAL and IRT, which nothing waits for, in a background process."""
+        background = {BACKGROUND_TAG: "true"} if self.stage == "results" else {}
         return dg.RunRequest(
-            run_key=self.run_key, partition_key=self.partition_key, tags=self.tags,
+            run_key=self.run_key, partition_key=self.partition_key, tags={**self.tags, **background},
             asset_selection=[dg.AssetKey(asset) for asset in self.assets],
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -34,6 +35,13 @@ def warehouse_pool(settings: Settings | None = None) -> str | None:
 WAREHOUSE_POOL = warehouse_pool()
 
 
+# A run the daemon starts with this tag (HAL and IRT, which no report waits for) runs its process at
+# a lower CPU priority: on a small machine the fits and reports on the way from a new log to the
+# analysis reports go first, and the background run uses what they leave.
+BACKGROUND_TAG = "hibayes/background"
+BACKGROUND_NICENESS = 10
+
+
 class ProjectPaths(dg.ConfigurableResource):
     """Where logs, analyses and artifacts live (see hibayes.settings for the variables)."""
 
@@ -46,6 +54,11 @@ class ProjectPaths(dg.ConfigurableResource):
     irt_routerdc: str = ""  # comma-separated RouterDC-style JSON files; when set, the IRT assets read them instead of the logs
 
     log_relist_seconds: float = 60.0  # a remote log dir: how often the sensor lists it in full (see log_locations)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        run = context.dagster_run
+        if run is not None and run.tags.get(BACKGROUND_TAG) == "true":
+            lower_priority()
 
     @property
     def log_path(self) -> LogDir:
@@ -71,6 +84,12 @@ class ProjectPaths(dg.ConfigurableResource):
     @property
     def jax_cache_path(self) -> Path:
         return Path(self.home) / "cache" / "jax"
+
+
+def lower_priority() -> None:
+    """This process at BACKGROUND_NICENESS (once: `os.nice` adds to what it has)."""
+    if os.getpriority(os.PRIO_PROCESS, 0) < BACKGROUND_NICENESS:
+        os.nice(BACKGROUND_NICENESS - os.getpriority(os.PRIO_PROCESS, 0))
 
 
 def build_resources(settings: Settings | None = None) -> dict[str, dg.ConfigurableResource]:
