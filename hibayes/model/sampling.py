@@ -83,6 +83,8 @@ def fit(
     if pointwise is not None:
         inference_data = idata_api.set_weighted_log_likelihood(inference_data, OBSERVED_SITE, *pointwise)
     next_warm = warm_start.from_mcmc(mcmc, spec_digest) if spec_digest else None
+    if next_warm is not None and not warm_started and fit_config.warm_start and mcmc_chain_method is _pmap_with_data_as_arguments:
+        _compile_warm_sampler(sampled_model, sampled_features, fit_config, next_warm)
     warmup = mcmc.num_warmup
     return FitResult(inference_data, time.perf_counter() - started, chain_method, next_warm, warm_started, warmup)
 
@@ -194,6 +196,27 @@ def _traces_on_abstract_data(model_fn: Any, arrays: dict[str, Any]) -> bool:
 def _pmap_with_data_as_arguments(single_chain: functools.partial) -> Any:
     """NumPyro's "parallel" chains (a callable `chain_method` receives its per-chain function, a
     partial over the model's arguments), with those arguments passed to `pmap` as arguments."""
+    chains, args, kwargs = _chains_over_pmap(single_chain)
+    return lambda map_args: chains(map_args, args, kwargs)
+
+
+def _compile_only(single_chain: functools.partial) -> Any:
+    """A `chain_method` that compiles the parallel chains' program (into the persistent cache)
+    and stops the run there, by raising `_SamplerCompiled`."""
+    chains, args, kwargs = _chains_over_pmap(single_chain)
+
+    def compile_and_stop(map_args: Any) -> Any:
+        chains.lower(map_args, args, kwargs).compile()
+        raise _SamplerCompiled
+
+    return compile_and_stop
+
+
+class _SamplerCompiled(Exception):
+    """Raised by `_compile_only` once the sampler is compiled: nothing is sampled."""
+
+
+def _chains_over_pmap(single_chain: functools.partial) -> tuple[Any, Any, Any]:
     import jax
 
     bound = dict(single_chain.keywords)
@@ -202,7 +225,20 @@ def _pmap_with_data_as_arguments(single_chain: functools.partial) -> Any:
     def one_chain(map_args: Any, args: Any, kwargs: Any) -> Any:
         return single_chain.func(map_args, args=args, kwargs=kwargs, **bound)
 
-    return lambda map_args: jax.pmap(one_chain, in_axes=(0, None, None))(map_args, args, kwargs)
+    return jax.pmap(one_chain, in_axes=(0, None, None)), args, kwargs
+
+
+def _compile_warm_sampler(model_fn: Any, features: dict[str, Any], fit_config: FitConfig, warm: WarmStart) -> None:
+    """Compile the sampler that the next refit from `warm` will run, without sampling: a cold fit
+    pays its compile now, so that the first refit after it (a new log, minutes later) does not."""
+    import jax
+
+    num_warmup = min(fit_config.warmup, fit_config.warm_start_warmup)
+    mcmc = _make_mcmc(model_fn, fit_config, _compile_only, True, num_warmup, warm=True)
+    try:
+        mcmc.run(jax.random.PRNGKey(fit_config.seed), features, extra_fields=EXTRA_FIELDS, init_params=warm.chain_arguments())
+    except _SamplerCompiled:
+        pass
 
 
 def _feasible_chain_method(requested: str, chains: int, devices: int) -> str:

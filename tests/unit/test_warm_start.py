@@ -23,7 +23,7 @@ def _features(seed: int, groups: int = 4, trials: int = 400, more_trials: int = 
 
 
 # A model whose cold fits of these data do not diverge (the two-level model's funnel does, warm or cold).
-SPEC = ModelSpec("simplified_group_binomial_exponential", fit=FitConfig(samples=1000, warmup=500, chains=4, warm_start_warmup=150))
+SPEC = ModelSpec("simplified_group_binomial_exponential", fit=FitConfig(samples=500, warmup=300, chains=4, warm_start_warmup=100))
 
 
 def _fit(features: dict, warm: WarmStart | None = None, spec: ModelSpec = SPEC):
@@ -47,12 +47,12 @@ def test_a_refit_on_new_data_starts_from_the_previous_chains_and_agrees_with_a_c
     changed = _features(seed=1, more_trials=40)
     warm = _fit(changed, _lenient(first_fit.warm_state))
     cold = _fit(changed)
-    assert warm.warm_started and warm.warmup == 150 and not cold.warm_started and cold.warmup == 500
+    assert warm.warm_started and warm.warmup == 100 and not cold.warm_started and cold.warmup == 300
     draws = warm.inference_data.posterior["group_effects"]
-    assert draws.sizes["draw"] == 1000 and draws.sizes["chain"] == 4  # as many draws kept as a cold fit
+    assert draws.sizes["draw"] == 500 and draws.sizes["chain"] == 4  # as many draws kept as a cold fit
     warm_means = draws.mean(("chain", "draw")).values
     cold_means = cold.inference_data.posterior["group_effects"].mean(("chain", "draw")).values
-    # Posterior sd of each logit is about 0.1 (400 trials); 4000 draws give a Monte Carlo error of a
+    # Posterior sd of each logit is about 0.1 (400 trials); 2000 draws give a Monte Carlo error of a
     # few thousandths; 0.05 between two independent fits is generous and still far from a bias.
     np.testing.assert_allclose(warm_means, cold_means, atol=0.05)
     np.testing.assert_allclose(warm_means, TRUE_EFFECTS[:4], atol=0.25)
@@ -62,14 +62,14 @@ def test_a_refit_on_new_data_starts_from_the_previous_chains_and_agrees_with_a_c
 def test_a_model_whose_sites_changed_shape_is_fitted_cold(first_fit):
     """A fifth group (a new model in the data) changes the group effects' shape: no warm start."""
     result = _fit(_features(seed=3, groups=5), first_fit.warm_state)
-    assert not result.warm_started and result.warmup == 500
+    assert not result.warm_started and result.warmup == 300
     assert result.inference_data.posterior["group_effects"].shape[-1] == 5
 
 
 def test_a_state_made_for_another_spec_or_chain_count_is_not_used(first_fit):
     other_spec = ModelSpec("two_level_group_binomial", fit=SPEC.fit)
     assert not _fit(_features(seed=2), first_fit.warm_state, other_spec).warm_started
-    off = ModelSpec(SPEC.name, fit=FitConfig(samples=1000, warmup=500, chains=4, warm_start=False))
+    off = ModelSpec(SPEC.name, fit=FitConfig(samples=500, warmup=300, chains=4, warm_start=False))
     assert not _fit(_features(seed=2), first_fit.warm_state, off).warm_started
 
 
@@ -78,7 +78,7 @@ def test_a_warm_start_that_would_fail_the_analysis_checks_is_redone_cold(first_f
     strict = first_fit.warm_state.limits(max_r_hat=0.5, max_divergences=0)
     with caplog.at_level("WARNING", logger="hibayes"):
         result = _fit(_features(seed=1, more_trials=40), strict)
-    assert not result.warm_started and result.warmup == 500
+    assert not result.warm_started and result.warmup == 300
     assert "R-hat" in caplog.text and "fitting cold" in caplog.text
 
 
@@ -122,3 +122,31 @@ def test_warm_refits_of_the_same_shapes_share_one_compiled_sampler(first_fit):
     assert second.warm_started and third.warm_started
     assert events.count("/jax/compilation_cache/cache_misses") == 0
     assert events.count("/jax/compilation_cache/cache_hits") >= 1
+
+
+def test_a_cold_fit_leaves_the_sampler_of_its_first_refit_compiled(tmp_path, caplog):
+    """The first new log after `make demo` must not wait for the warm sampler to compile: the cold
+    fit compiles it (into the persistent cache) before it returns. In a fresh cache, the first warm
+    refit then compiles no chains program of its own."""
+    import jax
+    from jax._src import compilation_cache  # the cache's folder is fixed once it is first used
+
+    previous = jax.config.jax_compilation_cache_dir
+    compilation_cache.reset_cache()
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path))
+    small = ModelSpec(SPEC.name, fit=FitConfig(samples=100, warmup=100, chains=4, warm_start_warmup=50))
+    try:
+        first = _fit(_features(seed=1, groups=3), spec=small)
+        with caplog.at_level("DEBUG", logger="jax._src.compiler"):
+            # 100 draws: the point is the compile, not the draws' quality, so any R-hat is kept.
+            warm = _fit(_features(seed=1, groups=3, more_trials=20), first.warm_state.limits(2.0, 100), small)
+    finally:
+        compilation_cache.reset_cache()
+        jax.config.update("jax_compilation_cache_dir", previous)
+    assert warm.warm_started
+    misses = [r.getMessage() for r in caplog.records if "CACHE MISS" in r.getMessage()]
+    hits = [r.getMessage() for r in caplog.records if "cache hit" in r.getMessage()]
+    # JAX runs `pmap` as a jit of `_fun` (jax 0.10): that program is the chains' sampler. Without
+    # the cold fit's compile it is a miss here (and the rest are tiny eager programs).
+    assert not [m for m in misses if "'jit__fun'" in m], misses
+    assert [h for h in hits if "'jit__fun'" in h], hits
