@@ -64,6 +64,23 @@ def validate(config: AnalysisConfig) -> None:
     problems = missing_features(config.processors, config.models)
     if problems:
         raise ConfigError(f"{config.where}: " + "; ".join(problems))
+    check_platform(config)
+
+
+def check_platform(config: AnalysisConfig) -> None:
+    """Raise a ConfigError, naming the file and the field, when this machine cannot fit on the
+    config's `platform.device_type` (a GPU asked for where JAX sees none)."""
+    from hibayes.config import ConfigError
+    from hibayes.model.platform import missing_platform
+
+    device_type = config.platform.device_type
+    problem = missing_platform(device_type)
+    if problem:
+        raise ConfigError(
+            f"{config.where}: 'platform.device_type' is {device_type}, but {problem}; set 'device_type: cpu' "
+            "(or remove it) to fit on the CPU, or run this analysis where JAX has a GPU (jax installed with "
+            "its CUDA plugin, e.g. pip install 'jax[cuda12]')"
+        )
 
 
 def load_data(config: AnalysisConfig, display: Any = None) -> AnalysisState:
@@ -274,7 +291,9 @@ def fit_with_prior_checks(
     """The "before" checkers (prior predictive), then NUTS (from `warm`, the previous fit's
     chains, when it fits); the prior groups they drew are kept next to the posterior."""
     run_checks(config, fitted, when="before", display=display)
-    result = fit_spec(fitted.model_config, fitted.features, fitted.coords, fitted.dims, config.platform.chain_method, warm)
+    result = fit_spec(
+        fitted.model_config, fitted.features, fitted.coords, fitted.dims, config.platform.chain_method, warm, config.platform.device_type
+    )
     prior = fitted.inference_data
     fitted.inference_data = result.inference_data if prior is None else idata_api.extend(result.inference_data, prior, replace=False)
     fitted.is_fitted = True

@@ -64,6 +64,9 @@ MAX_SEED = 2**32 - 1
 FIT_METHODS = ("NUTS", "HMC")  # any case, as hibayes.model.sampling compares them upper-cased
 INIT_STRATEGIES = ("median", "mean", "uniform")  # NumPyro init_to_<name>, as hibayes.model.sampling.fit builds them
 CHAIN_METHODS = ("parallel", "sequential", "vectorized")  # NumPyro's MCMC chain_method values
+# JAX platforms a fit may run on: whether this machine has the one asked for is known only once JAX
+# is imported (hibayes.analysis.check_platform), never when a config is parsed.
+DEVICE_TYPES = ("cpu", "gpu")
 
 # Unlike the original, the defaults fit together: with no data_process and no model, an analysis
 # compares models' accuracy with the default two-level binomial model.
@@ -317,7 +320,7 @@ def _platform(platform: dict[str, Any], where: str) -> PlatformConfig:
     if num_devices is not None:
         num_devices = _whole(num_devices, f"{where}: 'platform.num_devices'", 1, MAX_CHAINS)
     return PlatformConfig(
-        device_type=platform.get("device_type") or "cpu",
+        device_type=_choice(platform.get("device_type") or "cpu", f"{where}: 'platform.device_type'", DEVICE_TYPES),
         num_devices=num_devices,
         chain_method=_choice(platform.get("chain_method") or "parallel", f"{where}: 'platform.chain_method'", CHAIN_METHODS),
     )

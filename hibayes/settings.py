@@ -12,6 +12,8 @@ The variable names are a public contract: scripts and deployments set them.
                          another DuckDB file, `postgresql://user@host:port/database` for a shared PostgreSQL database
 - DAGSTER_HOME           the Dagster instance (default `.dagster/`)
 - HIBAYES_REFIT_CRON     the nightly refit schedule (default `0 2 * * *`)
+- HIBAYES_FIT_WORKERS    how many fits run at once (default 1): the planner splits the due fits into that many
+                         runs and the `mcmc` pool gets that many slots (see hibayes_assets.slots.size_fit_pool)
 - HIBAYES_PRICES         USD per million tokens per model, for the HAL cost analysis (default `prices.yaml`)
 - HIBAYES_HAL_CSV        optional: HAL's published metrics CSV, used by the HAL assets instead of the logs
 - HIBAYES_IRT_CONFIG     the IRT settings YAML (`irt:` section; default `irt.yaml`; IRTConfig defaults when missing)
@@ -36,6 +38,9 @@ if TYPE_CHECKING:
 
 DEFAULT_REFIT_CRON = "0 2 * * *"
 DEFAULT_LOG_RELIST_SECONDS = 60.0
+# One fit at a time: each fit's chains run in parallel on forced host devices (4 by default), which
+# already fill a small machine's cores; a bigger one raises HIBAYES_FIT_WORKERS to cores / chains.
+DEFAULT_FIT_WORKERS = 1
 DUCKDB_SCHEME = "duckdb://"
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 
@@ -57,6 +62,7 @@ class Settings:
     irt_routerdc: tuple[Path, ...] = ()
     log_relist_seconds: float = DEFAULT_LOG_RELIST_SECONDS
     warehouse_url: str = ""  # HIBAYES_WAREHOUSE as set (checked by `warehouse_location`); empty: the local file
+    fit_workers: int = DEFAULT_FIT_WORKERS
 
     @property
     def warehouse_path(self) -> Path:
@@ -110,6 +116,22 @@ def warehouse_location(setting: str, home: Path) -> str:
     )
 
 
+def fit_workers(setting: str) -> int:
+    """HIBAYES_FIT_WORKERS as a number of fits at once; unset or empty: 1."""
+    if not setting.strip():
+        return DEFAULT_FIT_WORKERS
+    try:
+        workers = int(setting)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise SettingsError(
+            f"HIBAYES_FIT_WORKERS={setting!r} is not a number of fits to run at once: set a whole number from 1 "
+            "(the default; right for a machine whose cores one fit's chains fill), such as 4 on 16 cores with 4 chains per fit"
+        )
+    return workers
+
+
 def user_cache_dir() -> Path:
     """`$XDG_CACHE_HOME/hibayes`, or `~/.cache/hibayes`: the XDG rule, under which a relative
     XDG_CACHE_HOME is invalid and ignored."""
@@ -150,4 +172,5 @@ def load_settings(base: Path | None = None) -> Settings:
             if part.strip()
         ),
         log_relist_seconds=float(os.environ.get("HIBAYES_LOG_RELIST_SECONDS") or DEFAULT_LOG_RELIST_SECONDS),
+        fit_workers=fit_workers(os.environ.get("HIBAYES_FIT_WORKERS") or ""),
     )

@@ -47,7 +47,7 @@ from hibayes_assets.sensors import (  # noqa: E402
     partition_changes,
     skipped_files_note,
 )
-from hibayes_assets.slots import free_dead_runs, process_tags, reporting_waits  # noqa: E402
+from hibayes_assets.slots import FIT_POOL, free_dead_runs, process_tags, reporting_waits, size_fit_pool  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Dagster's per-event DEBUG lines would bury the demo's own progress lines.
@@ -97,6 +97,8 @@ def run_demo(
     summary = DemoSummary()
     execute = partial(execute_in_process, instance, resources, summary)
 
+    if size_fit_pool(instance, project.fit_workers):
+        print(f"  pool {FIT_POOL}: {project.fit_workers} slot(s), one per fit at once (HIBAYES_FIT_WORKERS)")
     freed = free_dead_runs(instance)
     if freed:
         print(f"  freed the pool slots of {len(freed)} run(s) that could not free them: " + "; ".join(freed))

@@ -6,8 +6,10 @@ Every result is a target with a signature, a hash of exactly the inputs it depen
 |-------------------|--------------------------------------------------------------------|-------------------------------|
 | `hal`, `irt`      | warehouse version + the group's settings files                     | one run for both groups       |
 | `inputs:<A>`      | warehouse version + the analysis YAML and its custom files         | one range run, all analyses   |
-| `fit:<A>/<m>`     | A's features hash + the model's spec + the analysis's checkers     | one run for all due fits      |
+| `fit:<A>/<m>`     | A's features hash + the model's spec + the analysis's checkers     | one run for all due fits (*)  |
 | `report:<A>`      | the analysis YAML + the latest materialization of each of A's fits | one run per analysis          |
+
+(*) or HIBAYES_FIT_WORKERS runs, each a share of them, that go side by side.
 
 The warehouse version hashes the usable logs' contents (the ingest manifest), so a corrupt or
 re-saved file changes nothing, and a deleted one (its rows and entry removed) changes it. An
@@ -225,13 +227,27 @@ def plan(instance: dg.DagsterInstance, project: ProjectPaths) -> list[PlannedRun
             due_fits.update(due)
         elif due is not None and _fits_done(instance, ledger, configs[name]):
             runs += _report_run(ledger, configs[name], fit_records)
-    # One run per stretch of consecutive fit partitions: usually every due fit of every analysis.
-    for start, end in contiguous_ranges(fits, set(due_fits)):
-        stretch = fits[fits.index(start) : fits.index(end) + 1]
-        runs.append(_range_run("fit", FIT_ASSETS, {f"fit:{key}": due_fits[key] for key in stretch}, start, end))
+    # One run per stretch of consecutive fit partitions: usually every due fit of every analysis, in
+    # one process. With HIBAYES_FIT_WORKERS=N the due fits are first cut into N shares, each its own
+    # run(s), which the `mcmc` pool's N slots (slots.size_fit_pool) let go side by side.
+    for share in shares([key for key in fits if key in due_fits], project.fit_workers):
+        for start, end in contiguous_ranges(fits, set(share)):
+            stretch = fits[fits.index(start) : fits.index(end) + 1]
+            runs.append(_range_run("fit", FIT_ASSETS, {f"fit:{key}": due_fits[key] for key in stretch}, start, end))
     # Last, so that its run is queued after the analysis inputs it would otherwise delay: both take
     # the `duckdb` pool, and the queue launches runs made in one tick in the order they came.
     return [*runs, *_results_run(ledger, project, version)]
+
+
+def shares(keys: list[str], parts: int) -> list[list[str]]:
+    """`keys` cut into at most `parts` shares of consecutive keys, their sizes differing by at most one."""
+    size, extra = divmod(len(keys), parts)
+    cut, start = [], 0
+    for index in range(min(parts, len(keys))):
+        end = start + size + (index < extra)
+        cut.append(keys[start:end])
+        start = end
+    return cut
 
 
 def _results_run(ledger: Ledger, project: ProjectPaths, version: str) -> Iterable[PlannedRun]:

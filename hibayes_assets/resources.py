@@ -54,6 +54,7 @@ class ProjectPaths(dg.ConfigurableResource):
     irt_routerdc: str = ""  # comma-separated RouterDC-style JSON files; when set, the IRT assets read them instead of the logs
 
     log_relist_seconds: float = 60.0  # a remote log dir: how often the sensor lists it in full (see log_locations)
+    fit_workers: int = 1  # fits at once: the due fits are split into this many runs, and the `mcmc` pool has as many slots
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         run = context.dagster_run
@@ -99,6 +100,7 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
         "project": ProjectPaths(
             log_dir=str(settings.log_dir),
             log_relist_seconds=settings.log_relist_seconds,
+            fit_workers=settings.fit_workers,
             analyses_dir=str(settings.analyses_dir),
             home=str(settings.home),
             prices=str(settings.prices_path or "prices.yaml"),

@@ -32,6 +32,7 @@ from hibayes_assets.partitions import (
 )
 from hibayes_assets.planner import INGEST_ASSETS, INGEST_STAGE, STAGE_TAG, ingest_in_flight, plan, read_analyses
 from hibayes_assets.resources import ProjectPaths
+from hibayes_assets.slots import FIT_POOL, size_fit_pool
 
 INGEST_SELECTION = [dg.AssetKey(asset) for asset in INGEST_ASSETS]
 EVAL_SAMPLES = dg.AssetKey("eval_samples")
@@ -218,6 +219,8 @@ def analysis_configs(context: dg.SensorEvaluationContext, project: ProjectPaths)
     "report of each analysis with a new fit (see hibayes_assets/planner.py).",
 )
 def refresh_results(context: dg.SensorEvaluationContext, project: ProjectPaths) -> dg.SensorResult | dg.SkipReason:
+    if size_fit_pool(context.instance, project.fit_workers):
+        context.log.info(f"pool {FIT_POOL}: {project.fit_workers} slot(s), one per fit at once (HIBAYES_FIT_WORKERS)")
     runs = plan(context.instance, project)
     if not runs:
         return dg.SkipReason("every result is up to date with its inputs (or waits for a run in progress)")

@@ -1,4 +1,5 @@
-"""Pool slots (the `duckdb` and `mcmc` pools of dagster.yaml) held by runs that can never free them.
+"""Pool slots: the `mcmc` pool sized to the fits that may run at once, and slots (of the `duckdb` and
+`mcmc` pools of dagster.yaml) held by runs that can never free them.
 
 A step frees its slot when it ends; a process killed with SIGKILL never does, and marking its run
 failed does not either: only `free_concurrency_slots_for_run` does, and until then every later step
@@ -29,6 +30,23 @@ IN_PROGRESS = [
     dg.DagsterRunStatus.CANCELING,
 ]
 WAIT_NOTICE_SECONDS = 5.0  # a stage waiting longer than this says what for
+FIT_POOL = "mcmc"
+
+
+def size_fit_pool(instance: dg.DagsterInstance, workers: int) -> bool:
+    """Give the fit pool `workers` slots (HIBAYES_FIT_WORKERS), so that the planner's fit runs go side
+    by side. dagster.yaml can only set one default limit for every pool, and `duckdb` must keep 1: the
+    fit pool's own limit lives in the instance, as `dagster instance concurrency set` writes it. An
+    instance already at that limit (by default: 1, dagster.yaml's default) is left untouched. Returns
+    whether the limit changed."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return False
+    limits = {limit.name: limit.limit for limit in storage.get_pool_limits()}
+    if limits.get(FIT_POOL, instance.global_op_concurrency_default_limit) == workers:
+        return False
+    storage.set_concurrency_slots(FIT_POOL, workers)
+    return True
 
 
 def process_tags() -> dict[str, str]:

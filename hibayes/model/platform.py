@@ -1,6 +1,7 @@
 """JAX set-up that must happen before JAX is imported: host devices for parallel chains, the
 persistent compilation cache, and a fixed hash seed for worker processes. Call these at process
-entry (the CLI, the demo, the Dagster code location), never as a side effect of parsing a config."""
+entry (the CLI, the demo, the Dagster code location), never as a side effect of parsing a config.
+And the devices a fit runs on (`platform.device_type`), known once JAX is imported."""
 
 from __future__ import annotations
 
@@ -43,7 +44,31 @@ def enable_compilation_cache(cache_dir: Path) -> None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-def available_devices() -> int:
+def available_devices(device_type: str = "cpu") -> int:
     import jax
 
-    return jax.local_device_count()
+    return len(jax.devices(device_type))
+
+
+def missing_platform(device_type: str) -> str | None:
+    """Why fits cannot run on `device_type` here (JAX has no such device), or None when they can.
+    JAX always has the CPU, so the default never imports JAX for this."""
+    if device_type == "cpu":
+        return None
+    import jax
+
+    try:
+        jax.devices(device_type)
+    except RuntimeError:
+        found = ", ".join(sorted({device.platform for device in jax.devices()}))
+        return f"JAX sees no {device_type.upper()} on this machine (it has: {found})"
+    return None
+
+
+def pinned_devices(device_type: str) -> list | None:
+    """The `device_type` devices a fit must be pinned to, or None when they are those of JAX's default
+    backend: the fit then runs where JAX puts it, its compiled programs (and their cache keys) as
+    they always were."""
+    import jax
+
+    return None if jax.default_backend() == device_type else jax.devices(device_type)

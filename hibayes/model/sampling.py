@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
@@ -39,6 +40,7 @@ def fit(
     chain_method: str = "parallel",
     warm: WarmStart | None = None,
     spec_digest: str = "",
+    device_type: str = "cpu",
 ) -> FitResult:
     """NUTS (or HMC) on `features`. With `fit_config.aggregate_rows`, identical rows are sampled once with
     their log-likelihood weighted by their count (same posterior, less work; see
@@ -46,7 +48,20 @@ def fit(
     pointwise log-likelihood, stored weighted (see `hibayes.model.pointwise`). With `warm` (the
     previous fit's chains, see `hibayes.model.warm_start`) and `fit_config.warm_start`, the chains
     start where those ended, after a short warmup; `spec_digest` labels the state returned for
-    the next refit."""
+    the next refit. The chains run on `device_type` devices (`platform.device_type`)."""
+    import jax
+
+    from hibayes.model.platform import pinned_devices
+
+    pinned = pinned_devices(device_type)
+    with contextlib.nullcontext() if pinned is None else jax.default_device(pinned[0]):
+        return _fit_on(model_fn, features, fit_config, coords, dims, chain_method, warm, spec_digest, pinned)
+
+
+def _fit_on(
+    model_fn: Any, features: dict[str, Any], fit_config: FitConfig, coords: dict[str, list[Any]] | None,
+    dims: dict[str, list[str]] | None, chain_method: str, warm: WarmStart | None, spec_digest: str, pinned: list | None,
+) -> FitResult:
     import jax
 
     groups = group_identical_rows(model_fn, features) if fit_config.aggregate_rows else None
@@ -59,8 +74,11 @@ def fit(
         model_over_arrays, arrays = _with_static_sizes(sampled_model, sampled_features)
         if _traces_on_abstract_data(model_over_arrays, arrays):
             sampled_model, sampled_features, data_as_arguments = model_over_arrays, arrays, True
-    chain_method = _feasible_chain_method(chain_method, fit_config.chains, jax.local_device_count())
-    mcmc_chain_method = _pmap_with_data_as_arguments if data_as_arguments and chain_method == "parallel" else chain_method
+    chain_method = _feasible_chain_method(chain_method, fit_config.chains, len(pinned) if pinned else jax.local_device_count())
+    mcmc_chain_method: Any = chain_method
+    if chain_method == "parallel" and (data_as_arguments or pinned):
+        devices = pinned[: fit_config.chains] if pinned else None
+        mcmc_chain_method = functools.partial(_pmap_chains, data_as_arguments=data_as_arguments, devices=devices)
     started = time.perf_counter()
     mcmc, warm_started = None, False
     if warm is not None and _can_warm_start(warm, fit_config, chain_method):
@@ -83,8 +101,9 @@ def fit(
     if pointwise is not None:
         inference_data = idata_api.set_weighted_log_likelihood(inference_data, OBSERVED_SITE, *pointwise)
     next_warm = warm_start.from_mcmc(mcmc, spec_digest) if spec_digest else None
-    if next_warm is not None and not warm_started and fit_config.warm_start and mcmc_chain_method is _pmap_with_data_as_arguments:
-        _compile_warm_sampler(sampled_model, sampled_features, fit_config, next_warm)
+    pmapped = isinstance(mcmc_chain_method, functools.partial) and mcmc_chain_method.func is _pmap_chains
+    if next_warm is not None and not warm_started and fit_config.warm_start and pmapped:
+        _compile_warm_sampler(sampled_model, sampled_features, fit_config, next_warm, mcmc_chain_method)
     warmup = mcmc.num_warmup
     return FitResult(inference_data, time.perf_counter() - started, chain_method, next_warm, warm_started, warmup)
 
@@ -151,12 +170,13 @@ def _weighted_pointwise(model_fn: Any, features: dict[str, Any], groups: RowGrou
 
 
 def fit_spec(
-    spec: ModelSpec, features: dict[str, Any], coords: dict, dims: dict, chain_method: str, warm: WarmStart | None = None
+    spec: ModelSpec, features: dict[str, Any], coords: dict, dims: dict, chain_method: str, warm: WarmStart | None = None,
+    device_type: str = "cpu",
 ) -> FitResult:
     """Fit `spec`; from `warm` (the previous fit's chains) when it was made for the same spec."""
     digest = spec.digest()
     usable = warm if warm is not None and warm.spec_digest == digest else None
-    return fit(MODELS.build(spec.name, spec.kwargs), features, spec.fit, coords, dims, chain_method, usable, digest)
+    return fit(MODELS.build(spec.name, spec.kwargs), features, spec.fit, coords, dims, chain_method, usable, digest, device_type)
 
 
 # Data passed into the compiled sampler as arguments, not closed over: closed-over arrays become
@@ -193,20 +213,21 @@ def _traces_on_abstract_data(model_fn: Any, arrays: dict[str, Any]) -> bool:
     return True
 
 
-def _pmap_with_data_as_arguments(single_chain: functools.partial) -> Any:
+def _pmap_chains(single_chain: functools.partial, data_as_arguments: bool, devices: list | None) -> Any:
     """NumPyro's "parallel" chains (a callable `chain_method` receives its per-chain function, a
-    partial over the model's arguments), with those arguments passed to `pmap` as arguments."""
-    chains, args, kwargs = _chains_over_pmap(single_chain)
-    return lambda map_args: chains(map_args, args, kwargs)
+    partial over the model's arguments), on `devices` (None: JAX's default ones), with the model's
+    arguments passed to `pmap` as arguments when `data_as_arguments`."""
+    chains, extra = _chains_over_pmap(single_chain, data_as_arguments, devices)
+    return lambda map_args: chains(map_args, *extra)
 
 
-def _compile_only(single_chain: functools.partial) -> Any:
-    """A `chain_method` that compiles the parallel chains' program (into the persistent cache)
-    and stops the run there, by raising `_SamplerCompiled`."""
-    chains, args, kwargs = _chains_over_pmap(single_chain)
+def _compile_only(single_chain: functools.partial, data_as_arguments: bool, devices: list | None) -> Any:
+    """`_pmap_chains` that compiles the chains' program (into the persistent cache) and stops the
+    run there, by raising `_SamplerCompiled`."""
+    chains, extra = _chains_over_pmap(single_chain, data_as_arguments, devices)
 
     def compile_and_stop(map_args: Any) -> Any:
-        chains.lower(map_args, args, kwargs).compile()
+        chains.lower(map_args, *extra).compile()
         raise _SamplerCompiled
 
     return compile_and_stop
@@ -216,25 +237,30 @@ class _SamplerCompiled(Exception):
     """Raised by `_compile_only` once the sampler is compiled: nothing is sampled."""
 
 
-def _chains_over_pmap(single_chain: functools.partial) -> tuple[Any, Any, Any]:
+def _chains_over_pmap(single_chain: functools.partial, data_as_arguments: bool, devices: list | None) -> tuple[Any, tuple]:
+    """The pmapped chains and the arguments that follow the per-chain ones."""
     import jax
 
+    if not data_as_arguments:
+        return jax.pmap(single_chain, devices=devices), ()
     bound = dict(single_chain.keywords)
     args, kwargs = bound.pop("args"), bound.pop("kwargs")
 
     def one_chain(map_args: Any, args: Any, kwargs: Any) -> Any:
         return single_chain.func(map_args, args=args, kwargs=kwargs, **bound)
 
-    return jax.pmap(one_chain, in_axes=(0, None, None)), args, kwargs
+    return jax.pmap(one_chain, in_axes=(0, None, None), devices=devices), (args, kwargs)
 
 
-def _compile_warm_sampler(model_fn: Any, features: dict[str, Any], fit_config: FitConfig, warm: WarmStart) -> None:
+def _compile_warm_sampler(model_fn: Any, features: dict[str, Any], fit_config: FitConfig, warm: WarmStart, chain_method: Any) -> None:
     """Compile the sampler that the next refit from `warm` will run, without sampling: a cold fit
-    pays its compile now, so that the first refit after it (a new log, minutes later) does not."""
+    pays its compile now, so that the first refit after it (a new log, minutes later) does not.
+    `chain_method` is the fit's `_pmap_chains` partial."""
     import jax
 
     num_warmup = min(fit_config.warmup, fit_config.warm_start_warmup)
-    mcmc = _make_mcmc(model_fn, fit_config, _compile_only, True, num_warmup, warm=True)
+    compile_only = functools.partial(_compile_only, **chain_method.keywords)
+    mcmc = _make_mcmc(model_fn, fit_config, compile_only, chain_method.keywords["data_as_arguments"], num_warmup, warm=True)
     try:
         mcmc.run(jax.random.PRNGKey(fit_config.seed), features, extra_fields=EXTRA_FIELDS, init_params=warm.chain_arguments())
     except _SamplerCompiled:

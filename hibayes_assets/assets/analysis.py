@@ -30,6 +30,7 @@ from hibayes_assets.history import latest_materialization, latest_metadata
 from hibayes_assets.metadata import markdown_table, save_figures
 from hibayes_assets.partitions import analysis_partitions, fit_key, fit_partitions, split_fit_key
 from hibayes_assets.resources import WAREHOUSE_POOL, ProjectPaths, WarehouseResource
+from hibayes_assets.slots import FIT_POOL
 
 # A range run covers many analyses; each records its own materialization (and only when its output
 # changed), so the step emits events itself instead of one output for the whole range.
@@ -206,7 +207,7 @@ class RefitConfig(dg.Config):
     check_specs=FIT_CHECK_SPECS,
     partitions_def=fit_partitions,
     backfill_policy=ONE_RUN,
-    pool="mcmc",
+    pool=FIT_POOL,
     can_subset=True,
 )
 def model_fit(context: dg.AssetExecutionContext, config: RefitConfig, project: ProjectPaths):
@@ -240,7 +241,15 @@ def _fit_one(
 ) -> tuple[dg.AssetMaterialization, list[dg.AssetCheckEvaluation], list[str]]:
     """The fit's materialization, its asset check results, and the failures of the checkers
     that have no asset check (custom ones), in the CLI's words."""
-    from hibayes.analysis import check_failures, checker_when_known, fit_or_reuse, import_custom_code, load_features, run_checks
+    from hibayes.analysis import (
+        check_failures,
+        check_platform,
+        checker_when_known,
+        fit_or_reuse,
+        import_custom_code,
+        load_features,
+        run_checks,
+    )
     from hibayes.model.platform import available_devices
 
     analysis, model_name = split_fit_key(key)
@@ -251,12 +260,13 @@ def _fit_one(
             "the analysis_configs sensor removes this partition"
         )
     spec = settings.model(model_name)
+    check_platform(settings)  # its inputs step checked it; a fit launched by hand has not
     import_custom_code(settings, ("model", "checker"))
     features = load_features(project.features_path(analysis))
     path = project.fit_path(analysis, model_name)
     context.log.info(
         f"fitting {key}: {spec.fit.chains} chains x ({spec.fit.warmup} warmup + {spec.fit.samples} draws) "
-        f"on {available_devices()} host devices"
+        f"on {available_devices(settings.platform.device_type)} {settings.platform.device_type} devices"
     )
     outcome = fit_or_reuse(settings, spec, features, path, force=force)
     if outcome.refit_reason:

@@ -2,6 +2,8 @@
 A change runs once, where it matters; the demo leaves what the daemon would have left; blocking
 checks hold a report back; nothing that cannot be materialized has a partition."""
 
+import dataclasses
+import json
 import os
 import shutil
 from collections import Counter
@@ -14,7 +16,9 @@ from hibayes.load.manifest import read_manifest, warehouse_version
 from hibayes_assets.definitions import defs
 from hibayes_assets.demo import run_demo
 from hibayes_assets.partitions import range_tags
-from hibayes_assets.planner import plan
+from hibayes_assets.planner import PLAN_TAG, STAGE_TAG, plan
+from hibayes_assets.resources import build_resources
+from hibayes_assets.slots import FIT_POOL
 from hibayes_assets.sensors import analysis_configs, new_inspect_logs, partition_changes, refresh_results
 from tests.conftest import EXAMPLE_ANALYSES, example_log_files
 from tests.dagster.conftest import FAST_IRT, materializations, write_test_analysis
@@ -178,6 +182,13 @@ def test_the_fits_of_an_analysis_are_one_run_and_wait_for_its_inputs(project):
     pairs = project.instance.get_dynamic_partitions("fits")
     assert fits.stage == "fit" and fits.partition_range == (pairs[0], pairs[-1]) and len(pairs) == 2
     assert set(fits.targets) == {f"fit:{key}" for key in pairs}
+    # HIBAYES_FIT_WORKERS=2: the daemon's sensor gives the fit pool two slots and asks for two fit runs.
+    two_workers = build_resources(dataclasses.replace(project.settings, fit_workers=2))
+    context = dg.build_sensor_context(instance=project.instance, resources=two_workers, definitions=defs)
+    requests = [r for r in refresh_results(context).run_requests if r.tags[STAGE_TAG] == "fit"]
+    assert sorted(r.partition_key for r in requests) == sorted(pairs)
+    assert {r.tags[PLAN_TAG] for r in requests} == {json.dumps({f"fit:{key}": fits.targets[f"fit:{key}"]}) for key in pairs}
+    assert project.instance.event_log_storage.get_concurrency_info(FIT_POOL).slot_count == 2
 
 
 def test_one_fit_run_serves_every_analysis_and_each_report_goes_when_its_own_fits_are_done(project):

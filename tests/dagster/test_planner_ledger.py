@@ -37,3 +37,32 @@ def test_a_failed_run_is_not_retried_for_the_same_signature_but_a_killed_one_is(
         assert not ledger.due("fit:a/m", "S") and ledger.due("fit:a/m", "T")
         assert ledger.due("fit:a/k", "S")
         assert not ledger.due("report:a", "T")  # in flight: wait for it
+
+
+def test_due_fits_are_cut_into_shares_of_consecutive_fits():
+    from hibayes_assets.planner import shares
+
+    keys = ["a/1", "a/2", "b/1", "b/2", "c/1"]
+    assert shares(keys, 1) == [keys]
+    assert shares(keys, 2) == [["a/1", "a/2", "b/1"], ["b/2", "c/1"]]
+    assert shares(keys, 4) == [["a/1", "a/2"], ["b/1"], ["b/2"], ["c/1"]]
+    assert shares(keys[:2], 4) == [["a/1"], ["a/2"]]
+    assert shares([], 3) == []
+
+
+def test_the_fit_pool_takes_as_many_slots_as_fit_workers_and_one_by_default():
+    import yaml
+
+    from hibayes_assets.slots import FIT_POOL, size_fit_pool
+    from tests.conftest import PROJECT_ROOT
+
+    overrides = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
+    with dg.instance_for_test(overrides=overrides) as instance:
+        storage = instance.event_log_storage
+        assert not size_fit_pool(instance, 1)  # dagster.yaml's default limit already: nothing written
+        assert FIT_POOL not in {limit.name for limit in storage.get_pool_limits()}
+        assert size_fit_pool(instance, 3)
+        assert storage.get_concurrency_info(FIT_POOL).slot_count == 3
+        assert not size_fit_pool(instance, 3)
+        assert size_fit_pool(instance, 1)
+        assert storage.get_concurrency_info(FIT_POOL).slot_count == 1

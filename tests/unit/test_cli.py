@@ -292,6 +292,19 @@ def test_bad_fit_values_fail_as_config_errors_before_anything_is_read(project: P
     assert not (project / "x").exists()
 
 
+def test_a_gpu_analysis_where_jax_sees_no_gpu_fails_naming_the_file_and_field(project: Path, capsys, no_loading):
+    import jax
+
+    if any(device.platform == "gpu" for device in jax.devices()):
+        pytest.skip("JAX has a GPU here: the analysis would run on it")
+    config = write_config(project, platform={"device_type": "gpu"})
+    assert main(["full", "--config", str(config), "--out", "x"], prog="hibayes") == 2
+    err = capsys.readouterr().err
+    assert f"{config}: 'platform.device_type' is gpu, but JAX sees no GPU on this machine (it has: cpu)" in err
+    assert "set 'device_type: cpu'" in err
+    assert not (project / "x").exists()
+
+
 def test_unknown_checker_or_communicator_names_fail_before_anything_is_read(project: Path, capsys, no_loading):
     config = write_config(project, check={"checkers": ["divergences", "r_hatt"]})
     assert main(["full", "--config", str(config), "--out", "x"], prog="hibayes") == 2

@@ -162,7 +162,12 @@ def test_a_bad_fit_override_is_named(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     "platform, expected",
-    [({"num_devices": -2}, "'platform.num_devices'"), ({"chain_method": "paralel"}, "(did you mean 'parallel'?)")],
+    [
+        ({"num_devices": -2}, "'platform.num_devices'"),
+        ({"chain_method": "paralel"}, "(did you mean 'parallel'?)"),
+        ({"device_type": "gpuu"}, "'platform.device_type' must be one of cpu, gpu, got 'gpuu' (did you mean 'gpu'?)"),
+        ({"device_type": "tpu"}, "'platform.device_type' must be one of cpu, gpu, got 'tpu'"),
+    ],
 )
 def test_bad_platform_values_are_config_errors(tmp_path, platform, expected):
     path = write(tmp_path, {"platform": platform})
