@@ -2,7 +2,7 @@
 the report. The statistics are in `hibayes.hal`; results go to DuckDB tables `hal_*` and PNGs under
 HIBAYES_HOME/artifacts/hal.
 
-Only `run_metrics`, which reads every sample row, is in the `duckdb` pool: the frontiers, win rates
+Only `run_metrics`, which sums every sample row in the warehouse, is in the `duckdb` pool: the frontiers, win rates
 and report compute for seconds on small tables and touch DuckDB only in short reads and writes
 (which retry while another process holds its lock), so an analysis's inputs or report never wait
 for them."""
@@ -64,8 +64,8 @@ def _record_errors(warehouse: WarehouseResource, stage: str, errors: pd.DataFram
 def run_metrics(
     context: dg.AssetExecutionContext, config: RunMetricsConfig, project: ProjectPaths, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    from hibayes.hal import concat_errors, read_hal_metrics_csv, run_metrics_from_hal, run_metrics_from_samples
-    from hibayes.hal.metrics import sample_columns
+    from hibayes.hal import concat_errors, read_hal_metrics_csv, run_metrics_from_hal
+    from hibayes.hal.warehouse_metrics import run_metrics_from_warehouse
 
     started = time.perf_counter()
     scaffold_types = {name: "generalist" for name in config.generalist_scaffolds} or None
@@ -76,12 +76,10 @@ def run_metrics(
     else:
         source = "warehouse samples"
         price_file, missing = _price_file(Path(project.prices))
-        evals = warehouse.get().table("evals")
-        columns = ", ".join(f'"{c}"' for c in dict.fromkeys(sample_columns(config.latency_field, config.scaffold_field)))
-        runs, errors = run_metrics_from_samples(
-            warehouse.get().query(f"SELECT {columns} FROM samples"),
+        evals = warehouse.get().query("SELECT status FROM evals")
+        runs, errors = run_metrics_from_warehouse(
+            warehouse.get(),
             price_file.prices,
-            evals=evals,
             scaffold_types=scaffold_types,
             scaffold_field=config.scaffold_field,
             latency_field=config.latency_field,
