@@ -137,16 +137,18 @@ def _price_file(path: Path) -> "tuple[PriceFile, pd.DataFrame]":
     "each frontier given the sampling uncertainty of its accuracy. Tables `hal_cost_frontier`, `hal_latency_frontier`.",
 )
 def cost_frontier(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    from hibayes.hal import concat_errors, cost_frontier as cost_frontier_of, frontier_probabilities, frontier_summary, latency_frontier
+    from hibayes.hal import concat_errors, cost_frontier as cost_frontier_of, frontier_summary, latency_frontier
+    from hibayes.hal.uncertainty import frontier_probabilities_by_axis
 
     started = time.perf_counter()
     runs = warehouse.get().table("hal_run_metrics")
     metadata: dict[str, object] = {}
     all_errors = []
-    for axis, compute in (("cost", cost_frontier_of), ("latency", latency_frontier)):
-        frontier, errors = compute(runs)
-        probabilities, prob_errors = frontier_probabilities(frontier, axis=axis)
-        warehouse.get().replace_table(f"hal_{axis}_frontier", probabilities)
+    frontiers = {axis: compute(runs) for axis, compute in (("cost", cost_frontier_of), ("latency", latency_frontier))}
+    probabilities = frontier_probabilities_by_axis({axis: frontier for axis, (frontier, _) in frontiers.items()})
+    for axis, (frontier, errors) in frontiers.items():
+        table, prob_errors = probabilities[axis]
+        warehouse.get().replace_table(f"hal_{axis}_frontier", table)
         all_errors += [errors, prob_errors]
         metadata[f"{axis}/summary"] = dg.MetadataValue.md(markdown_table(frontier_summary(frontier), 40))
         metadata[f"{axis}/pareto_set_runs"] = int(frontier["on_pareto_set"].sum())
@@ -202,13 +204,15 @@ def hal_report(context: dg.AssetExecutionContext, project: ProjectPaths, warehou
 
     started = time.perf_counter()
     store = warehouse.get()
+    # Each frontier table holds its probabilities too: read once, passed as both.
+    cost, latency = store.table("hal_cost_frontier"), store.table("hal_latency_frontier")
     figures = figures_of(
         store.table("hal_run_metrics"),
         groups=store.table("hal_win_rate_groups"),
-        cost=store.table("hal_cost_frontier"),
-        latency=store.table("hal_latency_frontier"),
-        cost_probabilities=store.table("hal_cost_frontier"),
-        latency_probabilities=store.table("hal_latency_frontier"),
+        cost=cost,
+        latency=latency,
+        cost_probabilities=cost,
+        latency_probabilities=latency,
     )
     # Every HAL figure is laid out to its canvas (tight_layout), so cropping would only redo that work.
     written, plots = save_figures(figures, Path(project.home) / "artifacts" / "hal", crop=False)
