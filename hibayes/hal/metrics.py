@@ -267,6 +267,9 @@ def run_metrics_from_samples(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run metrics from the warehouse ``samples`` table; returns ``(run_metrics, errors)``.
 
+    `hibayes.hal.warehouse_metrics.run_metrics_from_warehouse` computes the same tables in the
+    warehouse itself (SQL), without reading the sample rows.
+
     Parameters
     ----------
     samples:
@@ -343,29 +346,21 @@ def run_metrics_from_samples(
             )
         df["scaffold"] = from_meta.where(from_meta.notna(), df["scaffold"])
     no_scaffold = df["scaffold"].isna()
-    if no_scaffold.any():
-        for (task, model), part in df[no_scaffold].groupby(["task", "model"], dropna=False):
-            rows_err.append(
-                error_row(src, "warning", "scaffold", "no scaffold recorded; grouped as 'unknown'",
-                          benchmark=task, model=model, count=len(part))
-            )
-        df.loc[no_scaffold, "scaffold"] = "unknown"
+    rows_err += no_scaffold_rows(df[no_scaffold].groupby(["task", "model"], dropna=False).size().reset_index(name="n"))
+    df.loc[no_scaffold, "scaffold"] = UNKNOWN_SCAFFOLD
 
     # -- rows that cannot be attributed to a run ------------------------------------------
     no_key = df["model"].isna() | df["task"].isna()
-    if no_key.any():
-        rows_err.append(
-            error_row(src, "error", "model/task",
-                      "sample rows without a model or task cannot be attributed to a run; left out",
-                      count=int(no_key.sum()))
-        )
-        df = df[~no_key]
+    rows_err += unattributed_rows(int(no_key.sum()))
+    df = df[~no_key]
 
     # -- samples of logs that did not finish ----------------------------------------------------
     status = _log_status(df, evals)
     incomplete = status != "success"
-    incomplete_rows = df[incomplete].groupby(list(_SAMPLE_RUN_KEY), sort=False).size()
-    rows_err += _incomplete_log_messages(df[incomplete], status, include_incomplete_logs)
+    incomplete_counts = (df[incomplete].assign(status=status[incomplete])
+                         .groupby([*_SAMPLE_RUN_KEY, "status"], sort=True)
+                         .agg(n_rows=("status", "size"), n_logs=("log_key", "nunique")).reset_index())
+    rows_err += incomplete_log_messages(incomplete_counts, include_incomplete_logs)
     if not include_incomplete_logs:
         df = df[~incomplete]
 
@@ -392,16 +387,200 @@ def run_metrics_from_samples(
         sample_key = sample_key.where(sample_key.notna(), df["sample_uuid"])
     df["_sample"] = sample_key.where(sample_key.notna(), "row-" + df["_row"].astype(str))
 
-    own_scale = _benchmarks_on_their_own_scale(df)
-    rows_err += [
+    sums = _run_sums(df, latency_field, exclude_errors)
+    runs, errs = runs_from_sums(sums, incomplete_counts, price_of, evals=evals, scaffold_types=scaffold_types,
+                                latency_field=latency_field, exclude_errors=exclude_errors,
+                                include_incomplete_logs=include_incomplete_logs, confidence=confidence)
+    return runs, make_errors(rows_err + errs)
+
+
+_SAMPLE_RUN_KEY: tuple[str, ...] = ("task", "model", "scaffold")
+UNKNOWN_SCAFFOLD = "unknown"  # the run of samples with no scaffold recorded
+
+
+def _log_status(samples: pd.DataFrame, evals: pd.DataFrame | None) -> pd.Series:
+    """Each row's log status from `evals` (matched on ``log_key``). Without `evals`, or for a log
+    `evals` does not list, nothing says the log did not finish, so the row counts as ``success``."""
+    if evals is None:
+        return pd.Series("success", index=samples.index)
+    by_log = evals.drop_duplicates("log_key").set_index("log_key")["status"]
+    return samples["log_key"].map(by_log).fillna("success")
+
+
+def no_scaffold_rows(counts: pd.DataFrame) -> list[dict[str, Any]]:
+    """One warning row per (task, model) with sample rows that have no scaffold: `counts` has
+    columns task, model, n (rows), in any order; rows without a task or model come last."""
+    ordered = counts.sort_values(["task", "model"], na_position="last", kind="stable")
+    return [error_row("run_metrics", "warning", "scaffold", f"no scaffold recorded; grouped as '{UNKNOWN_SCAFFOLD}'",
+                      benchmark=r.task, model=r.model, count=int(r.n)) for r in ordered.itertuples(index=False)]
+
+
+def unattributed_rows(count: int) -> list[dict[str, Any]]:
+    """The error row for sample rows without a model or task, when there are any."""
+    if not count:
+        return []
+    return [error_row("run_metrics", "error", "model/task",
+                      "sample rows without a model or task cannot be attributed to a run; left out", count=count)]
+
+
+def incomplete_log_messages(counts: pd.DataFrame, included: bool) -> list[dict[str, Any]]:
+    """One errors-table row per run with samples from unfinished logs, saying what was done.
+    `counts`: one row per run and log status, columns task, model, scaffold, status, n_rows,
+    n_logs (distinct logs: a log has one status, so a run's logs are the sum over its statuses)."""
+    messages = []
+    for (task, model, scaffold), part in counts.groupby(list(_SAMPLE_RUN_KEY), sort=True):
+        statuses = "/".join(sorted(part["status"].unique()))
+        n_rows = int(part["n_rows"].sum())
+        what = f"{n_rows} sample-epochs from {int(part['n_logs'].sum())} log(s) with status '{statuses}'"
+        if included:
+            severity, message = "warning", f"{what} kept (include_incomplete_logs): the run may lack samples and cost"
+        else:
+            severity, message = "info", (f"{what} left out, as the analyses and IRT leave them out "
+                                         "(include_incomplete_logs keeps them)")
+        messages.append(error_row("run_metrics", severity, "log_status", message, benchmark=task, model=model,
+                                  scaffold=scaffold, count=n_rows))
+    return messages
+
+
+def _benchmarks_on_their_own_scale(sums: pd.DataFrame) -> dict[Any, tuple[float, float, int]]:
+    """Benchmark -> (lowest, highest score, scored rows) for each benchmark with a score outside
+    [0, 1]: its mean score is not a proportion. Decided over the whole benchmark, so that every run
+    of it is on the same scale."""
+    scored = sums[sums["n_finite_scores"] > 0]
+    ranges = scored.groupby("task").agg(min=("score_min", "min"), max=("score_max", "max"),
+                                        size=("n_finite_scores", "sum"))
+    off = ranges[(ranges["min"] < 0) | (ranges["max"] > 1)]
+    return {task: (float(r["min"]), float(r["max"]), int(r["size"])) for task, r in off.iterrows()}
+
+
+# Error rows of one run come in this order (the order the checks are listed in `_runs_from_sums`).
+_CHECKS = ("has_error", "duplicate", "unscored", "no_score", "negative_input_tokens", "negative_output_tokens",
+           "negative_cache_read_tokens", "negative_cache_write_tokens", "prices", "token_usage", "zero_cost",
+           "negative_logged_cost", "latency_missing", "latency_negative", "no_latency")
+_TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+
+# What both sources reduce the cleaned sample rows to, one row per run (task, model, scaffold):
+# `_run_sums` from a frame, `hibayes.hal.warehouse_metrics` in SQL. Every metric and error row is
+# computed from these, so the two sources differ only in how they sum. Rows are "clean": attributed
+# to a run, from finished logs unless those are kept; a usable score is numeric, finite and (with
+# exclude_errors) not from an errored sample.
+RUN_SUM_COLUMNS: tuple[str, ...] = (
+    *_SAMPLE_RUN_KEY,
+    "n_rows",
+    "n_samples",  # distinct sample keys (sample_id, else sample_uuid, else the row itself)
+    "n_duplicate_rows",  # rows whose sample and epoch appear more than once in the run
+    "n_errors",
+    "n_unscored",  # rows without a finite score and without an error
+    "n_scored",  # samples with a usable score
+    "successes",  # sum over those samples of their mean usable score
+    "sd_sample_score",  # sample standard deviation of those means (NaN below two)
+    "score_min",  # lowest and highest finite score, and how many rows have one
+    "score_max",
+    "n_finite_scores",
+    *(f"{kind}_{column}" for column in _TOKEN_COLUMNS for kind in ("n", "sum", "n_negative")),
+    "n_with_usage",  # rows with input and output counts: the priced rows
+    *(f"priced_{column}" for column in _TOKEN_COLUMNS),  # token sums over those rows (a NULL cache count is 0)
+    "n_negative_logged_cost",
+    "n_finite_logged_cost",
+    "sum_logged_cost",
+    "n_latency_missing",
+    "n_latency_negative",
+    "n_latency",  # usable times: finite and >= 0
+    "sum_latency",
+    "median_latency",
+)
+
+
+def _run_sums(df: pd.DataFrame, latency_field: str, exclude_errors: bool) -> pd.DataFrame:
+    """`RUN_SUM_COLUMNS` of cleaned sample rows: grouped sums over all rows at once (numpy
+    ``bincount`` by run), so the work grows with the rows, not with rows x a per-run Python step."""
+    grouped = df.groupby(list(_SAMPLE_RUN_KEY), sort=True)
+    run = grouped.ngroup().to_numpy()
+    keys = grouped.size().index
+    n_runs = len(keys)
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(run[mask], minlength=n_runs)
+
+    def total(values: np.ndarray) -> np.ndarray:
+        return np.bincount(run, weights=values, minlength=n_runs)
+
+    def per_run(values: pd.Series) -> np.ndarray:
+        return values.reindex(range(n_runs)).to_numpy(float)
+
+    sums: dict[str, Any] = {name: keys.get_level_values(i).to_numpy(object) for i, name in enumerate(_SAMPLE_RUN_KEY)}
+    sums["n_rows"] = count(np.ones(len(df), dtype=bool))
+    sample = pd.factorize(df["_sample"])[0]
+    pairs = np.unique(run.astype(np.int64) * (sample.max(initial=0) + 1) + sample)
+    sums["n_samples"] = np.bincount(pairs // (sample.max(initial=0) + 1), minlength=n_runs)
+    sums["n_duplicate_rows"] = count(df.assign(_run=run).duplicated(["_run", "_sample", "epoch"], keep=False).to_numpy())
+    errored = df["has_error"].to_numpy(bool)
+    sums["n_errors"] = count(errored)
+    score = df["score"].to_numpy(float)
+    finite = np.isfinite(score)
+    sums["n_unscored"] = count(~finite & ~errored)
+    usable = finite & ~errored if exclude_errors else finite
+    per_sample = pd.Series(score[usable]).groupby([run[usable], sample[usable]], sort=True).mean()
+    sample_run = per_sample.index.get_level_values(0).to_numpy()
+    sums["n_scored"] = np.bincount(sample_run, minlength=n_runs)
+    sums["successes"] = np.bincount(sample_run, weights=per_sample.to_numpy(), minlength=n_runs)
+    sums["sd_sample_score"] = per_run(per_sample.groupby(level=0).std(ddof=1))
+    finite_scores = pd.Series(score[finite]).groupby(run[finite])
+    sums["score_min"], sums["score_max"] = per_run(finite_scores.min()), per_run(finite_scores.max())
+    sums["n_finite_scores"] = count(finite)
+
+    tokens = {c: df[c].to_numpy(float) for c in _TOKEN_COLUMNS}
+    for column, values in tokens.items():
+        sums[f"n_{column}"] = count(np.isfinite(values))
+        sums[f"sum_{column}"] = np.where(sums[f"n_{column}"] > 0, total(np.where(np.isnan(values), 0.0, values)), np.nan)
+        sums[f"n_negative_{column}"] = count(values < 0)
+    has_usage = np.isfinite(tokens["input_tokens"]) & np.isfinite(tokens["output_tokens"])
+    sums["n_with_usage"] = count(has_usage)
+    for column, values in tokens.items():
+        sums[f"priced_{column}"] = total(np.where(has_usage, np.nan_to_num(values, nan=0.0), 0.0))
+    logged = df["total_cost"].to_numpy(float) if "total_cost" in df.columns else np.full(len(df), np.nan)
+    sums["n_negative_logged_cost"] = count(logged < 0)
+    sums["n_finite_logged_cost"] = count(np.isfinite(logged))
+    sums["sum_logged_cost"] = total(np.where(np.isfinite(logged), logged, 0.0))
+
+    latency = df[latency_field].to_numpy(float)
+    sums["n_latency_missing"] = count(np.isnan(latency))
+    sums["n_latency_negative"] = count(latency < 0)
+    good = np.isfinite(latency) & (latency >= 0)
+    sums["n_latency"] = count(good)
+    sums["sum_latency"] = total(np.where(good, latency, 0.0))
+    sums["median_latency"] = per_run(pd.Series(latency[good]).groupby(run[good]).median())
+    return pd.DataFrame(sums, columns=list(RUN_SUM_COLUMNS))
+
+
+def runs_from_sums(
+    sums: pd.DataFrame,
+    incomplete_counts: pd.DataFrame,
+    price_of: Mapping[str, Mapping[str, float]],
+    *,
+    evals: pd.DataFrame | None,
+    scaffold_types: Mapping[str, str] | None,
+    latency_field: str,
+    exclude_errors: bool,
+    include_incomplete_logs: bool,
+    confidence: float,
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The ``run_metrics`` table and its error rows (score scales, per-run checks, runs with no
+    samples) from `RUN_SUM_COLUMNS` and the per-run, per-status counts of unfinished logs' rows
+    (`incomplete_log_messages`)."""
+    src = "run_metrics"
+    sums = sums.sort_values(list(_SAMPLE_RUN_KEY), kind="stable").reset_index(drop=True)
+    own_scale = _benchmarks_on_their_own_scale(sums)
+    rows_err = [
         error_row(src, "info", "score",
                   f"scores from {lo:g} to {hi:g} are not proportions (a rating, say): 'accuracy' is the mean score on "
                   f"its own scale (score_scale '{OWN_SCALE}'), with a normal interval and no frontier probabilities; "
                   "the plots show it apart from accuracy", benchmark=task, count=count)
         for task, (lo, hi, count) in own_scale.items()
     ]
-    measured, errs = _measured_runs(df, price_of, latency_field, exclude_errors, confidence, set(own_scale))
+    measured, errs = _measured_runs(sums, price_of, latency_field, exclude_errors, confidence, set(own_scale))
     measured["scaffold_type"] = classify_scaffolds(measured["scaffold"], scaffold_types)
+    incomplete_rows = incomplete_counts.groupby(list(_SAMPLE_RUN_KEY))["n_rows"].sum()
     run_keys = pd.MultiIndex.from_frame(measured[["benchmark", "model", "scaffold"]])
     measured["n_incomplete_log_rows"] = incomplete_rows.reindex(run_keys, fill_value=0).to_numpy() \
         if len(incomplete_rows) else 0
@@ -412,7 +591,7 @@ def run_metrics_from_samples(
         seen = {(r["benchmark"], r["model"], r["scaffold"]) for r in rows}
         finished = evals if include_incomplete_logs else evals[evals["status"] == "success"]
         for ev in finished[["task", "model", "scaffold"]].drop_duplicates().itertuples(index=False):
-            scaffold = ev.scaffold if isinstance(ev.scaffold, str) else "unknown"
+            scaffold = ev.scaffold if isinstance(ev.scaffold, str) else UNKNOWN_SCAFFOLD
             key = (ev.task, ev.model, scaffold)
             if key in seen or pd.isna(ev.task) or pd.isna(ev.model):
                 continue
@@ -433,101 +612,42 @@ def run_metrics_from_samples(
                           benchmark=ev.task, model=ev.model, scaffold=scaffold, count=0)
             )
     runs = _finish_runs(rows).sort_values(list(RUN_KEY), kind="stable").reset_index(drop=True)
-    return runs, make_errors(rows_err)
-
-
-_SAMPLE_RUN_KEY: tuple[str, ...] = ("task", "model", "scaffold")
-
-
-def _log_status(samples: pd.DataFrame, evals: pd.DataFrame | None) -> pd.Series:
-    """Each row's log status from `evals` (matched on ``log_key``). Without `evals`, or for a log
-    `evals` does not list, nothing says the log did not finish, so the row counts as ``success``."""
-    if evals is None:
-        return pd.Series("success", index=samples.index)
-    by_log = evals.drop_duplicates("log_key").set_index("log_key")["status"]
-    return samples["log_key"].map(by_log).fillna("success")
-
-
-def _incomplete_log_messages(rows: pd.DataFrame, status: pd.Series, included: bool) -> list[dict[str, Any]]:
-    """One errors-table row per run with samples from unfinished logs, saying what was done."""
-    messages = []
-    for (task, model, scaffold), part in rows.groupby(list(_SAMPLE_RUN_KEY), sort=True):
-        statuses = "/".join(sorted(status[part.index].unique()))
-        what = f"{len(part)} sample-epochs from {part['log_key'].nunique()} log(s) with status '{statuses}'"
-        if included:
-            severity, message = "warning", f"{what} kept (include_incomplete_logs): the run may lack samples and cost"
-        else:
-            severity, message = "info", (f"{what} left out, as the analyses and IRT leave them out "
-                                         "(include_incomplete_logs keeps them)")
-        messages.append(error_row("run_metrics", severity, "log_status", message, benchmark=task, model=model,
-                                  scaffold=scaffold, count=len(part)))
-    return messages
-
-
-def _benchmarks_on_their_own_scale(samples: pd.DataFrame) -> dict[Any, tuple[float, float, int]]:
-    """Benchmark -> (lowest, highest score, scored rows) for each benchmark with a score outside
-    [0, 1]: its mean score is not a proportion. Decided over the whole benchmark, so that every run
-    of it is on the same scale."""
-    scored = samples[np.isfinite(samples["score"])]
-    ranges = scored.groupby("task")["score"].agg(["min", "max", "size"])
-    off = ranges[(ranges["min"] < 0) | (ranges["max"] > 1)]
-    return {task: (float(r["min"]), float(r["max"]), int(r["size"])) for task, r in off.iterrows()}
-
-
-# Error rows of one run come in this order (the order the checks are listed in `_measured_runs`).
-_CHECKS = ("has_error", "duplicate", "unscored", "no_score", "negative_input_tokens", "negative_output_tokens",
-           "negative_cache_read_tokens", "negative_cache_write_tokens", "prices", "token_usage", "zero_cost",
-           "negative_logged_cost", "latency_missing", "latency_negative", "no_latency")
-_TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+    return runs, rows_err
 
 
 def _measured_runs(
-    df: pd.DataFrame,
+    sums: pd.DataFrame,
     price_of: Mapping[str, Mapping[str, float]],
     latency_field: str,
     exclude_errors: bool,
     confidence: float,
     own_scale: set[Any],
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """Every run's accuracy, cost and latency columns and its error rows, from the cleaned sample
-    rows: grouped sums over all rows at once (numpy ``bincount`` by run), so the work grows with the
-    rows, not with rows x a per-run Python step; only the error rows are built one by one. Runs
-    come in (task, model, scaffold) order; see the module docstring for the definitions."""
-    grouped = df.groupby(list(_SAMPLE_RUN_KEY), sort=True)
-    run = grouped.ngroup().to_numpy()
-    keys = grouped.size().index
-    n_runs = len(keys)
-    benchmarks, models, scaffolds = (keys.get_level_values(i).to_numpy(object) for i in range(3))
+    """Every run's accuracy, cost and latency columns and its error rows, from `RUN_SUM_COLUMNS`
+    (runs in (task, model, scaffold) order); see the module docstring for the definitions."""
+    n_runs = len(sums)
+    benchmarks, models, scaffolds = (sums[c].to_numpy(object) for c in _SAMPLE_RUN_KEY)
 
-    def count(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(run[mask], minlength=n_runs)
+    def column(name: str) -> np.ndarray:
+        return sums[name].to_numpy(float)
 
-    def total(values: np.ndarray) -> np.ndarray:
-        return np.bincount(run, weights=values, minlength=n_runs)
+    def counts(name: str) -> np.ndarray:
+        return sums[name].to_numpy(np.int64)
 
     out: dict[str, Any] = {"benchmark": benchmarks, "model": models, "scaffold": scaffolds}
     out["run_id"] = [f"{t}|{m}|{s}" for t, m, s in zip(benchmarks, models, scaffolds)]
     out["source"] = "samples"
     out["latency_field"] = latency_field
-    n_rows = count(np.ones(len(df), dtype=bool))
+    n_rows = counts("n_rows")
     out["n_sample_epochs"] = n_rows
-    sample = pd.factorize(df["_sample"])[0]
-    pairs = np.unique(run.astype(np.int64) * (sample.max(initial=0) + 1) + sample)
-    out["n_samples"] = np.bincount(pairs // (sample.max(initial=0) + 1), minlength=n_runs)
+    out["n_samples"] = counts("n_samples")
     flags: dict[str, np.ndarray] = {}  # check -> per-run count (> 0: an error row)
 
     # -- accuracy ---------------------------------------------------------------------------
-    errored = df["has_error"].to_numpy(bool)
-    out["n_errors"] = flags["has_error"] = count(errored)
-    flags["duplicate"] = count(df.assign(_run=run).duplicated(["_run", "_sample", "epoch"], keep=False).to_numpy())
-    score = df["score"].to_numpy(float)
-    finite = np.isfinite(score)
-    out["n_unscored"] = flags["unscored"] = count(~finite & ~errored)
-    usable = finite & ~errored if exclude_errors else finite
-    per_sample = pd.Series(score[usable]).groupby([run[usable], sample[usable]], sort=True).mean()
-    sample_run = per_sample.index.get_level_values(0).to_numpy()
-    n = np.bincount(sample_run, minlength=n_runs)
-    k = np.bincount(sample_run, weights=per_sample.to_numpy(), minlength=n_runs)
+    out["n_errors"] = flags["has_error"] = counts("n_errors")
+    flags["duplicate"] = counts("n_duplicate_rows")
+    out["n_unscored"] = flags["unscored"] = counts("n_unscored")
+    n, k = counts("n_scored"), column("successes")
     out["n_scored"] = n
     flags["no_score"] = np.where(n == 0, n_rows, 0)
     scored = n > 0
@@ -535,9 +655,8 @@ def _measured_runs(
         accuracy = np.where(scored, k / n, np.nan)
     own = np.isin(benchmarks, list(own_scale)) if own_scale else np.zeros(n_runs, dtype=bool)
     lo, hi = beta_interval(k, n, confidence)
-    sd = per_sample.groupby(level=0).std(ddof=1).reindex(range(n_runs)).to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        half = np.where(n > 1, stats.norm.ppf(0.5 + confidence / 2) * sd / np.sqrt(n), np.nan)
+        half = np.where(n > 1, stats.norm.ppf(0.5 + confidence / 2) * column("sd_sample_score") / np.sqrt(n), np.nan)
     out["accuracy"] = accuracy
     out["successes"] = np.where(scored & ~own, k, np.nan)
     out["accuracy_lo"] = np.where(~scored, np.nan, np.where(own, accuracy - half, lo))
@@ -546,48 +665,40 @@ def _measured_runs(
     out["score_scale"] = np.where(own, OWN_SCALE, PROPORTION)
 
     # -- cost -------------------------------------------------------------------------------
-    tokens = {c: df[c].to_numpy(float) for c in _TOKEN_COLUMNS}
-    for column, values in tokens.items():
-        out[column] = np.where(count(np.isfinite(values)) > 0, total(np.where(np.isnan(values), 0.0, values)), np.nan)
-        flags[f"negative_{column}"] = count(values < 0)
+    for token in _TOKEN_COLUMNS:
+        out[token] = np.where(counts(f"n_{token}") > 0, column(f"sum_{token}"), np.nan)
+        flags[f"negative_{token}"] = counts(f"n_negative_{token}")
     corrupt = sum(flags[f"negative_{c}"] for c in _TOKEN_COLUMNS) > 0
     priced_model = np.array([m in price_of for m in models], dtype=bool)
     flags["prices"] = np.where(priced_model, 0, n_rows)
-    has_usage = np.isfinite(tokens["input_tokens"]) & np.isfinite(tokens["output_tokens"])
-    n_without = n_rows - count(has_usage)
+    n_without = n_rows - counts("n_with_usage")
     flags["token_usage"] = n_without
     priceable = priced_model & ~corrupt & (n_without < n_rows)
     n_priced = np.where(priceable, n_rows - n_without, 0)
     out.update(n_priced=n_priced, n_unpriced=n_rows - n_priced, cost_incomplete=n_priced < n_rows)
-    price = {field: df["model"].map({m: p[field] for m, p in price_of.items()}).to_numpy(float)
+    # The whole run is priced at its model, so its cost is each kind's token sum x that kind's price.
+    price = {field: np.array([price_of.get(m, {}).get(field, np.nan) for m in models], dtype=float)
              for field in ("input", "output", "cache_read", "cache_write")}
-    row_cost = (tokens["input_tokens"] * price["input"] + tokens["output_tokens"] * price["output"]
-                + np.nan_to_num(tokens["cache_read_tokens"], nan=0.0) * price["cache_read"]
-                + np.nan_to_num(tokens["cache_write_tokens"], nan=0.0) * price["cache_write"])
-    run_cost = np.where(priceable, total(np.where(has_usage, row_cost, 0.0)) / 1e6, np.nan)
+    cost_sum = (column("priced_input_tokens") * price["input"] + column("priced_output_tokens") * price["output"]
+                + column("priced_cache_read_tokens") * price["cache_read"]
+                + column("priced_cache_write_tokens") * price["cache_write"])
+    run_cost = np.where(priceable, cost_sum / 1e6, np.nan)
     out["total_cost"] = run_cost
     with np.errstate(invalid="ignore", divide="ignore"):
         out["cost_per_task"] = np.where(priceable, run_cost / n_priced, np.nan)
     flags["zero_cost"] = np.where(priceable & (run_cost == 0), n_rows, 0)
-    if "total_cost" in df.columns:
-        logged = df["total_cost"].to_numpy(float)
-        flags["negative_logged_cost"] = count(logged < 0)
-        all_finite = count(np.isfinite(logged)) == n_rows
-        logged_sum = total(np.where(np.isfinite(logged), logged, 0.0))
-        out["logged_total_cost"] = np.where((flags["negative_logged_cost"] == 0) & all_finite, logged_sum, np.nan)
-    else:
-        flags["negative_logged_cost"] = np.zeros(n_runs, dtype=int)
-        out["logged_total_cost"] = np.nan
+    flags["negative_logged_cost"] = counts("n_negative_logged_cost")
+    all_finite = counts("n_finite_logged_cost") == n_rows
+    out["logged_total_cost"] = np.where((flags["negative_logged_cost"] == 0) & all_finite,
+                                        np.nan_to_num(column("sum_logged_cost"), nan=0.0), np.nan)
 
     # -- latency ----------------------------------------------------------------------------
-    latency = df[latency_field].to_numpy(float)
-    flags["latency_missing"] = count(np.isnan(latency))
-    flags["latency_negative"] = count(latency < 0)
-    good = np.isfinite(latency) & (latency >= 0)
-    n_good = count(good)
+    flags["latency_missing"] = counts("n_latency_missing")
+    flags["latency_negative"] = counts("n_latency_negative")
+    n_good = counts("n_latency")
     with np.errstate(invalid="ignore", divide="ignore"):
-        out["mean_latency"] = np.where(n_good > 0, total(np.where(good, latency, 0.0)) / n_good, np.nan)
-    out["median_latency"] = pd.Series(latency[good]).groupby(run[good]).median().reindex(range(n_runs)).to_numpy(float)
+        out["mean_latency"] = np.where(n_good > 0, column("sum_latency") / n_good, np.nan)
+    out["median_latency"] = column("median_latency")
     flags["no_latency"] = np.where(n_good == 0, n_rows, 0)
 
     errors = _run_error_rows(flags, benchmarks, models, scaffolds, n_rows, latency_field, exclude_errors)

@@ -290,12 +290,15 @@ def plot_heatmap(
     data = pivot.to_numpy(dtype=float)
     masked = np.ma.masked_invalid(data)
     colormap = mpl.colormaps[cmap].with_extremes(bad="#d9d9d9", under=OUT_OF_SCALE, over=OUT_OF_SCALE)
-    image = ax.imshow(masked, cmap=colormap, aspect="auto", vmin=vmin, vmax=vmax)
-    ax.set_xticks(range(pivot.shape[1]))
-    ax.set_xticklabels([names[c] for c in pivot.columns], rotation=35 if annotated else 90, ha="right",
-                       rotation_mode="anchor", fontsize=tick_size)
-    ax.set_yticks(range(pivot.shape[0]))
-    ax.set_yticklabels([str(r) for r in pivot.index], fontsize=tick_size)
+    image = ax.imshow(masked, cmap=colormap, aspect="auto", vmin=vmin, vmax=vmax, interpolation="nearest")
+    column_names, row_names = [names[c] for c in pivot.columns], [str(r) for r in pivot.index]
+    if annotated:
+        ax.set_xticks(range(pivot.shape[1]))
+        ax.set_xticklabels(column_names, rotation=35, ha="right", rotation_mode="anchor", fontsize=tick_size)
+        ax.set_yticks(range(pivot.shape[0]))
+        ax.set_yticklabels(row_names, fontsize=tick_size)
+    else:
+        _grid_names(ax, column_names, row_names, tick_size)
     line = 1.0 if annotated else 0.3
     ax.vlines(np.arange(0.5, pivot.shape[1] - 1), -0.5, pivot.shape[0] - 0.5, color="white", linewidth=line)
     ax.hlines(np.arange(0.5, pivot.shape[0] - 1), -0.5, pivot.shape[1] - 0.5, color="white", linewidth=line)
@@ -322,6 +325,24 @@ def plot_heatmap(
     ax.set_ylabel(row, fontsize=9)
     _lay_out(fig)
     return fig
+
+
+def _grid_names(ax: Any, columns: list[str], rows: list[str], size: float) -> None:
+    """Column and row names of a large grid as plain texts beside its edges, where tick labels
+    would be: a matplotlib tick is five artists, and 150 of them cost more to make, lay out and draw
+    than the grid itself (ten 100 x 50 heatmaps a report)."""
+    from matplotlib.transforms import ScaledTranslation, blended_transform_factory
+
+    ax.set_xticks([])
+    ax.set_yticks([])
+    pad = 3.5 / 72  # inches, a tick label's default pad
+    below = blended_transform_factory(ax.transData, ax.transAxes) + ScaledTranslation(0, -pad, ax.figure.dpi_scale_trans)
+    left = blended_transform_factory(ax.transAxes, ax.transData) + ScaledTranslation(-pad, 0, ax.figure.dpi_scale_trans)
+    for j, name in enumerate(columns):
+        ax.text(j, 0, name, rotation=90, ha="right", va="center", rotation_mode="anchor", fontsize=size,
+                transform=below)
+    for i, name in enumerate(rows):
+        ax.text(0, i, name, ha="right", va="center", fontsize=size, transform=left)
 
 
 def heatmap_figures(runs: pd.DataFrame, groups: pd.DataFrame | None = None) -> dict[str, Figure]:
@@ -396,15 +417,29 @@ def _use_log(xs: np.ndarray, log_x: bool | str) -> bool:
     return bool(log_x) and positive
 
 
+# Room around each panel of a frontier or win-rate figure, in inches: tick labels and axis label on
+# the left and below, the panel's title above. A figure's panels are alike, so fixed margins stand in
+# for tight_layout, whose measuring of every tick label of 12 panels took a second a figure.
+_PANEL_LEFT, _PANEL_RIGHT, _PANEL_ABOVE, _PANEL_BELOW = 0.75, 0.2, 0.35, 0.6
+
+
 def _legend_and_layout(fig: Figure, handles: list[Any], suptitle: str, ncol: int) -> None:
-    """Figure legend at the bottom, suptitle on top, subplots laid out in between (measured)."""
+    """Figure legend at the bottom, suptitle on top (both measured), subplots in between."""
     legend = fig.legend(handles=handles, loc="lower center", ncol=ncol, fontsize=7.5, frameon=False,
                         bbox_to_anchor=(0.5, 0.025))
-    fig.suptitle(suptitle, fontsize=11, y=0.995, va="top")  # tight_layout makes room for it
+    title = fig.suptitle(suptitle, fontsize=11, y=0.995, va="top")
     renderer = fig.canvas.get_renderer()
-    height_px = fig.get_figheight() * fig.dpi
-    bottom = (legend.get_window_extent(renderer).height + 0.025 * height_px + 6) / height_px
-    _lay_out(fig, rect=(0, bottom, 1, 1))
+    width, height = fig.get_size_inches()
+    height_px = height * fig.dpi
+    legend_top = (legend.get_window_extent(renderer).height + 0.025 * height_px + 6) / height_px
+    title_bottom = 1 - (title.get_window_extent(renderer).height + 0.005 * height_px + 4) / height_px
+    nrows, ncols = fig.axes[0].get_subplotspec().get_gridspec().get_geometry()
+    axes_width = width / ncols - _PANEL_LEFT - _PANEL_RIGHT
+    axes_height = height * (title_bottom - legend_top) / nrows - _PANEL_ABOVE - _PANEL_BELOW
+    fig.subplots_adjust(left=_PANEL_LEFT / width, right=1 - _PANEL_RIGHT / width,
+                        bottom=legend_top + _PANEL_BELOW / height, top=title_bottom - _PANEL_ABOVE / height,
+                        wspace=(_PANEL_LEFT + _PANEL_RIGHT) / axes_width,
+                        hspace=(_PANEL_ABOVE + _PANEL_BELOW) / axes_height)
 
 
 def _chords(ax: Any, xs: np.ndarray, ys: np.ndarray) -> None:

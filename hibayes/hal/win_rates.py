@@ -88,16 +88,21 @@ def pairwise_wins(values: np.ndarray, *, higher_is_better: bool = True, ties: Ti
 
 
 def _group_rows(kind: str, frame: pd.DataFrame, value_col: str, higher: bool, ties: Ties,
-                extra: dict[str, Any]) -> list[dict[str, Any]]:
+                extra: dict[str, Any]) -> dict[str, np.ndarray]:
+    """One group's rows of the groups table, as columns: a dict per row cost more than the
+    comparisons (a 10k-run table has a thousand groups)."""
     res = pairwise_wins(frame[value_col].to_numpy(float), higher_is_better=higher, ties=ties)
-    rows = []
-    for rec, stats in zip(frame.to_dict("records"), res.to_dict("records")):
-        rows.append({
-            "kind": kind, "benchmark": rec["benchmark"], "scaffold": rec.get("scaffold"),
-            "scaffold_type": extra.get("scaffold_type", rec.get("scaffold_type")), "model": rec["model"],
-            "value": rec[value_col], "higher_is_better": higher, **stats, "ties_policy": ties,
-        })
-    return rows
+    n = len(frame)
+
+    def column(name: str) -> np.ndarray:
+        return frame[name].to_numpy(object) if name in frame else np.full(n, None, dtype=object)
+
+    scaffold_type = np.full(n, extra["scaffold_type"], dtype=object) if "scaffold_type" in extra \
+        else column("scaffold_type")
+    return {"kind": np.full(n, kind, dtype=object), "benchmark": column("benchmark"), "scaffold": column("scaffold"),
+            "scaffold_type": scaffold_type, "model": column("model"), "value": frame[value_col].to_numpy(float),
+            "higher_is_better": np.full(n, higher), **{c: res[c].to_numpy() for c in res.columns},
+            "ties_policy": np.full(n, ties, dtype=object)}
 
 
 def win_rate_table(
@@ -122,14 +127,14 @@ def win_rate_table(
         errs.append(error_row(src, "error", "accuracy", "run has no accuracy; left out of the win rates",
                               benchmark=rec["benchmark"], model=rec["model"], scaffold=rec["scaffold"], count=1))
     valid = runs[runs["accuracy"].notna()].reset_index(drop=True)
-    rows: list[dict[str, Any]] = []
+    parts: list[dict[str, np.ndarray]] = []
 
     # max accuracy: best scaffold per model per benchmark
     if len(valid):
         idx = valid.groupby(["benchmark", "model"], sort=True)["accuracy"].idxmax()
         best = valid.loc[idx.to_numpy()]
         for _, part in best.groupby("benchmark", sort=True):
-            rows += _group_rows("max_accuracy", part, "accuracy", True, ties, {"scaffold_type": None})
+            parts.append(_group_rows("max_accuracy", part, "accuracy", True, ties, {"scaffold_type": None}))
 
     # per (benchmark, scaffold): first run per model
     for (benchmark, scaffold), part in valid.groupby(["benchmark", "scaffold"], sort=True):
@@ -140,7 +145,7 @@ def win_rate_table(
                                   "hal-analysis", benchmark=benchmark, model=model, scaffold=scaffold,
                                   count=int(count)))
         first = part.drop_duplicates("model", keep="first").sort_values("model", kind="stable")
-        rows += _group_rows("per_scaffold", first, "accuracy", True, ties, {})
+        parts.append(_group_rows("per_scaffold", first, "accuracy", True, ties, {}))
 
     # distance to each benchmark's own convex frontier (best run per model)
     if distances and len(valid):
@@ -149,10 +154,11 @@ def win_rate_table(
             errs.extend(ferr.to_dict("records"))
             inc = frontier[frontier["included"]]
             for _, part in inc.groupby("benchmark", sort=True):
-                rows += _group_rows(f"frontier_distance_{axis}", part, "hull_distance", False, ties,
-                                    {"scaffold_type": None})
+                parts.append(_group_rows(f"frontier_distance_{axis}", part, "hull_distance", False, ties,
+                                         {"scaffold_type": None}))
 
-    groups = pd.DataFrame(rows, columns=list(GROUP_COLUMNS))
+    groups = pd.DataFrame({c: np.concatenate([p[c] for p in parts]) if parts else [] for c in GROUP_COLUMNS},
+                          columns=list(GROUP_COLUMNS))
     for column in ("wins", "ties", "losses", "comparisons"):
         groups[column] = groups[column].astype("int64")
     for column in ("value", "win_points", "win_rate"):

@@ -2,7 +2,7 @@
 the report. The statistics are in `hibayes.hal`; results go to DuckDB tables `hal_*` and PNGs under
 HIBAYES_HOME/artifacts/hal.
 
-Only `run_metrics`, which reads every sample row, is in the `duckdb` pool: the frontiers, win rates
+Only `run_metrics`, which sums every sample row in the warehouse, is in the `duckdb` pool: the frontiers, win rates
 and report compute for seconds on small tables and touch DuckDB only in short reads and writes
 (which retry while another process holds its lock), so an analysis's inputs or report never wait
 for them."""
@@ -64,8 +64,8 @@ def _record_errors(warehouse: WarehouseResource, stage: str, errors: pd.DataFram
 def run_metrics(
     context: dg.AssetExecutionContext, config: RunMetricsConfig, project: ProjectPaths, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    from hibayes.hal import concat_errors, read_hal_metrics_csv, run_metrics_from_hal, run_metrics_from_samples
-    from hibayes.hal.metrics import sample_columns
+    from hibayes.hal import concat_errors, read_hal_metrics_csv, run_metrics_from_hal
+    from hibayes.hal.warehouse_metrics import run_metrics_from_warehouse
 
     started = time.perf_counter()
     scaffold_types = {name: "generalist" for name in config.generalist_scaffolds} or None
@@ -76,12 +76,10 @@ def run_metrics(
     else:
         source = "warehouse samples"
         price_file, missing = _price_file(Path(project.prices))
-        evals = warehouse.get().table("evals")
-        columns = ", ".join(f'"{c}"' for c in dict.fromkeys(sample_columns(config.latency_field, config.scaffold_field)))
-        runs, errors = run_metrics_from_samples(
-            warehouse.get().query(f"SELECT {columns} FROM samples"),
+        evals = warehouse.get().query("SELECT status FROM evals")
+        runs, errors = run_metrics_from_warehouse(
+            warehouse.get(),
             price_file.prices,
-            evals=evals,
             scaffold_types=scaffold_types,
             scaffold_field=config.scaffold_field,
             latency_field=config.latency_field,
@@ -139,16 +137,18 @@ def _price_file(path: Path) -> "tuple[PriceFile, pd.DataFrame]":
     "each frontier given the sampling uncertainty of its accuracy. Tables `hal_cost_frontier`, `hal_latency_frontier`.",
 )
 def cost_frontier(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    from hibayes.hal import concat_errors, cost_frontier as cost_frontier_of, frontier_probabilities, frontier_summary, latency_frontier
+    from hibayes.hal import concat_errors, cost_frontier as cost_frontier_of, frontier_summary, latency_frontier
+    from hibayes.hal.uncertainty import frontier_probabilities_by_axis
 
     started = time.perf_counter()
     runs = warehouse.get().table("hal_run_metrics")
     metadata: dict[str, object] = {}
     all_errors = []
-    for axis, compute in (("cost", cost_frontier_of), ("latency", latency_frontier)):
-        frontier, errors = compute(runs)
-        probabilities, prob_errors = frontier_probabilities(frontier, axis=axis)
-        warehouse.get().replace_table(f"hal_{axis}_frontier", probabilities)
+    frontiers = {axis: compute(runs) for axis, compute in (("cost", cost_frontier_of), ("latency", latency_frontier))}
+    probabilities = frontier_probabilities_by_axis({axis: frontier for axis, (frontier, _) in frontiers.items()})
+    for axis, (frontier, errors) in frontiers.items():
+        table, prob_errors = probabilities[axis]
+        warehouse.get().replace_table(f"hal_{axis}_frontier", table)
         all_errors += [errors, prob_errors]
         metadata[f"{axis}/summary"] = dg.MetadataValue.md(markdown_table(frontier_summary(frontier), 40))
         metadata[f"{axis}/pareto_set_runs"] = int(frontier["on_pareto_set"].sum())
@@ -204,13 +204,15 @@ def hal_report(context: dg.AssetExecutionContext, project: ProjectPaths, warehou
 
     started = time.perf_counter()
     store = warehouse.get()
+    # Each frontier table holds its probabilities too: read once, passed as both.
+    cost, latency = store.table("hal_cost_frontier"), store.table("hal_latency_frontier")
     figures = figures_of(
         store.table("hal_run_metrics"),
         groups=store.table("hal_win_rate_groups"),
-        cost=store.table("hal_cost_frontier"),
-        latency=store.table("hal_latency_frontier"),
-        cost_probabilities=store.table("hal_cost_frontier"),
-        latency_probabilities=store.table("hal_latency_frontier"),
+        cost=cost,
+        latency=latency,
+        cost_probabilities=cost,
+        latency_probabilities=latency,
     )
     # Every HAL figure is laid out to its canvas (tight_layout), so cropping would only redo that work.
     written, plots = save_figures(figures, Path(project.home) / "artifacts" / "hal", crop=False)
