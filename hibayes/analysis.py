@@ -16,17 +16,19 @@ Features and fits are stored as files (NumPy .npz + JSON, and NetCDF), never pic
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from hibayes import artifacts
 from hibayes import idata as idata_api
+from hibayes.artifacts import Location
 from hibayes.analysis_state import AnalysisState, ModelAnalysisState
 from hibayes.check import CheckOutcome
 from hibayes.communicate import COMMUNICATORS
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from hibayes.load.loader import LoadReport
 
 FIT_FORMAT_VERSION = "1"
+PROCESSED_DATA_FILE = "processed_data.parquet"
 log = logging.getLogger("hibayes")
 
 
@@ -161,26 +164,39 @@ class StoredFeatures:
     coords: dict[str, list[Any]]
     dims: dict[str, list[str]]
     digest: str
+    test_features: dict[str, Any] = field(default_factory=dict)  # held-out rows (a processor's `test` split)
 
 
-def save_features(state: AnalysisState, folder: Path) -> StoredFeatures:
-    """Write features (npz), coords/dims (JSON) and the processed table (parquet) to `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    arrays = {k: np.asarray(v) for k, v in state.features.items()}
-    np.savez(folder / "features.npz", **arrays)
-    meta = {"coords": _jsonable(state.coords), "dims": state.dims}
-    (folder / "coords_dims.json").write_text(json.dumps(meta, indent=1))
-    state.processed_data.to_parquet(folder / "processed_data.parquet", index=False)
+def save_features(state: AnalysisState, folder: Location) -> StoredFeatures:
+    """Write the features, test features, coords and dims (`hibayes.artifacts.write_features`, as the
+    CLI's saved states have them) and the processed table (parquet) to `folder` in the artifact store."""
+    artifacts.write_features(folder, state.features, state.test_features, state.coords, state.dims)
+    buffer = io.BytesIO()
+    state.processed_data.to_parquet(buffer, index=False)
+    artifacts.write_bytes(artifacts.child(folder, PROCESSED_DATA_FILE), buffer.getvalue())
     return load_features(folder)
 
 
-def load_features(folder: Path) -> StoredFeatures:
-    with np.load(folder / "features.npz") as npz:
-        arrays = {k: npz[k] for k in npz.files}
-    meta = json.loads((folder / "coords_dims.json").read_text())
-    digest = stable_hash({k: _array_digest(v) for k, v in sorted(arrays.items())} | {"meta": meta})
-    features = {k: (int(v) if v.ndim == 0 and np.issubdtype(v.dtype, np.integer) else v) for k, v in arrays.items()}
-    return StoredFeatures(features, meta["coords"], meta["dims"], digest)
+def load_features(folder: Location) -> StoredFeatures:
+    """The features `save_features` wrote. Their digest is of the arrays, coords and dims, and of the
+    test features when there are any (so fits of analyses without a split keep their hashes)."""
+    stored = artifacts.read_features(folder)
+    if stored is None:
+        raise FileNotFoundError(f"no features in {folder}: materialize analysis_features first")
+    meta = {"coords": stored.coords, "dims": stored.dims}
+    hashed = {k: _array_digest(v) for k, v in sorted(stored.features.items())} | {"meta": meta}
+    if stored.test_features:
+        hashed["test"] = {k: _array_digest(v) for k, v in sorted(stored.test_features.items())}
+    return StoredFeatures(
+        artifacts.scalars_as_values(stored.features), stored.coords, stored.dims, stable_hash(hashed),
+        artifacts.scalars_as_values(stored.test_features),
+    )
+
+
+def load_processed_data(folder: Location) -> pd.DataFrame:
+    """The processed table `save_features` wrote beside the features (empty when there is none)."""
+    path = artifacts.child(folder, PROCESSED_DATA_FILE)
+    return pd.read_parquet(io.BytesIO(artifacts.read_bytes(path))) if artifacts.exists(path) else pd.DataFrame()
 
 
 def fit_input_hash(spec: ModelSpec, features: StoredFeatures) -> str:
@@ -205,9 +221,9 @@ def stored_fit_hash(config: AnalysisConfig, spec: ModelSpec, features: StoredFea
     return stable_hash({"fit": fit_input_hash(spec, features), "before": before})
 
 
-def fit_problem(config: AnalysisConfig, spec: ModelSpec, features: StoredFeatures, path: Path) -> str | None:
-    """Why `path` does not hold the fit of the current inputs (None when it does)."""
-    if not path.exists():
+def fit_problem(config: AnalysisConfig, spec: ModelSpec, features: StoredFeatures, path: Location) -> str | None:
+    """Why `path` (in the artifact store) does not hold the fit of the current inputs (None when it does)."""
+    if not artifacts.exists(path):
         return "not fitted yet"
     try:
         stored = idata_api.stored_attrs(path)
@@ -221,7 +237,7 @@ def fit_problem(config: AnalysisConfig, spec: ModelSpec, features: StoredFeature
 @dataclass
 class FitOutcome:
     model_state: ModelAnalysisState
-    path: Path
+    path: Location
     input_hash: str
     reused: bool
     seconds: float
@@ -232,18 +248,19 @@ class FitOutcome:
 
 
 def fit_or_reuse(
-    config: AnalysisConfig, spec: ModelSpec, features: StoredFeatures, path: Path, force: bool = False, display: Any = None
+    config: AnalysisConfig, spec: ModelSpec, features: StoredFeatures, path: Location, force: bool = False, display: Any = None
 ) -> FitOutcome:
     """Fit the model (with the config's "before" checkers) unless `path` already holds a fit of
-    the same inputs: data, model spec, prior checks and library versions (one hash)."""
+    the same inputs: data, model spec, prior checks and library versions (one hash). `path` is in
+    the artifact store (`hibayes.artifacts`): a fit another process wrote there is reused as well."""
     input_hash = stored_fit_hash(config, spec, features)
     model_fn = MODELS.build(spec.name, spec.kwargs)
     state = ModelAnalysisState(
         spec.model_name, model_fn, spec, _as_jax(features.features), features.coords, features.dims,
-        platform_config=config.platform,
+        test_features=features.test_features, platform_config=config.platform,
     )
     refit_reason = ""
-    if not force and path.exists():
+    if not force and artifacts.exists(path):
         try:
             stored = idata_api.load(path)
         except idata_api.UnreadableFitError as err:  # a truncated file: refit, and the new one replaces it
@@ -268,13 +285,13 @@ def fit_or_reuse(
     if result.warm_state is not None:
         result.warm_state.save(warm_path)
     else:
-        warm_path.unlink(missing_ok=True)
+        artifacts.delete(warm_path)
     return FitOutcome(
         state, path, input_hash, False, result.seconds, result.chain_method, refit_reason, result.warm_started, result.warmup
     )
 
 
-def _warm_start(config: AnalysisConfig, path: Path) -> WarmStart | None:
+def _warm_start(config: AnalysisConfig, path: Location) -> WarmStart | None:
     """The previous fit's chains, held to the analysis's own r_hat and divergences thresholds."""
     stored = warm_start.WarmStart.load(path)
     if stored is None:
@@ -531,5 +548,3 @@ def _array_digest(array: np.ndarray) -> str:
     return f"{array.dtype}{array.shape}" + hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
-def _jsonable(coords: dict[str, list[Any]]) -> dict[str, list[Any]]:
-    return {k: [v.item() if hasattr(v, "item") else v for v in values] for k, values in coords.items()}

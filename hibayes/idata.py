@@ -20,11 +20,13 @@ import logging
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from hibayes import artifacts
+from hibayes.artifacts import Location
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # ArviZ announces its 1.x refactor on import
@@ -204,21 +206,20 @@ def extend(idata: InferenceData | None, other: InferenceData, replace: bool = Tr
     return idata
 
 
-def save(idata: InferenceData, path: Path, attrs: dict[str, str]) -> None:
-    """Write NetCDF atomically (a half-written file never replaces a good one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def save(idata: InferenceData, path: Location, attrs: dict[str, str]) -> None:
+    """Write NetCDF to a local path or an fsspec URL (`hibayes.artifacts`), whole or not at all: a
+    half-written file never replaces a good one."""
     idata.posterior.attrs.update(attrs)
-    tmp = path.with_suffix(".nc.tmp")
-    idata.to_netcdf(str(tmp))
-    tmp.replace(path)
+    with artifacts.writing(path) as local:
+        idata.to_netcdf(str(local))
 
 
 class UnreadableFitError(OSError):
     """A stored fit that cannot be read (a truncated or otherwise corrupt NetCDF file); the
     message names the file and what the reader said."""
 
-    def __init__(self, path: Path | str, reason: BaseException | str):
-        self.path = Path(path)
+    def __init__(self, path: Location, reason: BaseException | str):
+        self.path = path
         self.reason = reason if isinstance(reason, str) else f"{type(reason).__name__}: {reason}"
         super().__init__(f"the stored fit {self.path} cannot be read (corrupt or truncated NetCDF: {self.reason})")
 
@@ -226,16 +227,19 @@ class UnreadableFitError(OSError):
         return str(self.args[0])
 
 
-def load(path: Path) -> InferenceData:
-    """A stored fit, read into memory. Raises UnreadableFitError naming the file when it is not
-    a readable NetCDF fit (FileNotFoundError when it is missing)."""
-    if not Path(path).exists():
+def load(path: Location) -> InferenceData:
+    """A stored fit (a local path or an fsspec URL), read into memory. Raises UnreadableFitError
+    naming the file when it is not a readable NetCDF fit (FileNotFoundError when it is missing)."""
+    if not artifacts.exists(path):
         raise FileNotFoundError(f"no stored fit at {path}")
-    try:
-        idata = az.from_netcdf(str(path))
-        idata.load()  # read into memory and release the file handle, so the file can be replaced later
-    except Exception as err:
-        raise UnreadableFitError(path, err) from err
+    with artifacts.reading(path) as local:
+        try:
+            # Read into memory and each file handle closed: the file may be replaced later, and a
+            # download is removed when this block ends.
+            with az.rc_context({"data.load": "eager"}):
+                idata = az.from_netcdf(str(local))
+        except Exception as err:
+            raise UnreadableFitError(path, err) from err
     return idata
 
 
@@ -243,17 +247,18 @@ def attrs(idata: InferenceData) -> dict[str, Any]:
     return dict(idata.posterior.attrs)
 
 
-def stored_attrs(path: Path) -> dict[str, Any]:
-    """The posterior attributes of a stored fit, without reading its draws."""
+def stored_attrs(path: Location) -> dict[str, Any]:
+    """The posterior attributes of a stored fit, without reading its draws (an object is downloaded)."""
     import xarray as xr
 
-    if not Path(path).exists():
+    if not artifacts.exists(path):
         raise FileNotFoundError(f"no stored fit at {path}")
-    try:
-        with xr.open_dataset(path, group="posterior", engine="h5netcdf") as posterior:
-            return dict(posterior.attrs)
-    except Exception as err:
-        raise UnreadableFitError(path, err) from err
+    with artifacts.reading(path) as local:
+        try:
+            with xr.open_dataset(local, group="posterior", engine="h5netcdf") as posterior:
+                return dict(posterior.attrs)
+        except Exception as err:
+            raise UnreadableFitError(path, err) from err
 
 
 # --- groups and draws ------------------------------------------------------------------------

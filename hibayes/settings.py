@@ -8,6 +8,9 @@ The variable names are a public contract: scripts and deployments set them.
                          them list only the keys after the last one seen (see hibayes.load.log_locations)
 - HIBAYES_ANALYSES_DIR   the folder of analysis YAML files (default `analyses/`)
 - HIBAYES_HOME           warehouse.duckdb, fits/, artifacts/, caches (default `.hibayes/`)
+- HIBAYES_ARTIFACTS      where features, fits and report files live (hibayes.artifacts): unset for HIBAYES_HOME
+                         (features/, fits/, artifacts/ there), another folder, or an fsspec URL such as
+                         `s3://bucket/prefix` that workers share (credentials and endpoint from the AWS_* variables)
 - HIBAYES_WAREHOUSE      where the warehouse is: unset for HIBAYES_HOME/warehouse.duckdb, `duckdb:///abs/path` for
                          another DuckDB file, `postgresql://user@host:port/database` for a shared PostgreSQL database
 - DAGSTER_HOME           the Dagster instance (default `.dagster/`)
@@ -34,6 +37,7 @@ from urllib.parse import urlsplit
 from dotenv import load_dotenv
 
 if TYPE_CHECKING:
+    from hibayes.artifacts import ArtifactStore, Location
     from hibayes.load.log_locations import LogDir
 
 DEFAULT_REFIT_CRON = "0 2 * * *"
@@ -63,6 +67,7 @@ class Settings:
     log_relist_seconds: float = DEFAULT_LOG_RELIST_SECONDS
     warehouse_url: str = ""  # HIBAYES_WAREHOUSE as set (checked by `warehouse_location`); empty: the local file
     fit_workers: int = DEFAULT_FIT_WORKERS
+    artifacts: Location | None = None  # HIBAYES_ARTIFACTS: a folder or an fsspec URL; None: HIBAYES_HOME
 
     @property
     def warehouse_path(self) -> Path:
@@ -79,16 +84,11 @@ class Settings:
         return warehouse_location(self.warehouse_url, self.home)
 
     @property
-    def fits_dir(self) -> Path:
-        return self.home / "fits"
+    def artifact_store(self) -> ArtifactStore:
+        """Where features, fits and report files live (HIBAYES_ARTIFACTS, else HIBAYES_HOME)."""
+        from hibayes.artifacts import ArtifactStore
 
-    @property
-    def artifacts_dir(self) -> Path:
-        return self.home / "artifacts"
-
-    @property
-    def features_dir(self) -> Path:
-        return self.home / "features"
+        return ArtifactStore(self.home if self.artifacts is None else self.artifacts)
 
     @property
     def run_failures_path(self) -> Path:
@@ -141,7 +141,9 @@ def user_cache_dir() -> Path:
 
 def load_settings(base: Path | None = None) -> Settings:
     """Read the settings; relative paths are taken against `base` (default: the working directory)."""
-    from hibayes.load.log_locations import as_log_dir  # here: `hibayes.load` brings pandas, the CLI's start needs none
+    # here: `hibayes.load` brings pandas, the CLI's start needs none
+    from hibayes.artifacts import as_location
+    from hibayes.load.log_locations import as_log_dir
 
     load_dotenv(override=False)
     root = (base or Path.cwd()).resolve()
@@ -161,6 +163,7 @@ def load_settings(base: Path | None = None) -> Settings:
         analyses_dir=path_of("HIBAYES_ANALYSES_DIR", "analyses"),
         home=home,
         warehouse_url=warehouse_url,
+        artifacts=as_location(os.environ["HIBAYES_ARTIFACTS"], root) if os.environ.get("HIBAYES_ARTIFACTS") else None,
         dagster_home=path_of("DAGSTER_HOME", ".dagster"),
         refit_cron=os.environ.get("HIBAYES_REFIT_CRON") or DEFAULT_REFIT_CRON,
         prices_path=path_of("HIBAYES_PRICES", "prices.yaml"),

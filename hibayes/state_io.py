@@ -3,6 +3,7 @@
     out/
       data.parquet, processed_data.parquet      the data before and after the processors
       features/                                 features.npz, test_features.npz, coords_dims.json
+                                                (hibayes.artifacts' format: the assets' features are the same files)
       models/<model_name>/                      inference_data.nc (NetCDF), model.json, checks.json
       plots/<name>.png   tables/<name>.csv      communicators' and checkers' outputs
       logs.json, display_stats.json
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hibayes import artifacts
 from hibayes import idata as idata_api
 from hibayes.analysis_state import AnalysisState, Coords, Dims, Features, ModelAnalysisState
 from hibayes.config import FitConfig, ModelSpec, PlatformConfig
@@ -90,28 +92,18 @@ def load_model_state(folder: Path) -> ModelAnalysisState:
 
 
 def _save_features(features: Features, test_features: Features, coords: Coords, dims: Dims, folder: Path) -> None:
-    if not features and not test_features:
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    np.savez(folder / "features.npz", **{k: np.asarray(v) for k, v in features.items()})
-    np.savez(folder / "test_features.npz", **{k: np.asarray(v) for k, v in test_features.items()})
-    meta = {"coords": _jsonable(coords), "dims": dims}
-    (folder / "coords_dims.json").write_text(json.dumps(meta, indent=1))
+    """In the artifact store's format (`hibayes.artifacts.write_features`), which the assets write too."""
+    if features or test_features:
+        artifacts.write_features(folder, features, test_features, coords, dims)
 
 
 def _read_features(folder: Path) -> tuple[Features, Features, Coords, Dims]:
     """Features, test features, coords and dims saved by `_save_features` (all empty when none were)."""
-    if not folder.exists():
+    stored = artifacts.read_features(folder)
+    if stored is None:
         return {}, {}, {}, {}
-    meta = json.loads((folder / "coords_dims.json").read_text())
-    return _read_npz(folder / "features.npz"), _read_npz(folder / "test_features.npz"), meta["coords"], meta["dims"]
-
-
-def _read_npz(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    with np.load(path) as npz:
-        return {k: (npz[k].item() if npz[k].ndim == 0 else npz[k]) for k in npz.files}
+    features, test_features = artifacts.scalars_as_values(stored.features), artifacts.scalars_as_values(stored.test_features)
+    return features, test_features, stored.coords, stored.dims
 
 
 def _save_model(model: ModelAnalysisState, folder: Path, plots: bool) -> None:

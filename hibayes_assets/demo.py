@@ -35,7 +35,7 @@ import dagster as dg  # noqa: E402
 from hibayes.load.inspect_reader import scan_log_dir, scan_logs  # noqa: E402
 from hibayes.load.manifest import forgotten_logs, read_manifest  # noqa: E402
 from hibayes.settings import Settings, load_settings  # noqa: E402
-from hibayes_assets.assets.analysis import checks_path  # noqa: E402
+from hibayes import artifacts  # noqa: E402
 from hibayes_assets.checks import blocking_checkers, check_name  # noqa: E402
 from hibayes_assets.history import latest_metadata  # noqa: E402
 from hibayes_assets.partitions import fit_partitions, log_partitions, split_fit_key  # noqa: E402
@@ -279,8 +279,8 @@ def print_summary(settings: Settings, summary: DemoSummary, seconds: float) -> l
             print(f"samples:  {counts['samples']} rows, {counts['scores']} scores, {errors}  ({warehouse.display_location})")
     for key in instance.get_dynamic_partitions(fit_partitions.name):
         analysis, model = split_fit_key(key)
-        path = checks_path(project.fit_path(analysis, model))
-        outcomes = json.loads(path.read_text()) if path.exists() else []
+        path = artifacts.fit_checks(project.store.fit(analysis, model))
+        outcomes = json.loads(artifacts.read_text(path)) if artifacts.exists(path) else []
         print(f"fit:      {key}: " + (", ".join(f"{o['name']} {o['status']}" for o in outcomes) or "no fit"))
         failed_checks += [
             f"{key}: {check_name(o['name'])} {o['status']}{' (blocks the report)' if o['name'] in blocking_checkers() else ''}: {o['message']}"
@@ -293,10 +293,10 @@ def print_summary(settings: Settings, summary: DemoSummary, seconds: float) -> l
     for asset, partition in [("hal_report", None), *(("analysis_report", name) for name in instance.get_dynamic_partitions("analyses"))]:
         files = latest_metadata(instance, asset, partition).get("files") or []
         if files:
-            print(f"report:   {partition or 'hal'}: {len(files)} files in {Path(files[0]).parent}")
+            print(f"report:   {partition or 'hal'}: {len(files)} files in {artifacts.parent(artifacts.as_location(files[0]))}")
     irt_files = [f for asset in IRT_PLOTS for f in latest_metadata(instance, asset).get("files") or []]
     if irt_files:
-        print(f"report:   irt: {len(irt_files)} files in {Path(irt_files[0]).parent}")
+        print(f"report:   irt: {len(irt_files)} files in {artifacts.parent(artifacts.as_location(irt_files[0]))}")
     log_files = len(scan_logs(settings.log_dir))
     if log_files and samples == 0:
         summary.failures.append(f"no samples ingested from the {log_files} log file{'s' if log_files > 1 else ''} in {settings.log_dir}")

@@ -12,6 +12,9 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from hibayes import artifacts
+from hibayes.artifacts import Location
+
 PREVIEW_MAX_SIDE = 800  # thumbnails only: metadata lives in the event log; full plots go to files
 # zlib level for the PNGs: level 6 (the default) or `optimize` took a quarter of a report's time
 # (seconds per report on 2 cores) for files about 20% smaller.
@@ -46,24 +49,32 @@ def embedded_png(png: Path, title: str) -> dg.MetadataValue:
     return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{encoded})")
 
 
-def save_figures(figures: Mapping[str, Any], folder: Path, dpi: int = 110,
-                 crop: bool = True) -> tuple[list[Path], dict[str, dg.MetadataValue]]:
-    """Write each figure to `folder/<name>.png` (rendered once, at `dpi`) and return the paths and
-    `plot/<name>` metadata entries with a thumbnail for the UI; the figures are closed.
+def save_figures(figures: Mapping[str, Any], folder: Location, dpi: int = 110,
+                 crop: bool = True) -> tuple[list[Location], dict[str, dg.MetadataValue]]:
+    """Write each figure to `folder/<name>.png` in the artifact store (rendered once, at `dpi`) and
+    return where they went and `plot/<name>` metadata entries with a thumbnail for the UI; the
+    figures are closed.
 
     `crop`: trim the margins to the drawn content (``bbox_inches="tight"``), which costs a second
     layout of every text; figures that lay themselves out to fit their canvas pass False. A figure
     with a layout engine (ArviZ's, under constrained layout) fits its canvas already: never cropped."""
     import matplotlib.pyplot as plt
 
-    written: list[Path] = []
+    written: list[Location] = []
     metadata: dict[str, dg.MetadataValue] = {}
     for name, fig in figures.items():
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{name}.png"
+        location = artifacts.child(folder, f"{name}.png")
         cropped = crop and fig.get_layout_engine() is None
-        fig.savefig(path, dpi=dpi, bbox_inches="tight" if cropped else None, pil_kwargs={"compress_level": FAST_PNG})
-        written.append(path)
-        metadata[f"plot/{name}"] = embedded_png(path, name)
+        with artifacts.writing(location) as png:
+            fig.savefig(png, dpi=dpi, bbox_inches="tight" if cropped else None, format="png",
+                        pil_kwargs={"compress_level": FAST_PNG})
+            metadata[f"plot/{name}"] = embedded_png(png, name)
+        written.append(location)
         plt.close(fig)
     return written, metadata
+
+
+def save_table(table: pd.DataFrame, location: Location, index: bool = False) -> Location:
+    """A table as CSV at `location` in the artifact store."""
+    artifacts.write_text(location, table.to_csv(index=index))
+    return location

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from hibayes.artifacts import ArtifactStore, as_location
 from hibayes.load.log_locations import LogDir, as_log_dir
 from hibayes.settings import Settings, load_settings
 from hibayes.warehouse import Warehouse, open_warehouse
@@ -48,6 +49,7 @@ class ProjectPaths(dg.ConfigurableResource):
     log_dir: str  # a folder, or an fsspec URL (s3://bucket/prefix)
     analyses_dir: str
     home: str
+    artifacts: str = ""  # HIBAYES_ARTIFACTS: a folder or an fsspec URL (s3://bucket/prefix); empty: `home`
     prices: str = "prices.yaml"
     hal_csv: str = ""  # HAL's published metrics CSV; when set, the HAL assets read it instead of the logs
     irt_config: str = "irt.yaml"  # the IRT settings (an `irt:` section); IRTConfig defaults when the file is missing
@@ -69,14 +71,10 @@ class ProjectPaths(dg.ConfigurableResource):
     def analyses_path(self) -> Path:
         return Path(self.analyses_dir)
 
-    def fit_path(self, analysis: str, model: str) -> Path:
-        return Path(self.home) / "fits" / analysis / f"{model}.nc"
-
-    def features_path(self, analysis: str) -> Path:
-        return Path(self.home) / "features" / analysis
-
-    def artifacts_path(self, analysis: str) -> Path:
-        return Path(self.home) / "artifacts" / analysis
+    @property
+    def store(self) -> ArtifactStore:
+        """Where features, fits and report files live: `artifacts` (a folder or an fsspec URL), else `home`."""
+        return ArtifactStore(as_location(self.artifacts) if self.artifacts else Path(self.home))
 
     @property
     def irt_routerdc_paths(self) -> list[Path]:
@@ -103,6 +101,7 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
             fit_workers=settings.fit_workers,
             analyses_dir=str(settings.analyses_dir),
             home=str(settings.home),
+            artifacts=str(settings.artifacts or ""),
             prices=str(settings.prices_path or "prices.yaml"),
             hal_csv=str(settings.hal_csv or ""),
             irt_config=str(settings.irt_config or "irt.yaml"),

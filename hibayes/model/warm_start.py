@@ -21,13 +21,16 @@ model and the compilation cache keeps it.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from hibayes import artifacts
+from hibayes.artifacts import Location
 
 log = logging.getLogger(__name__)
 
@@ -62,25 +65,24 @@ class WarmStart:
     def chains(self) -> int:
         return int(self.step_size.shape[0])
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Location) -> None:
+        """Write the state to `path` in the artifact store, whole or not at all."""
         meta = {"spec_digest": self.spec_digest, "sites": list(self.positions), "divergences": self.divergences, "r_hat": self.r_hat}
         arrays = {f"z/{name}": value for name, value in self.positions.items()}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as handle:
-            np.savez(
-                handle, **arrays, step_size=self.step_size, inverse_mass_matrix=self.inverse_mass_matrix,
-                **{_META: np.array(json.dumps(meta))},
-            )
-        tmp.replace(path)
+        buffer = io.BytesIO()
+        np.savez(
+            buffer, **arrays, step_size=self.step_size, inverse_mass_matrix=self.inverse_mass_matrix,
+            **{_META: np.array(json.dumps(meta))},
+        )
+        artifacts.write_bytes(path, buffer.getvalue())
 
     @classmethod
-    def load(cls, path: Path) -> WarmStart | None:
+    def load(cls, path: Location) -> WarmStart | None:
         """The stored state, or None when there is none or it cannot be read (then the fit is cold)."""
-        if not path.is_file():
+        if not artifacts.exists(path):
             return None
         try:
-            with np.load(path, allow_pickle=False) as stored:
+            with np.load(io.BytesIO(artifacts.read_bytes(path)), allow_pickle=False) as stored:
                 meta = json.loads(str(stored[_META]))
                 return cls(
                     meta["spec_digest"],
@@ -99,8 +101,9 @@ class WarmStart:
         return {"positions": self.positions, "step_size": self.step_size, "inverse_mass_matrix": self.inverse_mass_matrix}
 
 
-def state_path(fit_path: Path) -> Path:
-    return fit_path.with_suffix(".warm.npz")
+def state_path(fit_path: Location) -> Location:
+    """Next to the fit, in the same artifact store."""
+    return artifacts.with_suffix(fit_path, ".warm.npz")
 
 
 def from_mcmc(mcmc: Any, spec_digest: str) -> WarmStart | None:

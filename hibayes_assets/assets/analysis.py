@@ -11,11 +11,12 @@ import hashlib
 import json
 import re
 import time
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
+from hibayes import artifacts
+from hibayes.artifacts import Location
 from hibayes.config import AnalysisConfig, ConfigError, load_analysis
 from hibayes.plugins import ComponentError
 from hibayes_assets.checks import (
@@ -27,7 +28,7 @@ from hibayes_assets.checks import (
     fit_check_results,
 )
 from hibayes_assets.history import latest_materialization, latest_metadata
-from hibayes_assets.metadata import markdown_table, save_figures
+from hibayes_assets.metadata import markdown_table, save_figures, save_table
 from hibayes_assets.partitions import analysis_partitions, fit_key, fit_partitions, split_fit_key
 from hibayes_assets.resources import WAREHOUSE_POOL, ProjectPaths, WarehouseResource
 from hibayes_assets.slots import FIT_POOL
@@ -69,9 +70,9 @@ def analysis_table(analysis: str) -> str:
             partitions_def=analysis_partitions,
             deps=["analysis_data"],
             kinds={"numpy"},
-            description="Features, coords and dims after the analysis's processors (files under HIBAYES_HOME/features/"
-            "<analysis>): what the fits see. A new materialization means the features changed, and only then are "
-            "the analysis's models refitted.",
+            description="Features, test features, coords and dims after the analysis's processors (files under "
+            "features/<analysis> in the artifact store: HIBAYES_ARTIFACTS, else HIBAYES_HOME): what the fits see. A new "
+            "materialization means the features changed, and only then are the analysis's models refitted.",
         ),
     ],
     partitions_def=analysis_partitions,
@@ -134,7 +135,8 @@ def _refresh_inputs(
         state = process_data(config, frame)
     except (ValueError, KeyError, ComponentError) as err:
         raise dg.Failure(f"{config.where}: processing failed: {err}") from None
-    stored = save_features(state, project.features_path(config.name))
+    features_dir = project.store.features(config.name)
+    stored = save_features(state, features_dir)
     if latest_metadata(context.instance, "analysis_features", analysis).get("data_hash") != stored.digest:
         events.append(dg.AssetMaterialization(
             "analysis_features", partition=analysis,
@@ -143,7 +145,7 @@ def _refresh_inputs(
                 "features": dg.MetadataValue.json({k: list(getattr(v, "shape", ())) for k, v in stored.features.items()}),
                 "coords": dg.MetadataValue.json(stored.coords),
                 "data_hash": stored.digest,
-                "path": dg.MetadataValue.path(str(project.features_path(config.name))),
+                "path": dg.MetadataValue.path(str(features_dir)),
                 "processed_data": dg.MetadataValue.md(markdown_table(state.processed_data)),
             },
         ))
@@ -199,8 +201,9 @@ class RefitConfig(dg.Config):
             deps=[dg.AssetDep("analysis_features", partition_mapping=ALL)],
             kinds={"numpyro"},
             description="A NumPyro NUTS fit of one model of one analysis (partition `<analysis>/<model>`, one per "
-            "model the analysis lists), stored as NetCDF (ArviZ InferenceData) under HIBAYES_HOME/fits. An unchanged "
-            "fit (same features, model settings and library versions) is loaded instead of resampled. Reads its "
+            "model the analysis lists), stored as NetCDF (ArviZ InferenceData) under fits/ in the artifact store. An "
+            "unchanged fit (same features, model settings and library versions) is loaded instead of resampled, "
+            "whichever worker wrote it. Reads its "
             "own analysis's features. A fit that fails a blocking check fails its run.",
         )
     ],
@@ -262,8 +265,8 @@ def _fit_one(
     spec = settings.model(model_name)
     check_platform(settings)  # its inputs step checked it; a fit launched by hand has not
     import_custom_code(settings, ("model", "checker"))
-    features = load_features(project.features_path(analysis))
-    path = project.fit_path(analysis, model_name)
+    features = load_features(project.store.features(analysis))
+    path = project.store.fit(analysis, model_name)
     context.log.info(
         f"fitting {key}: {spec.fit.chains} chains x ({spec.fit.warmup} warmup + {spec.fit.samples} draws) "
         f"on {available_devices(settings.platform.device_type)} {settings.platform.device_type} devices"
@@ -278,8 +281,8 @@ def _fit_one(
                       + (" from the previous fit's chains" if outcome.warm_started else ""))
         + "; " + ", ".join(f"{c.name} {c.status}" for c in checks)
     )
-    _, plots = save_figures(outcome.model_state.plots, project.artifacts_path(analysis) / model_name)
-    checks_path(path).write_text(json.dumps([c.as_dict() for c in checks], default=str))
+    _, plots = save_figures(outcome.model_state.plots, artifacts.child(project.store.report(analysis), model_name))
+    artifacts.write_text(artifacts.fit_checks(path), json.dumps([c.as_dict() for c in checks], default=str))
     materialization = dg.AssetMaterialization(
         "model_fit", partition=key,
         metadata={
@@ -312,7 +315,7 @@ FIT_DEP = dg.AssetDep("model_fit", partition_mapping=ALL)
     deps=[FIT_DEP, "comparisons"],
     kinds={"matplotlib"},
     description="Every communicator's output for the analysis (forest plot, summary table, ...: PNG/CSV under "
-    "HIBAYES_HOME/artifacts/<analysis>), previewed here, with the `comparisons` table, plot and headline when "
+    "artifacts/<analysis> in the artifact store), previewed here, with the `comparisons` table, plot and headline when "
     "they are of the same fits. Rendered only from the current fit of every model "
     "of the analysis: when a fit is missing, out of date or failed a blocking check, the report is held back "
     "(this asset fails saying which) and the files from the last good fits stay.",
@@ -327,18 +330,18 @@ def analysis_report(context: dg.AssetExecutionContext, project: ProjectPaths) ->
     started = time.perf_counter()
     config = _config_or_fail(project, context.partition_key)
     features, models = _current_fits(project, config)
-    state = AnalysisState(data=_processed(project, config.name), features=features.features, coords=features.coords, dims=features.dims)
+    state = AnalysisState(
+        data=_processed(project, config.name), features=features.features, coords=features.coords, dims=features.dims,
+        test_features=features.test_features,
+    )
     state.models = models
     results = run_communicators(config, state)
-    out_dir = project.artifacts_path(config.name)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = project.store.report(config.name)
     metadata: dict[str, object] = {"communicators": dg.MetadataValue.json(results)}
     written, plots = save_figures(state.plots, out_dir)
     metadata.update(plots)
     for name, table in state.tables.items():
-        path = out_dir / f"{name}.csv"
-        table.to_csv(path, index=False)
-        written.append(path)
+        written.append(save_table(table, artifacts.child(out_dir, f"{name}.csv")))
         metadata[f"table/{name}"] = dg.MetadataValue.md(markdown_table(table, max_rows=40))
     for stage, entry in state.logs:
         context.log.warning(f"{stage}: {entry}")
@@ -349,11 +352,6 @@ def analysis_report(context: dg.AssetExecutionContext, project: ProjectPaths) ->
     metadata["models"] = dg.MetadataValue.json([m.model_name for m in state.models])
     metadata["seconds"] = round(time.perf_counter() - started, 3)
     return dg.MaterializeResult(metadata=metadata)
-
-
-def checks_path(fit_path: Path) -> Path:
-    """The checker outcomes of a fit, next to its NetCDF file (read into DuckDB by `check_results`)."""
-    return fit_path.with_suffix(".checks.json")
 
 
 @dg.asset(
@@ -369,9 +367,9 @@ def check_results(context: dg.AssetExecutionContext, project: ProjectPaths, ware
     config = _config_or_fail(project, context.partition_key)
     rows = []
     for model_name in config.model_names:
-        path = checks_path(project.fit_path(config.name, model_name))
-        if path.exists():
-            rows += [{"model": model_name, **outcome} for outcome in json.loads(path.read_text())]
+        path = artifacts.fit_checks(project.store.fit(config.name, model_name))
+        if artifacts.exists(path):
+            rows += [{"model": model_name, **outcome} for outcome in json.loads(artifacts.read_text(path))]
     table = pd.DataFrame(rows, columns=["model", "name", "status", "value", "threshold", "message"])
     warehouse.get().replace_rows("check_results", "analysis", config.name, table)
     failed = table[table["status"].isin(["fail", "error"])]
@@ -392,7 +390,7 @@ def check_results(context: dg.AssetExecutionContext, project: ProjectPaths, ware
     pool=WAREHOUSE_POOL,
     description="ArviZ's comparison of the analysis's fitted models by PSIS-LOO (elpd, se, elpd_diff, dse, "
     "weights, warnings) and the best model, chosen taking the standard error of the difference into "
-    "account. DuckDB table `model_comparison`, CSV and PNG under HIBAYES_HOME/artifacts/<analysis>, and "
+    "account. DuckDB table `model_comparison`, CSV and PNG under artifacts/<analysis> in the artifact store, and "
     "beside them `model_comparison_pointwise.csv`: each model's pointwise elpd, one row per log-likelihood "
     "column with the observations it stands for and its row's features. "
     "Held back, like the report, while a fit is missing, out of date or failed a blocking check.",
@@ -407,16 +405,15 @@ def model_comparison(context: dg.AssetExecutionContext, project: ProjectPaths, w
     _, models = _current_fits(project, config)
     table, best, reason = compare_models(models)
     warehouse.get().replace_rows("model_comparison", "analysis", config.name, table)
-    out_dir = project.artifacts_path(config.name)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out_dir / "model_comparison.csv", index=False)
-    pointwise_table(models).to_csv(out_dir / "model_comparison_pointwise.csv", index=False)
+    out_dir = project.store.report(config.name)
+    csv = save_table(table, artifacts.child(out_dir, "model_comparison.csv"))
+    save_table(pointwise_table(models), artifacts.child(out_dir, "model_comparison_pointwise.csv"))
     metadata: dict[str, object] = {
         # The model `best_model` plots show; `verdict` says whether it is better than the others.
         "best_model": best,
         "verdict": reason,
         "table": dg.MetadataValue.md(markdown_table(table, 20)),
-        "path": dg.MetadataValue.path(str(out_dir / "model_comparison.csv")),
+        "path": dg.MetadataValue.path(str(csv)),
     }
     if len(models) > 1:
         metadata.update(save_figures({"model_comparison": plot_comparison(table)}, out_dir)[1])
@@ -444,7 +441,7 @@ COMPARISONS_SHOWN = {
     "(hibayes.comparisons): the difference in mean score with naive CLT, clustered, paired and paired clustered "
     "intervals, McNemar mid-p or a permutation test with Holm and BH adjustments, the minimum detectable "
     "difference, and the posterior HDI and P(A > B) from a fitted model. DuckDB table `comparisons`, "
-    "comparisons.csv and comparisons.png under HIBAYES_HOME/artifacts/<analysis>, and the headline pair. "
+    "comparisons.csv and comparisons.png under artifacts/<analysis> in the artifact store, and the headline pair. "
     "Held back, like the report, while a fit is missing, out of date or failed a blocking check.",
 )
 def comparisons(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -472,9 +469,8 @@ def comparisons(context: dg.AssetExecutionContext, project: ProjectPaths, wareho
             metadata={"headline": f"no comparisons: {err}", "fits": comparisons_fits(config, models), "dagster/row_count": 0}
         )
     store.replace_rows("comparisons", "analysis", config.name, result.table)
-    out_dir = project.artifacts_path(config.name)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result.table.to_csv(out_dir / "comparisons.csv", index=False)
+    out_dir = project.store.report(config.name)
+    csv = save_table(result.table, artifacts.child(out_dir, "comparisons.csv"))
     _, plots = save_figures({"comparisons": result.figure(title=config.name)}, out_dir)
     shown = result.table.drop(columns=["se_naive", "se_clustered", "se_paired", "se_paired_clustered", "p_paired_t"])
     return dg.MaterializeResult(
@@ -486,7 +482,7 @@ def comparisons(context: dg.AssetExecutionContext, project: ProjectPaths, wareho
             "posterior": result.posterior,
             "fits": comparisons_fits(config, models),
             "dagster/row_count": len(result.table),
-            "path": dg.MetadataValue.path(str(out_dir / "comparisons.csv")),
+            "path": dg.MetadataValue.path(str(csv)),
         }
     )
 
@@ -519,11 +515,12 @@ def _current_fits(project: ProjectPaths, config: AnalysisConfig) -> tuple:
     """The analysis's features and, for every model it lists, the stored fit of those features
     as a model state. Raises a Failure naming each model whose fit is missing, out of date or
     failed a blocking check: a report of some fits, or of stale ones, would mislead."""
-    files = [project.features_path(config.name) / "features.npz"]
+    features_dir = project.store.features(config.name)
+    files = [artifacts.child(features_dir, artifacts.FEATURES_FILE), artifacts.child(features_dir, artifacts.TEST_FEATURES_FILE)]
     for name in config.model_names:
-        path = project.fit_path(config.name, name)
-        files += [path, checks_path(path)]
-    key = (config.name, config.digest(), tuple((str(p), p.stat().st_mtime_ns) if p.exists() else (str(p), None) for p in files))
+        path = project.store.fit(config.name, name)
+        files += [path, artifacts.fit_checks(path)]
+    key = (config.name, config.digest(), tuple((str(p), artifacts.signature(p)) for p in files))
     if key not in _LOADED_FITS:
         _LOADED_FITS.clear()
         _LOADED_FITS[key] = _load_current_fits(project, config)
@@ -537,10 +534,10 @@ def _load_current_fits(project: ProjectPaths, config: AnalysisConfig) -> tuple:
     from hibayes.model import MODELS
 
     import_custom_code(config, ("model",))
-    features = load_features(project.features_path(config.name))
+    features = load_features(project.store.features(config.name))
     models, problems = [], []
     for spec in config.models:
-        path = project.fit_path(config.name, spec.model_name)
+        path = project.store.fit(config.name, spec.model_name)
         problem = fit_problem(config, spec, features, path) or _blocking_failure(path)
         if problem:
             problems.append(f"{spec.model_name}: {problem} (partition '{fit_key(config.name, spec.model_name)}')")
@@ -557,6 +554,7 @@ def _load_current_fits(project: ProjectPaths, config: AnalysisConfig) -> tuple:
             ModelAnalysisState(
                 spec.model_name, MODELS.build(spec.name, spec.kwargs), spec, features.features,
                 features.coords, features.dims, inference_data=inference_data, is_fitted=True,
+                test_features=features.test_features,
             )
         )
     if problems:
@@ -567,16 +565,17 @@ def _load_current_fits(project: ProjectPaths, config: AnalysisConfig) -> tuple:
     return features, models
 
 
-def _blocking_failure(fit_path: Path) -> str | None:
-    path = checks_path(fit_path)
-    outcomes = json.loads(path.read_text()) if path.exists() else []
+def _blocking_failure(fit_path: Location) -> str | None:
+    path = artifacts.fit_checks(fit_path)
+    outcomes = json.loads(artifacts.read_text(path)) if artifacts.exists(path) else []
     failed = [o for o in outcomes if o["name"] in blocking_checkers() and o["status"] in ("fail", "error")]
     return "; ".join(f"failed blocking check {check_name(o['name'])}: {o['message']}" for o in failed) or None
 
 
 def _processed(project: ProjectPaths, analysis: str) -> pd.DataFrame:
-    path = project.features_path(analysis) / "processed_data.parquet"
-    return pd.read_parquet(path) if Path(path).exists() else pd.DataFrame()
+    from hibayes.analysis import load_processed_data
+
+    return load_processed_data(project.store.features(analysis))
 
 
 def _config_or_fail(project: ProjectPaths, analysis: str) -> AnalysisConfig:

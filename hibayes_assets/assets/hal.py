@@ -1,6 +1,6 @@
 """HAL group: accuracy, cost and latency per model x benchmark x scaffold; frontiers, win rates and
 the report. The statistics are in `hibayes.hal`; results go to DuckDB tables `hal_*` and PNGs under
-HIBAYES_HOME/artifacts/hal.
+artifacts/hal in the artifact store.
 
 Only `run_metrics`, which sums every sample row in the warehouse, is in the `duckdb` pool: the frontiers, win rates
 and report compute for seconds on small tables and touch DuckDB only in short reads and writes
@@ -194,7 +194,7 @@ def win_rates(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
     kinds={"matplotlib"},
     description="Heatmaps (accuracy, latency, cost, win rate; generalist and task-specific), cost- and "
     "latency-accuracy frontier plots with accuracy intervals and frontier probabilities, and win rate "
-    "against mean cost and latency. PNGs under HIBAYES_HOME/artifacts/hal.",
+    "against mean cost and latency. PNGs under artifacts/hal in the artifact store.",
 )
 def hal_report(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource) -> dg.MaterializeResult:
     import matplotlib
@@ -215,7 +215,7 @@ def hal_report(context: dg.AssetExecutionContext, project: ProjectPaths, warehou
         latency_probabilities=latency,
     )
     # Every HAL figure is laid out to its canvas (tight_layout), so cropping would only redo that work.
-    written, plots = save_figures(figures, Path(project.home) / "artifacts" / "hal", crop=False)
+    written, plots = save_figures(figures, project.store.report("hal"), crop=False)
     metadata: dict[str, object] = {**plots, "files": dg.MetadataValue.json([str(p) for p in written])}
     metadata["seconds"] = round(time.perf_counter() - started, 3)
     return dg.MaterializeResult(metadata=metadata)

@@ -1,8 +1,8 @@
 """IRT group: the response matrix, an IRT fit, anchor items, score estimates from the anchors,
 leave-one-model-out validation and routing. The statistics are in `hibayes.irt`; results go to
-DuckDB tables `irt_*`, the fit to HIBAYES_HOME/fits/irt/irt_fit.nc and PNGs under
-HIBAYES_HOME/artifacts/irt. Settings come from HIBAYES_IRT_CONFIG (an `irt:` section), the data from
-the warehouse or, when HIBAYES_IRT_ROUTERDC is set, from RouterDC-style JSON files.
+DuckDB tables `irt_*`, the fit to fits/irt/irt_fit.nc and PNGs under artifacts/irt in the artifact
+store (HIBAYES_ARTIFACTS, else HIBAYES_HOME). Settings come from HIBAYES_IRT_CONFIG (an `irt:`
+section), the data from the warehouse or, when HIBAYES_IRT_ROUTERDC is set, from RouterDC-style JSON files.
 
 The planner refreshes the group in one run when the warehouse's content or the IRT settings change.
 Only `response_matrix` is in the warehouse's pool (`duckdb`, for a DuckDB file): the others fit for
@@ -20,6 +20,8 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from hibayes import artifacts
+from hibayes.artifacts import Location
 from hibayes_assets.metadata import embedded_png, markdown_table
 from hibayes_assets.resources import WAREHOUSE_POOL, ProjectPaths, WarehouseResource
 
@@ -107,17 +109,18 @@ def _load_responses(store: "Warehouse") -> "ResponseMatrix":
     )
 
 
-def _fit_path(project: ProjectPaths) -> Path:
-    return project.fit_path("irt", "irt_fit")
+def _fit_path(project: ProjectPaths) -> Location:
+    return project.store.fit("irt", "irt_fit")
 
 
 def _load_fit(project: ProjectPaths, train: "ResponseMatrix") -> "IRTFit":
+    from hibayes import idata as idata_api
     from hibayes.irt import IRTFit
 
     path = _fit_path(project)
-    if not path.exists():
+    if not artifacts.exists(path):
         raise dg.Failure(f"no IRT fit at {path}: materialize `irt_fit` first")
-    fit = IRTFit.from_netcdf(path)
+    fit = IRTFit.from_inference_data(idata_api.load(path))
     if fit.respondents != train.respondents or fit.items != train.items:
         raise dg.Failure(
             f"the IRT fit at {path} was made on other respondents or items than the current response matrix "
@@ -145,8 +148,11 @@ def _load_anchors(store: "Warehouse", fit: "IRTFit") -> "AnchorPoints":
 def _save_plot(fig: Any, project: ProjectPaths, name: str) -> tuple[str, dg.MetadataValue]:
     from hibayes.irt import save_figure
 
-    path = save_figure(fig, project.artifacts_path(GROUP) / f"{name}.png")
-    return str(path), embedded_png(path, name)
+    path = artifacts.child(project.store.report(GROUP), f"{name}.png")
+    with artifacts.writing(path) as png:
+        save_figure(fig, png)
+        thumbnail = embedded_png(png, name)
+    return str(path), thumbnail
 
 
 def _samples(project: ProjectPaths, warehouse: WarehouseResource) -> tuple[pd.DataFrame, str, dict[str, int]]:
@@ -231,7 +237,7 @@ def response_matrix(
     deps=[response_matrix],
     kinds={"numpyro", "duckdb"},
     description="The IRT model (1PL, 2PL or MIRT; SVI, MAP or NUTS) fitted to the training respondents "
-    "(all but the config's new_models), as NetCDF under HIBAYES_HOME/fits/irt/irt_fit.nc; item parameters "
+    "(all but the config's new_models), as NetCDF at fits/irt/irt_fit.nc in the artifact store; item parameters "
     "in `irt_item_parameters`, abilities in `irt_abilities`; fit diagnostics in the metadata.",
 )
 def irt_fit(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -244,7 +250,9 @@ def irt_fit(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse:
         config, source, train = _training_responses(project, store)
         enable_compilation_cache(project.jax_cache_path)
         fit = fit_irt(train, config)
-    path = fit.to_netcdf(_fit_path(project), responses=train)
+    path = _fit_path(project)
+    with artifacts.writing(path) as local:
+        fit.to_netcdf(local, responses=train)
     store.replace_table("irt_item_parameters", fit.item_frame(config.interval))
     abilities = fit.respondent_frame(config.interval)
     store.replace_table("irt_abilities", abilities)
