@@ -194,6 +194,79 @@ def from_draws(
     return az.from_dict(**data, coords=coords, dims=dims)
 
 
+@dataclass(frozen=True)
+class ValueCounts:
+    """Predictive draws of a variable of identical rows held as counts
+    (`hibayes.model.grouped_predictive`): in draw (c, s), `counts[c, s, j, k]` of the rows whose
+    distinct row is j (`distinct_row[i]` for row i) took the value `values[k]`. Statistics that
+    ignore the order of identical rows are those of the per-row draws."""
+
+    values: np.ndarray  # (K,)
+    counts: np.ndarray  # (chain, draw, distinct rows, K)
+    distinct_row: np.ndarray  # (rows,)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.distinct_row)
+
+    def cell_values(self, divisor: np.ndarray | None = None) -> np.ndarray:
+        """(distinct rows, K) values, each distinct row's divided by `divisor` (per row, e.g. its
+        trials for proportions) when given."""
+        values = np.broadcast_to(self.values.astype(float), (self.counts.shape[2], len(self.values)))
+        if divisor is None:
+            return values
+        per_distinct = np.empty(self.counts.shape[2])
+        per_distinct[self.distinct_row] = np.broadcast_to(np.asarray(divisor, dtype=float), (self.n_rows,))
+        return values / per_distinct[:, None]
+
+    def draw_means(self, divisor: np.ndarray | None = None) -> np.ndarray:
+        """(chain, draw): each draw's mean over every row."""
+        return np.einsum("csjk,jk->cs", self.counts, self.cell_values(divisor)) / self.n_rows
+
+    def quantiles(self, q: np.ndarray, divisor: np.ndarray | None = None) -> np.ndarray:
+        """NumPy's (linear) quantiles of every draw's values pooled, from the counts."""
+        values = self.cell_values(divisor).ravel()
+        weights = self.counts.reshape(-1, values.size).sum(axis=0)
+        order = np.argsort(values, kind="stable")
+        values, cumulative = values[order], np.cumsum(weights[order])
+        position = (cumulative[-1] - 1) * np.asarray(q, dtype=float)
+        below = np.floor(position).astype(np.int64)
+        low = values[np.searchsorted(cumulative, below, side="right")]
+        high = values[np.searchsorted(cumulative, np.minimum(below + 1, cumulative[-1] - 1), side="right")]
+        return low + (position - below) * (high - low)
+
+
+def from_value_counts(
+    group: str, name: str, counts: ValueCounts, per_row: np.ndarray | None, coords: Mapping[str, list[Any]], dims: Mapping[str, list[str]]
+) -> InferenceData:
+    """A predictive `group` holding `name`'s draws as counts: `{name}_value_counts` (chain, draw,
+    `{name}_distinct_row`, `{name}_value`) and the row map `{name}_row_to_distinct` (`{name}_row`);
+    and `name` itself, one value per row, only when `per_row` ((chain, draw, rows) draws) is given."""
+    import xarray as xr
+
+    chains, draws = counts.counts.shape[:2]
+    compact = xr.Dataset(
+        {
+            f"{name}_value_counts": (("chain", "draw", f"{name}_distinct_row", f"{name}_value"), counts.counts),
+            f"{name}_row_to_distinct": ((f"{name}_row",), counts.distinct_row),
+        },
+        coords={"chain": np.arange(chains), "draw": np.arange(draws), f"{name}_value": counts.values},
+    )
+    if per_row is not None:
+        rows = az.from_dict(**{group: {name: per_row}}, coords=dict(coords), dims={k: list(v) for k, v in dims.items() if k == name})
+        compact = rows[group].merge(compact)
+    return az.InferenceData(**{group: compact})
+
+
+def value_counts(idata: InferenceData | None, group: str, name: str) -> ValueCounts | None:
+    """`name`'s predictive draws as counts (`from_value_counts`), or None when they are per row."""
+    if not has_group(idata, group) or f"{name}_value_counts" not in idata[group]:
+        return None
+    data = idata[group]
+    counts = data[f"{name}_value_counts"].transpose(*SAMPLE_DIMS, ...)
+    return ValueCounts(np.asarray(counts[f"{name}_value"].values), np.asarray(counts.values), np.asarray(data[f"{name}_row_to_distinct"].values))
+
+
 def extend(idata: InferenceData | None, other: InferenceData, replace: bool = True) -> InferenceData:
     """Add `other`'s groups to `idata` in place (or return `other` when there is no `idata`).
     `replace=True` lets `other` win for groups both have (a recomputed predictive group);
@@ -725,6 +798,56 @@ def plot_ppc(
         plt.close(fig)
         log.warning("%s predictive plot of '%s' failed (%s); drawing histograms instead", group, name, err)
         return _hist_overlay(predicted, observed, name, figsize)
+    ax.set_title(f"{group.capitalize()} predictive: {name}")
+    plt.close(fig)
+    return fig
+
+
+def plot_ppc_counts(
+    predicted: ValueCounts,
+    observed: np.ndarray | None,
+    name: str,
+    group: str,
+    kind: str = "kde",
+    figsize: tuple[float, float] | None = None,
+    divisor: np.ndarray | None = None,
+    num_pp_samples: int = 100,
+    **kwargs: Any,
+) -> Any:
+    """`plot_ppc` of draws held as counts: each shown draw's distribution over all rows, their
+    mean, and the observed values (unless None), as ArviZ draws discrete data (a line per draw
+    over the values; cumulative for kind "cumulative"). A draw's counts are its histogram, so the
+    lines are those of the per-row draws. A variable of many values (proportions of varying
+    trials) is binned into 30 bins. Other keyword arguments of `az.plot_ppc` do not apply."""
+    import matplotlib.pyplot as plt
+
+    cell_values = predicted.cell_values(divisor).ravel()
+    pooled = np.unique(np.concatenate([cell_values, [] if observed is None else np.ravel(observed).astype(float)]))
+    pooled = pooled[np.isfinite(pooled)]
+    if pooled.size <= 60:
+        centres, to_bin = pooled, lambda v: np.searchsorted(pooled, v)
+    else:
+        edges = np.linspace(pooled[0], pooled[-1], 31)
+        centres, to_bin = (edges[:-1] + edges[1:]) / 2, lambda v: np.clip(np.digitize(v, edges) - 1, 0, 29)
+    weights = predicted.counts.reshape(-1, cell_values.size)
+    finite = np.isfinite(cell_values)
+    one_hot = np.zeros((cell_values.size, centres.size))
+    one_hot[np.flatnonzero(finite), to_bin(cell_values[finite])] = 1.0
+    density = (weights @ one_hot) / predicted.n_rows  # (draws, bins)
+    shown = np.random.default_rng(0).choice(len(density), size=min(num_pp_samples, len(density)), replace=False)
+    curve = (lambda d: np.cumsum(d, axis=-1)) if kind == "cumulative" else (lambda d: d)
+    fig, ax = plt.subplots(figsize=figsize)
+    style = {"drawstyle": "steps-mid"} if pooled.size <= 60 else {}
+    for k, draw in enumerate(shown):
+        ax.plot(centres, curve(density[draw]), color="C0", alpha=0.2, label=f"{group.capitalize()} predictive" if k == 0 else None, **style)
+    ax.plot(centres, curve(density.mean(axis=0)), color="C1", linestyle="--", label=f"{group.capitalize()} predictive mean", **style)
+    if observed is not None:
+        values = np.ravel(observed).astype(float)
+        values = values[np.isfinite(values)]
+        observed_density = np.bincount(to_bin(values), minlength=centres.size) / max(values.size, 1)
+        ax.plot(centres, curve(observed_density), color="k", label=f"Observed {name}", **style)
+    ax.set_xlabel(name)
+    ax.legend()
     ax.set_title(f"{group.capitalize()} predictive: {name}")
     plt.close(fig)
     return fig
