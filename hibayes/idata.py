@@ -29,6 +29,7 @@ import pandas as pd
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # ArviZ announces its 1.x refactor on import
     import arviz as az
+from xarray.backends import BackendArray
 
 InferenceData = az.InferenceData
 log = logging.getLogger("hibayes")
@@ -237,25 +238,91 @@ class ValueCounts:
 
 
 def from_value_counts(
-    group: str, name: str, counts: ValueCounts, per_row: np.ndarray | None, coords: Mapping[str, list[Any]], dims: Mapping[str, list[str]]
+    group: str, name: str, counts: ValueCounts, seed: int, coords: Mapping[str, list[Any]], dims: Mapping[str, list[str]]
 ) -> InferenceData:
     """A predictive `group` holding `name`'s draws as counts: `{name}_value_counts` (chain, draw,
-    `{name}_distinct_row`, `{name}_value`) and the row map `{name}_row_to_distinct` (`{name}_row`);
-    and `name` itself, one value per row, only when `per_row` ((chain, draw, rows) draws) is given."""
+    `{name}_distinct_row`, `{name}_value`), the row map `{name}_row_to_distinct` (rows), and `name`
+    itself, one value per row as HiBayES users read it, computed from the counts only for the draws
+    read, when read (see `_PerRowDraws`), and never stored."""
     import xarray as xr
 
     chains, draws = counts.counts.shape[:2]
+    row_dim = list(dims.get(name, [f"{name}_dim_0"]))[0]
     compact = xr.Dataset(
         {
-            f"{name}_value_counts": (("chain", "draw", f"{name}_distinct_row", f"{name}_value"), counts.counts),
-            f"{name}_row_to_distinct": ((f"{name}_row",), counts.distinct_row),
+            f"{name}_value_counts": (
+                ("chain", "draw", f"{name}_distinct_row", f"{name}_value"), counts.counts, {PER_ROW_SEED: seed}
+            ),
+            f"{name}_row_to_distinct": ((row_dim,), counts.distinct_row),
         },
-        coords={"chain": np.arange(chains), "draw": np.arange(draws), f"{name}_value": counts.values},
+        coords={
+            "chain": np.arange(chains), "draw": np.arange(draws), f"{name}_value": counts.values,
+            row_dim: coords.get(row_dim, np.arange(counts.n_rows)),
+        },
     )
-    if per_row is not None:
-        rows = az.from_dict(**{group: {name: per_row}}, coords=dict(coords), dims={k: list(v) for k, v in dims.items() if k == name})
-        compact = rows[group].merge(compact)
-    return az.InferenceData(**{group: compact})
+    return az.InferenceData(**{group: _with_per_row_draws(compact, name)})
+
+
+PER_ROW_SEED = "per_row_seed"
+
+
+def _with_per_row_draws(dataset: Any, name: str) -> Any:
+    """`dataset` (a predictive group holding `name` as counts) with the lazy per-row `name`."""
+    import xarray as xr
+    from xarray.core import indexing
+
+    counts = dataset[f"{name}_value_counts"]
+    row_dim = dataset[f"{name}_row_to_distinct"].dims[0]
+    counted = ValueCounts(
+        np.asarray(counts[f"{name}_value"].values),
+        np.asarray(counts.transpose(*SAMPLE_DIMS, ...).values),
+        np.asarray(dataset[f"{name}_row_to_distinct"].values),
+    )
+    lazy = indexing.LazilyIndexedArray(_PerRowDraws(counted, int(counts.attrs[PER_ROW_SEED])))
+    return dataset.assign({name: xr.Variable(("chain", "draw", row_dim), lazy)})
+
+
+class _PerRowDraws(BackendArray):
+    """The per-row draws that counts stand for, as an xarray backend array: reading draws (c, s)
+    lays their counts out over the rows of each distinct row in a random order, seeded by
+    (seed, c, s), so the same draw always reads the same. With the counts drawn as Multinomials,
+    these are exactly per-row predictive draws (`hibayes.model.grouped_predictive`); only what is
+    read is ever (draws x rows)."""
+
+    def __init__(self, counts: ValueCounts, seed: int):
+        self.counts, self.seed = counts, seed
+        self.shape = (*counts.counts.shape[:2], counts.n_rows)
+        self.dtype = np.dtype(counts.values.dtype)
+        n_distinct = counts.counts.shape[2]
+        self._cell_values = np.tile(counts.values, n_distinct)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        from xarray.core import indexing
+
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC, self._read)
+
+    def _read(self, key: tuple[Any, ...]) -> np.ndarray:
+        chains, draws = (np.atleast_1d(np.arange(n)[k]) for n, k in zip(self.shape[:2], key[:2]))
+        block = np.empty((len(chains), len(draws), self.shape[2]), dtype=self.dtype)
+        for a, chain in enumerate(chains):
+            for b, draw in enumerate(draws):
+                block[a, b] = self._draw(int(chain), int(draw))
+        block = block[:, :, key[2]]
+        dropped = tuple(axis for axis, k in enumerate(key[:2]) if isinstance(k, (int, np.integer)))
+        return block.squeeze(axis=dropped) if dropped else block
+
+    def _draw(self, chain: int, draw: int) -> np.ndarray:
+        rng = np.random.default_rng((self.seed, chain, draw))
+        distinct_row = self.counts.distinct_row
+        # Rows by distinct row, in a random order within each; values by distinct row, then value.
+        rows = np.argsort(distinct_row + rng.random(len(distinct_row)), kind="stable")
+        out = np.empty(len(distinct_row), dtype=self.dtype)
+        out[rows] = np.repeat(self._cell_values, self.counts.counts[chain, draw].ravel())
+        return out
+
+
+def _counted_names(dataset: Any) -> list[str]:
+    return [v[: -len("_value_counts")] for v in dataset.data_vars if v.endswith("_value_counts") and f"{v[: -len('_value_counts')]}_row_to_distinct" in dataset]
 
 
 def value_counts(idata: InferenceData | None, group: str, name: str) -> ValueCounts | None:
@@ -282,7 +349,15 @@ def save(idata: InferenceData, path: Path, attrs: dict[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     idata.posterior.attrs.update(attrs)
     tmp = path.with_suffix(".nc.tmp")
-    idata.to_netcdf(str(tmp))
+    # Per-row draws held as counts are written as the counts (`from_value_counts`), not expanded.
+    counted = {group: getattr(idata, group) for group in idata.groups() if _counted_names(getattr(idata, group))}
+    try:
+        for group, dataset in counted.items():
+            setattr(idata, group, dataset.drop_vars(_counted_names(dataset)))
+        idata.to_netcdf(str(tmp))
+    finally:
+        for group, dataset in counted.items():
+            setattr(idata, group, dataset)
     tmp.replace(path)
 
 
@@ -307,6 +382,9 @@ def load(path: Path) -> InferenceData:
     try:
         idata = az.from_netcdf(str(path))
         idata.load()  # read into memory and release the file handle, so the file can be replaced later
+        for group in idata.groups():
+            for name in _counted_names(getattr(idata, group)):
+                setattr(idata, group, _with_per_row_draws(getattr(idata, group), name))
     except Exception as err:
         raise UnreadableFitError(path, err) from err
     return idata

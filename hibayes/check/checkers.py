@@ -317,11 +317,6 @@ def _predict(
     return {name: np.asarray(value) for name, value in samples.items()}
 
 
-# Per-row predictive draws of grouped rows are stored beside their counts only up to this many
-# values (draws x rows); past it, only the counts (`hibayes.model.grouped_predictive`).
-MAX_PER_ROW_DRAW_VALUES = 10_000_000
-
-
 def _row_groups(state: ModelAnalysisState) -> RowGroups | None:
     """The identical rows the fit samples once (`hibayes.model.aggregate`), when its config groups
     them and the model's only observed site is `obs`: its predictive draws are then counts."""
@@ -345,7 +340,7 @@ def _predictive_counts(
     state: ModelAnalysisState, groups: RowGroups, draws: dict[str, np.ndarray], group: str, key_offset: int
 ) -> tuple[idata_api.ValueCounts, idata_api.InferenceData] | None:
     """`obs` predicted per distinct row as counts from `draws` (the latent sites' (draws, ...)
-    values) and the predictive `group` holding them (per-row draws too when few enough); None when
+    values) and the predictive `group` holding them (with their lazy per-row view); None when
     `obs` takes too many values for counts."""
     latent = {name: value for name, value in draws.items() if name not in groups.row_sites}
     found = grouped_predictive.value_probabilities(state.model, _grouped_prior_features(state, groups), groups.n_distinct, latent)
@@ -353,12 +348,8 @@ def _predictive_counts(
         return None
     values, probabilities = found
     seed = _seed(state) + key_offset
-    counts = grouped_predictive.value_counts(probabilities, groups, (seed, 0))
-    per_row = None
-    if counts.shape[0] * groups.n_rows <= MAX_PER_ROW_DRAW_VALUES:
-        per_row = grouped_predictive.per_row(values, counts, groups.inverse, (seed, 1))[None]
-    counted = idata_api.ValueCounts(values, counts[None], groups.inverse)
-    return counted, idata_api.from_value_counts(group, OBSERVED_SITE, counted, per_row, state.coords, _dims(state))
+    counted = idata_api.ValueCounts(values, grouped_predictive.value_counts(probabilities, groups, seed)[None], groups.inverse)
+    return counted, idata_api.from_value_counts(group, OBSERVED_SITE, counted, seed, state.coords, _dims(state))
 
 
 def _expanded_row_sites(samples: dict[str, np.ndarray], groups: RowGroups) -> dict[str, np.ndarray]:
@@ -445,9 +436,10 @@ def _plot_predictive(
 
 
 def _predictive_draws(idata: Any, group: str) -> dict[str, PredictiveDraws]:
-    """The observed sites' draws of a predictive group; `obs` as counts where it has them."""
+    """The observed sites' draws of a predictive group; `obs` as counts where it has them (its
+    per-row view is then left unread: reading it would expand every draw)."""
     counted = idata_api.value_counts(idata, group, OBSERVED_SITE)
-    layout = {f"{OBSERVED_SITE}_value_counts", f"{OBSERVED_SITE}_row_to_distinct"}
+    layout = {f"{OBSERVED_SITE}_value_counts", f"{OBSERVED_SITE}_row_to_distinct", OBSERVED_SITE if counted is not None else ""}
     draws: dict[str, PredictiveDraws] = {
         n: idata_api.values(idata, group, n) for n in idata_api.group_variables(idata, group) if n not in layout
     }

@@ -7,9 +7,9 @@ score, a binary outcome, a binomial count of few trials), how many copies took e
 Multinomial(c, p) draw. Those counts, (draws x distinct rows x values), are everything the per-row
 draws say except the order of identical rows, so every statistic that ignores that order (a
 draw's mean, histogram, quantiles, the pooled distribution a PPC plot shows) has exactly the
-distribution it has on per-row draws, at the cost of the distinct rows. Per-row draws, where asked
-for, are the counts laid out in a random order within each distinct row's copies: again exactly
-the joint distribution of drawing every row.
+distribution it has on per-row draws, at the cost of the distinct rows. Per-row draws, where read
+(`hibayes.idata.from_value_counts`), are the counts laid out in a random order within each
+distinct row's copies: again exactly the joint distribution of drawing every row.
 
 An observed site with many possible values (a Normal, a binomial of many trials) has no such
 summary: its rows are drawn one by one as before (None here).
@@ -61,23 +61,8 @@ def value_probabilities(
     return values, probabilities / totals
 
 
-def value_counts(probabilities: np.ndarray, groups: RowGroups, seed: tuple[int, ...]) -> np.ndarray:
+def value_counts(probabilities: np.ndarray, groups: RowGroups, seed: int) -> np.ndarray:
     """(draws, distinct rows, K) counts: in each draw, how many of each distinct row's copies
     took each value, one Multinomial(copies, probabilities) draw per (draw, distinct row)."""
     copies = np.rint(groups.counts).astype(np.int64)
     return np.random.default_rng(seed).multinomial(copies, probabilities).astype(np.int32)
-
-
-def per_row(values: np.ndarray, counts: np.ndarray, distinct_row: np.ndarray, seed: tuple[int, ...]) -> np.ndarray:
-    """(draws, rows) values: each draw's counts handed out to the rows of each distinct row in a
-    random order, which makes them exactly per-row predictive draws (see the module docstring).
-    Rows-sized per draw: only for a bounded number of draws x rows."""
-    n_draws, n_distinct, n_values = counts.shape
-    rng = np.random.default_rng(seed)
-    cell_values = np.tile(values, n_distinct)
-    out = np.empty((n_draws, len(distinct_row)), dtype=values.dtype)
-    for draw in range(n_draws):
-        # Rows by distinct row, shuffled within it; values by distinct row, then value: the same layout.
-        rows = np.lexsort((rng.random(len(distinct_row)), distinct_row))
-        out[draw, rows] = np.repeat(cell_values, counts[draw].reshape(n_distinct * n_values))
-    return out

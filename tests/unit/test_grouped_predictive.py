@@ -17,7 +17,7 @@ from scipy.special import expit
 
 from hibayes import idata as idata_api
 from hibayes.analysis_state import ModelAnalysisState
-from hibayes.check import checkers, run_checker
+from hibayes.check import run_checker
 from hibayes.config import FitConfig, ModelSpec
 from hibayes.model import grouped_predictive
 from hibayes.model.aggregate import group_identical_rows
@@ -61,25 +61,39 @@ def test_value_probabilities_are_the_ordered_logistic_ones():
     np.testing.assert_allclose(probabilities, np.diff(bounds, axis=-1), atol=2e-5)
 
 
-def test_counts_laid_out_per_row_are_the_counts_and_give_the_same_statistics():
+def test_per_row_view_of_counts_is_the_counts_and_gives_the_same_statistics(tmp_path):
     groups = group_identical_rows(ordinal_model(), judge_features())
-    rng = np.random.default_rng(0)
-    probabilities = rng.dirichlet(np.ones(5), size=(30, groups.n_distinct))
-    counts = grouped_predictive.value_counts(probabilities, groups, (1, 0))
-    values = np.arange(5, dtype=np.int32)
-    rows = grouped_predictive.per_row(values, counts, groups.inverse, (1, 1))
-    assert counts.shape == (30, groups.n_distinct, 5) and rows.shape == (30, 400)
+    probabilities = np.random.default_rng(0).dirichlet(np.ones(5), size=(30, groups.n_distinct))
+    counts = grouped_predictive.value_counts(probabilities, groups, 1)
+    assert counts.shape == (30, groups.n_distinct, 5)
     np.testing.assert_array_equal(counts.sum(axis=-1), np.broadcast_to(groups.counts, (30, groups.n_distinct)))
+    counted = idata_api.ValueCounts(np.arange(5, dtype=np.int32), counts[None], groups.inverse)
+    idata = idata_api.from_value_counts("posterior_predictive", "obs", counted, 5, {}, {})
+    obs = idata.posterior_predictive["obs"]
+    assert not obs.variable._in_memory  # nothing (draws x rows) until read
+    rows = obs.values[0]
+    assert rows.shape == (30, 400)
     for draw in (0, 17):
         for j in range(groups.n_distinct):
             np.testing.assert_array_equal(np.bincount(rows[draw, groups.inverse == j], minlength=5), counts[draw, j])
-    counted = idata_api.ValueCounts(values, counts[None], groups.inverse)
+    # A slice reads the same values as the whole; the order within identical rows varies by draw.
+    np.testing.assert_array_equal(obs.isel(draw=17, obs_dim_0=slice(100, 200)).values[0], rows[17, 100:200])
+    assert not all(np.array_equal(rows[0, groups.inverse == j], rows[1, groups.inverse == j]) for j in range(groups.n_distinct))
     np.testing.assert_allclose(counted.draw_means()[0], rows.mean(axis=1), rtol=1e-12)
     q = np.array([0.05, 0.37, 0.5, 0.95])
     np.testing.assert_allclose(counted.quantiles(q), np.quantile(rows, q), rtol=1e-12)
     divisor = 1.0 + groups.inverse % 3  # per-row trials, the same for identical rows: proportions
     np.testing.assert_allclose(counted.draw_means(divisor)[0], (rows / divisor).mean(axis=1), rtol=1e-12)
     np.testing.assert_allclose(counted.quantiles(q, divisor), np.quantile(rows / divisor, q), rtol=1e-12)
+    # Stored as counts, read back with the same per-row view.
+    idata.add_groups(posterior={"x": np.zeros((1, 30))})
+    idata_api.save(idata, tmp_path / "fit.nc", {})
+    import xarray as xr
+
+    with xr.open_dataset(tmp_path / "fit.nc", group="posterior_predictive") as stored:
+        assert set(stored.data_vars) == {"obs_value_counts", "obs_row_to_distinct"}
+    assert "obs" in idata.posterior_predictive  # the caller's object keeps its view
+    np.testing.assert_array_equal(idata_api.load(tmp_path / "fit.nc").posterior_predictive["obs"].values[0], rows)
 
 
 def test_grouped_predictive_checks_match_per_row_ones():
@@ -100,7 +114,7 @@ def test_grouped_predictive_checks_match_per_row_ones():
         share_grouped = counts.counts.sum(axis=(0, 1, 2)) / per_row.size
         share_rows = np.bincount(per_row.ravel(), minlength=5) / per_row.size
         np.testing.assert_allclose(share_grouped, share_rows, atol=0.015)
-        # Per-row draws kept beside the counts (few draws x rows) are those counts, row by row.
+        # The per-row view custom code reads is those counts, row by row.
         kept = idata_api.values(a, group, "obs")[0]
         for j in range(counts.counts.shape[2]):
             np.testing.assert_array_equal(np.bincount(kept[:, counts.distinct_row == j].ravel(), minlength=5).astype(np.int64),
@@ -116,36 +130,26 @@ def test_grouped_predictive_checks_match_per_row_ones():
     assert {"obs_prior_predictive", "posterior_predictive_plot"} <= set(grouped.plots)
 
 
-def test_stored_predictive_arrays_grow_with_distinct_rows_not_rows(monkeypatch):
-    small, large = state(aggregate=True), state(aggregate=True, replicate=50)  # 400 and 20,000 rows, the same distinct ones
-    for s in (small, large):
-        run_checker("prior_predictive_check", {"num_samples": DRAWS}, s)
-        run_checker("posterior_predictive_plot", {"num_samples": DRAWS, "interactive": False}, s)
-    n_distinct = group_identical_rows(ordinal_model(), judge_features()).n_distinct
-    for group in ("prior_predictive", "posterior_predictive"):
-        # 200 draws x 20,000 rows is within the bound on per-row draws: kept for custom code.
-        assert idata_api.values(large.inference_data, group, "obs").shape == (1, DRAWS, 20_000)
-        assert idata_api.value_counts(large.inference_data, group, "obs").counts.shape == (1, DRAWS, n_distinct, 5)
-    assert large.checks["posterior_predictive_plot"].value is not None
-
-    monkeypatch.setattr(checkers, "MAX_PER_ROW_DRAW_VALUES", DRAWS * 400)
-    large = state(aggregate=True, replicate=50)
+def test_stored_predictive_arrays_grow_with_distinct_rows_not_rows():
+    large = state(aggregate=True, replicate=50)  # 20,000 rows, the same distinct ones as 400
     run_checker("prior_predictive_check", {"num_samples": DRAWS}, large)
     run_checker("prior_predictive_plot", {"interactive": False}, large)
     run_checker("posterior_predictive_plot", {"num_samples": DRAWS, "interactive": False}, large)
+    n_distinct = group_identical_rows(ordinal_model(), judge_features()).n_distinct
     idata = large.inference_data
     for group in ("prior_predictive", "posterior_predictive"):
-        assert set(idata_api.group_variables(idata, group)) == {"obs_value_counts", "obs_row_to_distinct"}
         counts = idata_api.value_counts(idata, group, "obs")
         assert counts.counts.shape == (1, DRAWS, n_distinct, 5) and counts.distinct_row.shape == (20_000,)
-        # Nothing sampled is rows-sized: every (chain, draw, ...) array has distinct rows or fewer.
-        for name in idata_api.group_variables(idata, group):
-            sizes = idata[group][name].sizes
-            if "draw" in sizes:
-                assert int(np.prod([n for d, n in sizes.items() if d not in ("chain", "draw")])) <= n_distinct * 5
+        # Every array held is at most (draws x distinct rows x values) or one entry per row; the
+        # per-row view of the draws is not held (the checkers never read it).
+        for name, data in idata[group].data_vars.items():
+            assert data.variable._in_memory == (name != "obs")
+            assert data.size <= max(DRAWS * n_distinct * 5, 20_000) or name == "obs"
+        assert idata[group]["obs"].shape == (1, DRAWS, 20_000)
     for name in idata_api.group_variables(idata, "prior"):
         assert idata_api.values(idata, "prior", name).size <= DRAWS * 5
-    assert "posterior_predictive_plot" in large.plots and "obs_prior_predictive" in large.plots
+    assert {"obs_prior_predictive", "posterior_predictive_plot"} <= set(large.plots)
+    assert 0 <= large.checks["posterior_predictive_plot"].value <= 1
 
 
 @pytest.mark.parametrize("kind", ["kde", "cumulative"])
