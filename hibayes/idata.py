@@ -282,6 +282,9 @@ def _with_per_row_draws(dataset: Any, name: str) -> Any:
     return dataset.assign({name: xr.Variable(("chain", "draw", row_dim), lazy)})
 
 
+MAX_SHUFFLED_RUNS = 1024
+
+
 class _PerRowDraws(BackendArray):
     """The per-row draws that counts stand for, as an xarray backend array: reading draws (c, s)
     lays their counts out over the rows of each distinct row in a random order, seeded by
@@ -295,6 +298,9 @@ class _PerRowDraws(BackendArray):
         self.dtype = np.dtype(counts.values.dtype)
         n_distinct = counts.counts.shape[2]
         self._cell_values = np.tile(counts.values, n_distinct)
+        # The rows by distinct row, and where each distinct row's run of them ends.
+        self._rows_by_distinct = np.argsort(counts.distinct_row, kind="stable")
+        self._run_ends = np.cumsum(np.bincount(counts.distinct_row, minlength=n_distinct))
 
     def __getitem__(self, key: Any) -> np.ndarray:
         from xarray.core import indexing
@@ -313,11 +319,18 @@ class _PerRowDraws(BackendArray):
 
     def _draw(self, chain: int, draw: int) -> np.ndarray:
         rng = np.random.default_rng((self.seed, chain, draw))
-        distinct_row = self.counts.distinct_row
-        # Rows by distinct row, in a random order within each; values by distinct row, then value.
-        rows = np.argsort(distinct_row + rng.random(len(distinct_row)), kind="stable")
-        out = np.empty(len(distinct_row), dtype=self.dtype)
-        out[rows] = np.repeat(self._cell_values, self.counts.counts[chain, draw].ravel())
+        # Values by distinct row, then value: the layout of `_rows_by_distinct`, once each run of
+        # them is shuffled. Few long runs (the case worth grouping) shuffle one by one; many short
+        # ones in one sort on random keys.
+        laid_out = np.repeat(self._cell_values, self.counts.counts[chain, draw].ravel())
+        if len(self._run_ends) <= MAX_SHUFFLED_RUNS:
+            for start, end in zip(np.concatenate([[0], self._run_ends[:-1]]), self._run_ends):
+                rng.shuffle(laid_out[start:end])
+        else:
+            runs = np.repeat(np.arange(len(self._run_ends)), np.diff(self._run_ends, prepend=0))
+            laid_out = laid_out[np.argsort(runs + rng.random(len(runs)), kind="stable")]
+        out = np.empty(len(laid_out), dtype=self.dtype)
+        out[self._rows_by_distinct] = laid_out
         return out
 
 

@@ -61,7 +61,7 @@ def test_value_probabilities_are_the_ordered_logistic_ones():
     np.testing.assert_allclose(probabilities, np.diff(bounds, axis=-1), atol=2e-5)
 
 
-def test_per_row_view_of_counts_is_the_counts_and_gives_the_same_statistics(tmp_path):
+def test_per_row_view_of_counts_is_the_counts_and_gives_the_same_statistics(tmp_path, monkeypatch):
     groups = group_identical_rows(ordinal_model(), judge_features())
     probabilities = np.random.default_rng(0).dirichlet(np.ones(5), size=(30, groups.n_distinct))
     counts = grouped_predictive.value_counts(probabilities, groups, 1)
@@ -76,6 +76,12 @@ def test_per_row_view_of_counts_is_the_counts_and_gives_the_same_statistics(tmp_
     for draw in (0, 17):
         for j in range(groups.n_distinct):
             np.testing.assert_array_equal(np.bincount(rows[draw, groups.inverse == j], minlength=5), counts[draw, j])
+    # Many distinct rows are shuffled by one sort instead of one by one: the same counts.
+    monkeypatch.setattr(idata_api, "MAX_SHUFFLED_RUNS", 0)
+    sorted_rows = idata_api.from_value_counts("posterior_predictive", "obs", counted, 5, {}, {}).posterior_predictive["obs"].values[0]
+    for j in range(groups.n_distinct):
+        np.testing.assert_array_equal(np.sort(sorted_rows[:, groups.inverse == j]), np.sort(rows[:, groups.inverse == j]))
+    monkeypatch.undo()
     # A slice reads the same values as the whole; the order within identical rows varies by draw.
     np.testing.assert_array_equal(obs.isel(draw=17, obs_dim_0=slice(100, 200)).values[0], rows[17, 100:200])
     assert not all(np.array_equal(rows[0, groups.inverse == j], rows[1, groups.inverse == j]) for j in range(groups.n_distinct))
