@@ -212,7 +212,7 @@ class ValueCounts:
 
     def cell_values(self, divisor: np.ndarray | None = None) -> np.ndarray:
         """(distinct rows, K) values, each distinct row's divided by `divisor` (per row, e.g. its
-        trials for proportions) when given."""
+        trials for proportions, the same for identical rows as it is one of their features)."""
         values = np.broadcast_to(self.values.astype(float), (self.counts.shape[2], len(self.values)))
         if divisor is None:
             return values
