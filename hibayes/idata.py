@@ -31,6 +31,7 @@ from hibayes.artifacts import Location
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # ArviZ announces its 1.x refactor on import
     import arviz as az
+from xarray.backends import BackendArray
 
 InferenceData = az.InferenceData
 log = logging.getLogger("hibayes")
@@ -196,6 +197,158 @@ def from_draws(
     return az.from_dict(**data, coords=coords, dims=dims)
 
 
+@dataclass(frozen=True)
+class ValueCounts:
+    """Predictive draws of a variable of identical rows held as counts
+    (`hibayes.model.grouped_predictive`): in draw (c, s), `counts[c, s, j, k]` of the rows whose
+    distinct row is j (`distinct_row[i]` for row i) took the value `values[k]`. Statistics that
+    ignore the order of identical rows are those of the per-row draws."""
+
+    values: np.ndarray  # (K,)
+    counts: np.ndarray  # (chain, draw, distinct rows, K)
+    distinct_row: np.ndarray  # (rows,)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.distinct_row)
+
+    def cell_values(self, divisor: np.ndarray | None = None) -> np.ndarray:
+        """(distinct rows, K) values, each distinct row's divided by `divisor` (per row, e.g. its
+        trials for proportions, the same for identical rows as it is one of their features)."""
+        values = np.broadcast_to(self.values.astype(float), (self.counts.shape[2], len(self.values)))
+        if divisor is None:
+            return values
+        per_distinct = np.empty(self.counts.shape[2])
+        per_distinct[self.distinct_row] = np.broadcast_to(np.asarray(divisor, dtype=float), (self.n_rows,))
+        return values / per_distinct[:, None]
+
+    def draw_means(self, divisor: np.ndarray | None = None) -> np.ndarray:
+        """(chain, draw): each draw's mean over every row."""
+        return np.einsum("csjk,jk->cs", self.counts, self.cell_values(divisor)) / self.n_rows
+
+    def quantiles(self, q: np.ndarray, divisor: np.ndarray | None = None) -> np.ndarray:
+        """NumPy's (linear) quantiles of every draw's values pooled, from the counts."""
+        values = self.cell_values(divisor).ravel()
+        weights = self.counts.reshape(-1, values.size).sum(axis=0)
+        order = np.argsort(values, kind="stable")
+        values, cumulative = values[order], np.cumsum(weights[order])
+        position = (cumulative[-1] - 1) * np.asarray(q, dtype=float)
+        below = np.floor(position).astype(np.int64)
+        low = values[np.searchsorted(cumulative, below, side="right")]
+        high = values[np.searchsorted(cumulative, np.minimum(below + 1, cumulative[-1] - 1), side="right")]
+        return low + (position - below) * (high - low)
+
+
+def from_value_counts(
+    group: str, name: str, counts: ValueCounts, seed: int, coords: Mapping[str, list[Any]], dims: Mapping[str, list[str]]
+) -> InferenceData:
+    """A predictive `group` holding `name`'s draws as counts: `{name}_value_counts` (chain, draw,
+    `{name}_distinct_row`, `{name}_value`), the row map `{name}_row_to_distinct` (rows), and `name`
+    itself, one value per row as HiBayES users read it, computed from the counts only for the draws
+    read, when read (see `_PerRowDraws`), and never stored."""
+    import xarray as xr
+
+    chains, draws = counts.counts.shape[:2]
+    row_dim = list(dims.get(name, [f"{name}_dim_0"]))[0]
+    compact = xr.Dataset(
+        {
+            f"{name}_value_counts": (
+                ("chain", "draw", f"{name}_distinct_row", f"{name}_value"), counts.counts, {PER_ROW_SEED: seed}
+            ),
+            f"{name}_row_to_distinct": ((row_dim,), counts.distinct_row),
+        },
+        coords={
+            "chain": np.arange(chains), "draw": np.arange(draws), f"{name}_value": counts.values,
+            row_dim: coords.get(row_dim, np.arange(counts.n_rows)),
+        },
+    )
+    return az.InferenceData(**{group: _with_per_row_draws(compact, name)})
+
+
+PER_ROW_SEED = "per_row_seed"
+
+
+def _with_per_row_draws(dataset: Any, name: str) -> Any:
+    """`dataset` (a predictive group holding `name` as counts) with the lazy per-row `name`."""
+    import xarray as xr
+    from xarray.core import indexing
+
+    counts = dataset[f"{name}_value_counts"]
+    row_dim = dataset[f"{name}_row_to_distinct"].dims[0]
+    counted = ValueCounts(
+        np.asarray(counts[f"{name}_value"].values),
+        np.asarray(counts.transpose(*SAMPLE_DIMS, ...).values),
+        np.asarray(dataset[f"{name}_row_to_distinct"].values),
+    )
+    lazy = indexing.LazilyIndexedArray(_PerRowDraws(counted, int(counts.attrs[PER_ROW_SEED])))
+    return dataset.assign({name: xr.Variable(("chain", "draw", row_dim), lazy)})
+
+
+MAX_SHUFFLED_RUNS = 1024
+
+
+class _PerRowDraws(BackendArray):
+    """The per-row draws that counts stand for, as an xarray backend array: reading draws (c, s)
+    lays their counts out over the rows of each distinct row in a random order, seeded by
+    (seed, c, s), so the same draw always reads the same. With the counts drawn as Multinomials,
+    these are exactly per-row predictive draws (`hibayes.model.grouped_predictive`); only what is
+    read is ever (draws x rows)."""
+
+    def __init__(self, counts: ValueCounts, seed: int):
+        self.counts, self.seed = counts, seed
+        self.shape = (*counts.counts.shape[:2], counts.n_rows)
+        self.dtype = np.dtype(counts.values.dtype)
+        n_distinct = counts.counts.shape[2]
+        self._cell_values = np.tile(counts.values, n_distinct)
+        # The rows by distinct row, and where each distinct row's run of them ends.
+        self._rows_by_distinct = np.argsort(counts.distinct_row, kind="stable")
+        self._run_ends = np.cumsum(np.bincount(counts.distinct_row, minlength=n_distinct))
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        from xarray.core import indexing
+
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC, self._read)
+
+    def _read(self, key: tuple[Any, ...]) -> np.ndarray:
+        chains, draws = (np.atleast_1d(np.arange(n)[k]) for n, k in zip(self.shape[:2], key[:2]))
+        block = np.empty((len(chains), len(draws), self.shape[2]), dtype=self.dtype)
+        for a, chain in enumerate(chains):
+            for b, draw in enumerate(draws):
+                block[a, b] = self._draw(int(chain), int(draw))
+        block = block[:, :, key[2]]
+        dropped = tuple(axis for axis, k in enumerate(key[:2]) if isinstance(k, (int, np.integer)))
+        return block.squeeze(axis=dropped) if dropped else block
+
+    def _draw(self, chain: int, draw: int) -> np.ndarray:
+        rng = np.random.default_rng((self.seed, chain, draw))
+        # Values by distinct row, then value: the layout of `_rows_by_distinct`, once each run of
+        # them is shuffled. Few long runs (the case worth grouping) shuffle one by one; many short
+        # ones in one sort on random keys.
+        laid_out = np.repeat(self._cell_values, self.counts.counts[chain, draw].ravel())
+        if len(self._run_ends) <= MAX_SHUFFLED_RUNS:
+            for start, end in zip(np.concatenate([[0], self._run_ends[:-1]]), self._run_ends):
+                rng.shuffle(laid_out[start:end])
+        else:
+            runs = np.repeat(np.arange(len(self._run_ends)), np.diff(self._run_ends, prepend=0))
+            laid_out = laid_out[np.argsort(runs + rng.random(len(runs)), kind="stable")]
+        out = np.empty(len(laid_out), dtype=self.dtype)
+        out[self._rows_by_distinct] = laid_out
+        return out
+
+
+def _counted_names(dataset: Any) -> list[str]:
+    return [v[: -len("_value_counts")] for v in dataset.data_vars if v.endswith("_value_counts") and f"{v[: -len('_value_counts')]}_row_to_distinct" in dataset]
+
+
+def value_counts(idata: InferenceData | None, group: str, name: str) -> ValueCounts | None:
+    """`name`'s predictive draws as counts (`from_value_counts`), or None when they are per row."""
+    if not has_group(idata, group) or f"{name}_value_counts" not in idata[group]:
+        return None
+    data = idata[group]
+    counts = data[f"{name}_value_counts"].transpose(*SAMPLE_DIMS, ...)
+    return ValueCounts(np.asarray(counts[f"{name}_value"].values), np.asarray(counts.values), np.asarray(data[f"{name}_row_to_distinct"].values))
+
+
 def extend(idata: InferenceData | None, other: InferenceData, replace: bool = True) -> InferenceData:
     """Add `other`'s groups to `idata` in place (or return `other` when there is no `idata`).
     `replace=True` lets `other` win for groups both have (a recomputed predictive group);
@@ -210,8 +363,16 @@ def save(idata: InferenceData, path: Location, attrs: dict[str, str]) -> None:
     """Write NetCDF to a local path or an fsspec URL (`hibayes.artifacts`), whole or not at all: a
     half-written file never replaces a good one."""
     idata.posterior.attrs.update(attrs)
-    with artifacts.writing(path) as local:
-        idata.to_netcdf(str(local))
+    # Per-row draws held as counts are written as the counts (`from_value_counts`), not expanded.
+    counted = {group: getattr(idata, group) for group in idata.groups() if _counted_names(getattr(idata, group))}
+    try:
+        for group, dataset in counted.items():
+            setattr(idata, group, dataset.drop_vars(_counted_names(dataset)))
+        with artifacts.writing(path) as local:
+            idata.to_netcdf(str(local))
+    finally:
+        for group, dataset in counted.items():
+            setattr(idata, group, dataset)
 
 
 class UnreadableFitError(OSError):
@@ -238,6 +399,9 @@ def load(path: Location) -> InferenceData:
             # download is removed when this block ends.
             with az.rc_context({"data.load": "eager"}):
                 idata = az.from_netcdf(str(local))
+            for group in idata.groups():
+                for name in _counted_names(getattr(idata, group)):
+                    setattr(idata, group, _with_per_row_draws(getattr(idata, group), name))
         except Exception as err:
             raise UnreadableFitError(path, err) from err
     return idata
@@ -730,6 +894,56 @@ def plot_ppc(
         plt.close(fig)
         log.warning("%s predictive plot of '%s' failed (%s); drawing histograms instead", group, name, err)
         return _hist_overlay(predicted, observed, name, figsize)
+    ax.set_title(f"{group.capitalize()} predictive: {name}")
+    plt.close(fig)
+    return fig
+
+
+def plot_ppc_counts(
+    predicted: ValueCounts,
+    observed: np.ndarray | None,
+    name: str,
+    group: str,
+    kind: str = "kde",
+    figsize: tuple[float, float] | None = None,
+    divisor: np.ndarray | None = None,
+    num_pp_samples: int = 100,
+    **kwargs: Any,
+) -> Any:
+    """`plot_ppc` of draws held as counts: each shown draw's distribution over all rows, their
+    mean, and the observed values (unless None), as ArviZ draws discrete data (a line per draw
+    over the values; cumulative for kind "cumulative"). A draw's counts are its histogram, so the
+    lines are those of the per-row draws. A variable of many values (proportions of varying
+    trials) is binned into 30 bins. Other keyword arguments of `az.plot_ppc` do not apply."""
+    import matplotlib.pyplot as plt
+
+    cell_values = predicted.cell_values(divisor).ravel()
+    pooled = np.unique(np.concatenate([cell_values, [] if observed is None else np.ravel(observed).astype(float)]))
+    pooled = pooled[np.isfinite(pooled)]
+    if pooled.size <= 60:
+        centres, to_bin = pooled, lambda v: np.searchsorted(pooled, v)
+    else:
+        edges = np.linspace(pooled[0], pooled[-1], 31)
+        centres, to_bin = (edges[:-1] + edges[1:]) / 2, lambda v: np.clip(np.digitize(v, edges) - 1, 0, 29)
+    weights = predicted.counts.reshape(-1, cell_values.size)
+    finite = np.isfinite(cell_values)
+    one_hot = np.zeros((cell_values.size, centres.size))
+    one_hot[np.flatnonzero(finite), to_bin(cell_values[finite])] = 1.0
+    density = (weights @ one_hot) / predicted.n_rows  # (draws, bins)
+    shown = np.random.default_rng(0).choice(len(density), size=min(num_pp_samples, len(density)), replace=False)
+    curve = (lambda d: np.cumsum(d, axis=-1)) if kind == "cumulative" else (lambda d: d)
+    fig, ax = plt.subplots(figsize=figsize)
+    style = {"drawstyle": "steps-mid"} if pooled.size <= 60 else {}
+    for k, draw in enumerate(shown):
+        ax.plot(centres, curve(density[draw]), color="C0", alpha=0.2, label=f"{group.capitalize()} predictive" if k == 0 else None, **style)
+    ax.plot(centres, curve(density.mean(axis=0)), color="C1", linestyle="--", label=f"{group.capitalize()} predictive mean", **style)
+    if observed is not None:
+        values = np.ravel(observed).astype(float)
+        values = values[np.isfinite(values)]
+        observed_density = np.bincount(to_bin(values), minlength=centres.size) / max(values.size, 1)
+        ax.plot(centres, curve(observed_density), color="k", label=f"Observed {name}", **style)
+    ax.set_xlabel(name)
+    ax.legend()
     ax.set_title(f"{group.capitalize()} predictive: {name}")
     plt.close(fig)
     return fig

@@ -26,6 +26,8 @@ import numpy as np
 
 from hibayes import idata as idata_api
 from hibayes.analysis_state import ModelAnalysisState
+from hibayes.model import grouped_predictive
+from hibayes.model.aggregate import OBSERVED_SITE, RowGroups, group_identical_rows
 from hibayes.plugins import raised
 from hibayes.registry import Registry
 
@@ -293,19 +295,69 @@ def _observed_sites(state: ModelAnalysisState) -> list[str]:
 
 
 def _predict(
-    state: ModelAnalysisState, key_offset: int, options: dict[str, Any], posterior: dict[str, np.ndarray] | None = None
+    state: ModelAnalysisState,
+    key_offset: int,
+    options: dict[str, Any],
+    posterior: dict[str, np.ndarray] | None = None,
+    features: dict[str, Any] | None = None,
 ) -> dict[str, np.ndarray]:
-    """NumPyro `Predictive` on the prior features (observations left out), compiled as one program
-    that the persistent compilation cache keeps; run eagerly, every operation compiles on its own,
-    which takes seconds. Posterior draws are arguments, so they are not baked into the program."""
+    """NumPyro `Predictive` on the prior features (observations left out; `features` instead when
+    given), compiled as one program that the persistent compilation cache keeps; run eagerly, every
+    operation compiles on its own, which takes seconds. Posterior draws are arguments, so they are
+    not baked into the program."""
     import jax
     from numpyro.infer import Predictive
 
+    prior_features = state.prior_features if features is None else features
+
     def run(key: Any, samples: dict[str, Any] | None) -> dict[str, Any]:
-        return Predictive(state.model, posterior_samples=samples, **options)(key, state.prior_features)
+        return Predictive(state.model, posterior_samples=samples, **options)(key, prior_features)
 
     samples = jax.jit(run)(jax.random.PRNGKey(_seed(state) + key_offset), posterior)
     return {name: np.asarray(value) for name, value in samples.items()}
+
+
+def _row_groups(state: ModelAnalysisState) -> RowGroups | None:
+    """The identical rows the fit samples once (`hibayes.model.aggregate`), when its config groups
+    them and the model's only observed site is `obs`: its predictive draws are then counts."""
+    fit_config = getattr(state.model_config, "fit", None)
+    if not getattr(fit_config, "aggregate_rows", False):
+        return None
+
+    def compute() -> RowGroups | None:
+        groups = group_identical_rows(state.model, state.features)
+        return groups if groups is not None and _observed_sites(state) == [OBSERVED_SITE] else None
+
+    return state.cached("row_groups", compute)
+
+
+def _grouped_prior_features(state: ModelAnalysisState, groups: RowGroups) -> dict[str, Any]:
+    grouped = groups.grouped_features(state.features)
+    return {**{name: grouped[name] for name in state.prior_features}, OBSERVED_SITE: None}
+
+
+def _predictive_counts(
+    state: ModelAnalysisState, groups: RowGroups, draws: dict[str, np.ndarray], group: str, key_offset: int
+) -> tuple[idata_api.ValueCounts, idata_api.InferenceData] | None:
+    """`obs` predicted per distinct row as counts from `draws` (the latent sites' (draws, ...)
+    values) and the predictive `group` holding them (with their lazy per-row view); None when
+    `obs` takes too many values for counts."""
+    latent = {name: value for name, value in draws.items() if name not in groups.row_sites}
+    found = grouped_predictive.value_probabilities(state.model, _grouped_prior_features(state, groups), groups.n_distinct, latent)
+    if found is None:
+        return None
+    values, probabilities = found
+    seed = _seed(state) + key_offset
+    counted = idata_api.ValueCounts(values, grouped_predictive.value_counts(probabilities, groups, seed)[None], groups.inverse)
+    return counted, idata_api.from_value_counts(group, OBSERVED_SITE, counted, seed, state.coords, _dims(state))
+
+
+def _expanded_row_sites(samples: dict[str, np.ndarray], groups: RowGroups) -> dict[str, np.ndarray]:
+    """(draws, ...) samples of the grouped features with each per-row site back to one entry per row."""
+    return {
+        name: np.take(value, groups.inverse, axis=1 + groups.row_sites[name]) if name in groups.row_sites else value
+        for name, value in samples.items()
+    }
 
 
 @checker(when="before")
@@ -318,7 +370,21 @@ def prior_predictive_check(num_samples: int = 1000, predictive_kwargs: dict[str,
     def inner(state: ModelAnalysisState, display: Any = None) -> tuple[ModelAnalysisState, CheckerResult]:
         # Vectorised over draws; `predictive_kwargs` may override both (e.g. the draw count, as
         # prior_predictive_plot has no num_samples of its own).
-        samples = _predict(state, 0, {"num_samples": num_samples, "parallel": True, **predictive_kwargs})
+        options = {"num_samples": num_samples, "parallel": True, **predictive_kwargs}
+        groups = _row_groups(state)
+        if groups is not None:
+            samples = _predict(state, 0, options, features=_grouped_prior_features(state, groups))
+            counted = _predictive_counts(state, groups, samples, "prior_predictive", 0)
+            if counted is not None:
+                latent = _expanded_row_sites({n: v for n, v in samples.items() if n != OBSERVED_SITE}, groups)
+                prior = idata_api.extend(idata_api.from_draws({"prior": latent}, state.coords, _dims(state)), counted[1])
+                state.inference_data = idata_api.extend(state.inference_data, prior)
+                message = (
+                    f"{len(samples[OBSERVED_SITE])} prior draws: obs in prior_predictive as counts of its values over "
+                    f"{groups.n_distinct} distinct rows standing for {groups.n_rows}, {len(latent)} latent sites in prior"
+                )
+                return _record(state, CheckOutcome("prior_predictive_check", "NA", None, None, message))
+        samples = _predict(state, 0, options)
         observed = [name for name in _observed_sites(state) if name in samples] or [n for n in samples if n == "obs"]
         groups = {
             "prior_predictive": {n: v for n, v in samples.items() if n in observed},
@@ -346,9 +412,40 @@ def _ask(display: Any, question: str) -> bool:
     return input(f"{question} [y/n] ").strip().lower().startswith("y")
 
 
-def _quantiles(values: np.ndarray) -> str:
-    q = np.nanquantile(np.ravel(values).astype(float), [0.05, 0.5, 0.95])
+# Predictive draws of a variable: per row, or counts of identical rows' values with the divisor of
+# each row's value (its trials, for proportions) or None.
+PredictiveDraws = np.ndarray | tuple[idata_api.ValueCounts, np.ndarray | None]
+
+QUANTILES = [0.05, 0.5, 0.95]
+
+
+def _quantiles(values: PredictiveDraws) -> str:
+    if isinstance(values, tuple):
+        q = values[0].quantiles(np.array(QUANTILES), values[1])
+    else:
+        q = np.nanquantile(np.ravel(values).astype(float), QUANTILES)
     return f"5% {q[0]:.3g}, median {q[1]:.3g}, 95% {q[2]:.3g}"
+
+
+def _plot_predictive(
+    draws: PredictiveDraws, observed: np.ndarray | None, name: str, group: str, kind: str, figsize: Any, plot_kwargs: dict[str, Any]
+) -> Any:
+    if isinstance(draws, tuple):
+        return idata_api.plot_ppc_counts(draws[0], observed, name, group, kind, figsize, draws[1], **plot_kwargs)
+    return idata_api.plot_ppc(draws, observed, name, group, kind, figsize, **plot_kwargs)
+
+
+def _predictive_draws(idata: Any, group: str) -> dict[str, PredictiveDraws]:
+    """The observed sites' draws of a predictive group; `obs` as counts where it has them (its
+    per-row view is then left unread: reading it would expand every draw)."""
+    counted = idata_api.value_counts(idata, group, OBSERVED_SITE)
+    layout = {f"{OBSERVED_SITE}_value_counts", f"{OBSERVED_SITE}_row_to_distinct", OBSERVED_SITE if counted is not None else ""}
+    draws: dict[str, PredictiveDraws] = {
+        n: idata_api.values(idata, group, n) for n in idata_api.group_variables(idata, group) if n not in layout
+    }
+    if counted is not None:
+        draws[OBSERVED_SITE] = (counted, None)
+    return draws
 
 
 def _n_total(state: ModelAnalysisState) -> np.ndarray:
@@ -391,9 +488,10 @@ def prior_predictive_plot(
         if not idata_api.has_group(state.inference_data, "prior_predictive"):
             state, _ = prior_predictive_check(predictive_kwargs=predictive_kwargs)(state, display)
         idata = state.inference_data
-        predictive = {n: idata_api.values(idata, "prior_predictive", n) for n in idata_api.group_variables(idata, "prior_predictive")}
+        predictive = _predictive_draws(idata, "prior_predictive")
         if plot_proportion:
-            predictive["prop_pred"] = predictive["obs"] / _n_total(state)
+            obs = predictive["obs"]
+            predictive["prop_pred"] = (obs[0], _n_total(state)) if isinstance(obs, tuple) else obs / _n_total(state)
         if variables:
             names = list(variables)
         else:
@@ -404,7 +502,7 @@ def prior_predictive_plot(
         plotted = []
         for name in names:
             if name in predictive:
-                fig = idata_api.plot_ppc(predictive[name], None, name, "prior", kind, figsize, **plot_kwargs)
+                fig = _plot_predictive(predictive[name], None, name, "prior", kind, figsize, plot_kwargs)
                 described = _quantiles(predictive[name])
             elif name in latent:
                 fig = idata_api.plot_prior(idata, name, figsize)
@@ -429,23 +527,27 @@ def prior_predictive_plot(
     return inner
 
 
-def _posterior_predictive(
-    state: ModelAnalysisState, num_samples: int, predictive_kwargs: dict[str, Any]
-) -> dict[str, np.ndarray]:
-    """Observed sites predicted from `num_samples` posterior draws, chosen without replacement
-    with a fixed seed (HiBayES used every draw, ignoring `num_samples`), stored as the
-    `posterior_predictive` group (observed sites only: deterministic sites stay in the posterior)."""
+def _posterior_predictive(state: ModelAnalysisState, num_samples: int, predictive_kwargs: dict[str, Any]) -> PredictiveDraws:
+    """`obs` predicted from `num_samples` posterior draws, chosen without replacement with a fixed
+    seed (HiBayES used every draw, ignoring `num_samples`), stored as the `posterior_predictive`
+    group (observed sites only: deterministic sites stay in the posterior). Identical rows fitted
+    once are predicted as counts (`hibayes.model.grouped_predictive`)."""
     idata = state.inference_data
     chains, draws = idata_api.draw_shape(idata, "posterior")
     wanted = min(num_samples, chains * draws)
     if idata_api.has_group(idata, "posterior_predictive") and idata_api.draw_shape(idata, "posterior_predictive") == (1, wanted):
         # This checker already predicted as many draws with the same fixed seed: reuse them.
-        return {n: idata_api.values(idata, "posterior_predictive", n) for n in idata_api.group_variables(idata, "posterior_predictive")}
+        return _predictive_draws(idata, "posterior_predictive")[OBSERVED_SITE]
     keep = np.sort(np.random.default_rng(_seed(state) + 1).choice(chains * draws, size=wanted, replace=False))
     posterior = {name: draws_[keep] for name, draws_ in idata_api.flat_draws(idata).items()}
+    groups = _row_groups(state)
+    counted = _predictive_counts(state, groups, posterior, "posterior_predictive", 1) if groups is not None else None
+    if counted is not None:
+        state.inference_data = idata_api.extend(idata, counted[1])
+        return counted[0], None
     samples = _predict(state, 1, {"return_sites": _observed_sites(state), "parallel": True, **predictive_kwargs}, posterior)
     state.inference_data = idata_api.extend(idata, idata_api.from_draws({"posterior_predictive": samples}, state.coords, _dims(state)))
-    return {n: v[None, ...] for n, v in samples.items()}
+    return samples[OBSERVED_SITE][None, ...]
 
 
 @checker
@@ -469,21 +571,24 @@ def posterior_predictive_plot(
     def inner(state: ModelAnalysisState, display: Any = None) -> tuple[ModelAnalysisState, CheckerResult]:
         if not idata_api.has_group(state.inference_data, "posterior"):
             return _record(state, CheckOutcome("posterior_predictive_plot", "NA", None, None, "not fitted: nothing to predict from"))
-        predicted = _posterior_predictive(state, num_samples, predictive_kwargs)["obs"]
+        predicted = _posterior_predictive(state, num_samples, predictive_kwargs)
         observed = np.asarray(state.features["obs"])
         name = "obs"
         if plot_proportion:
             n_total = _n_total(state)
-            predicted, observed, name = predicted / n_total, observed / n_total, "prop_pred"
-        fig = idata_api.plot_ppc(predicted, observed, name, "posterior", kind, figsize, **plot_kwargs)
+            observed, name = observed / n_total, "prop_pred"
+            predicted = (predicted[0], n_total) if isinstance(predicted, tuple) else predicted / n_total
+        fig = _plot_predictive(predicted, observed, name, "posterior", kind, figsize, plot_kwargs)
         state.add_plot(fig, "posterior_predictive_plot")
-        draw_means = predicted.reshape(-1, observed.size).mean(axis=1)
+        if isinstance(predicted, tuple):
+            draw_means, draws = np.ravel(predicted[0].draw_means(predicted[1])), predicted[0].counts.shape[0] * predicted[0].counts.shape[1]
+        else:
+            draw_means, draws = predicted.reshape(-1, observed.size).mean(axis=1), predicted.shape[0] * predicted.shape[1]
         p_mean = float((draw_means >= observed.mean()).mean())
         verdict = _judge(
             display, interactive,
             f"Does the posterior-predictive distribution align with the data (p-value of the mean {p_mean:.2f})?",
         )
-        draws = predicted.shape[0] * predicted.shape[1]
         judged = f"judged {verdict} by the user" if verdict != "NA" else f"not judged ({_not_judged(interactive, display)})"
         message = f"{draws} posterior predictive draws of {name}; p-value of the mean {p_mean:.2f}; {judged}"
         return _record(state, CheckOutcome("posterior_predictive_plot", verdict, p_mean, None, message), ppc_p_value_mean=p_mean)

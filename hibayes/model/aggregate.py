@@ -9,7 +9,8 @@ Afterwards the row-shaped results (the observed data, per-row deterministic site
 back to one entry per original row, so nothing downstream can tell the difference. The pointwise
 log-likelihood that LOO and WAIC need is not: each distinct row's column is kept once with its
 count as weight (`hibayes.model.pointwise`), which LOO and WAIC read as that many identical
-columns, without a (draws x rows) matrix.
+columns, without a (draws x rows) matrix. So are the predictive checks' draws of `obs`: counts of
+each distinct row's values per draw (`hibayes.model.grouped_predictive`), read per row on demand.
 
 This is only done when it is safe: the features that are per-row are those whose first axis has
 the row count (`*_parent` arrays of nested levels excepted); the model is traced on the full and
