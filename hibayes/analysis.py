@@ -271,7 +271,8 @@ def fit_or_reuse(
                 state.inference_data, state.is_fitted = stored, True
                 return FitOutcome(state, path, input_hash, True, 0.0, idata_api.attrs(stored).get("hibayes_chain_method", ""))
     warm_path = warm_start.state_path(path)
-    result = fit_with_prior_checks(config, state, display, _warm_start(config, warm_path))
+    # A forced refit (the nightly one, or by hand) starts cold: a fresh, independent run of the sampler.
+    result = fit_with_prior_checks(config, state, display, None if force else _warm_start(config, warm_path))
     attrs = {
         "hibayes_input_hash": input_hash,
         "hibayes_model": spec.model_name,
