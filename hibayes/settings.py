@@ -132,6 +132,20 @@ def fit_workers(setting: str) -> int:
     return workers
 
 
+EXECUTORS = ("in_process", "multiprocess", "k8s_job")
+
+
+def executor_name(setting: str) -> str:
+    """HIBAYES_EXECUTOR: how a run's steps execute; unset: in one process (`in_process`)."""
+    name = setting.strip() or EXECUTORS[0]
+    if name not in EXECUTORS:
+        raise SettingsError(
+            f"HIBAYES_EXECUTOR={setting!r} is not an executor: set in_process (the default: every step of a run in "
+            "its run's process), multiprocess (a process per step) or k8s_job (a Kubernetes pod per step; needs dagster-k8s)"
+        )
+    return name
+
+
 def user_cache_dir() -> Path:
     """`$XDG_CACHE_HOME/hibayes`, or `~/.cache/hibayes`: the XDG rule, under which a relative
     XDG_CACHE_HOME is invalid and ignored."""
