@@ -384,14 +384,16 @@ def check_results(context: dg.AssetExecutionContext, project: ProjectPaths, ware
     "weights, warnings) and the best model, chosen taking the standard error of the difference into "
     "account. DuckDB table `model_comparison`, CSV and PNG under HIBAYES_HOME/artifacts/<analysis>, and "
     "beside them `model_comparison_pointwise.csv`: each model's pointwise elpd, one row per log-likelihood "
-    "column with the observations it stands for and its row's features. "
+    "column with the observations it stands for and its row's features, and "
+    "`model_comparison_pointwise_per_observation.parquet`: each model's loo_i, pareto_k and waic_i, one row per "
+    "observation (scored sample or binomial trial). "
     "Held back, like the report, while a fit is missing, out of date or failed a blocking check.",
 )
 def model_comparison(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource) -> dg.MaterializeResult:
     import matplotlib
 
     matplotlib.use("Agg")
-    from hibayes.communicate import compare_models, plot_comparison, pointwise_table
+    from hibayes.communicate import compare_models, plot_comparison, pointwise_table, write_pointwise_per_observation
 
     config = _config_or_fail(project, context.partition_key)
     _, models = _current_fits(project, config)
@@ -401,7 +403,10 @@ def model_comparison(context: dg.AssetExecutionContext, project: ProjectPaths, w
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_dir / "model_comparison.csv", index=False)
     pointwise_table(models).to_csv(out_dir / "model_comparison_pointwise.csv", index=False)
+    per_observation = out_dir / "model_comparison_pointwise_per_observation.parquet"
+    observations = write_pointwise_per_observation(models, per_observation)
     metadata: dict[str, object] = {
+        "pointwise_rows": observations,
         # The model `best_model` plots show; `verdict` says whether it is better than the others.
         "best_model": best,
         "verdict": reason,
