@@ -183,7 +183,7 @@ def check_pointwise_export(artifacts: Path, warehouse: Path, models: list[str]) 
     per_model = {
         model: {"rows": rows, "loo_sum": loo, "waic_sum": waic}
         for model, rows, loo, waic in conn.execute(
-            f"SELECT model, count(*), sum(loo_i), sum(waic_i) FROM read_parquet('{export}') GROUP BY model"
+            f"SELECT model, count(*), fsum(loo_i), fsum(waic_i) FROM read_parquet('{export}') GROUP BY model"
         ).fetchall()
     }
     conn.close()
