@@ -24,12 +24,19 @@ Measures (each in a fresh child process, so peak RSS is its own `ru_maxrss`):
   reached during the stage (the high-water mark is reset after the data is loaded). Quality is
   measured against the truth. Ratio: each stage's time at the largest size / the smallest, against
   the size ratio. Writes `<out>/irt.json`.
+- `analysis`: one analysis YAML of binomial models over the ingested corpus's samples, through the
+  analysis assets with Dagster, cold then warm, each run's seconds, CPU seconds and peak RSS, and
+  the per-observation LOO/WAIC export checked (`scale_analysis.py`). The warehouse is the hal
+  measure's kept one under `--corpus-dir` when there is one, else the corpus ingested; with
+  `--analysis-replicate R`, R copies of its rows (a proxy for a corpus R times the size). Writes
+  `<out>/analysis.json`.
 
 Nothing is asserted. Output: a table on stdout, `<out>/scale.json` and `<out>/scale.png`.
 
     .venv/bin/python benchmarks/bench_scale.py                          # 1000,3000,10000 logs x 100 samples
     .venv/bin/python benchmarks/bench_scale.py --sizes 100,300 --out /tmp/scale   # a quick try
     .venv/bin/python benchmarks/bench_scale.py --measures irt --irt-sizes 400x3000,400x30000   # IRT only
+    .venv/bin/python benchmarks/bench_scale.py --measures analysis --sizes 10000 --corpus-dir /tmp/corpora   # 1M samples
 """
 
 from __future__ import annotations
@@ -335,6 +342,39 @@ def print_irt_table(results: list[dict]) -> None:
               f"{'met' if peak < IRT_GOALS['peak_rss_mb'] else 'MISSED'}")
 
 
+def analysis_home(logs: Path, home: Path, hal_home: Path | None, replicate: int) -> dict:
+    """`home` ready for the analysis measure's cold phase: its warehouse kept (or made from the hal
+    measure's kept one, or by ingesting `logs`), every result of an earlier measure removed."""
+    from scale_analysis import replicate_warehouse
+
+    for name in ("dagster", "fits", "features", "artifacts", "cache", "analyses"):
+        shutil.rmtree(home / name, ignore_errors=True)
+    home.mkdir(parents=True, exist_ok=True)
+    warehouse, ingested = home / "warehouse.duckdb", home / "ingested"
+    if ingested.exists():
+        return {"warehouse": "reused"}
+    warehouse.unlink(missing_ok=True)
+    source = hal_home / "warehouse.duckdb" if hal_home is not None and (hal_home / "ingested").exists() else None
+    if source is None:
+        from hibayes.load.copies import ingest_logs
+        from hibayes.load.inspect_reader import log_key_for
+        from hibayes.warehouse import Warehouse
+
+        started = time.perf_counter()
+        source = home / "ingested.duckdb" if replicate > 1 else warehouse
+        paths = sorted(p for p in logs.rglob("*") if p.suffix in (".eval", ".json"))
+        ingest_logs(Warehouse(source), {log_key_for(path, logs): path for path in paths})
+        made = {"warehouse": f"ingested in {time.perf_counter() - started:.0f} s"}
+    else:
+        made = {"warehouse": f"the hal measure's ({source})"}
+    if replicate > 1:
+        made["replicated"] = replicate_warehouse(source, warehouse, replicate)
+    elif source != warehouse:
+        shutil.copy(source, warehouse)
+    ingested.touch()
+    return made
+
+
 def child(measure: str, side: str, logs: Path, home: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench_scale_db_") as scratch:
         command = [sys.executable, str(Path(__file__).resolve()), "--_child", measure, "--_side", side, "--_logs", str(logs),
@@ -400,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus-dir", type=Path, default=None,
                         help="keep corpora here (logs_<size>/) and reuse one already there; the hal measure also keeps its "
                              "ingested warehouse there (hal_home_<size>/) and reuses it, so a rerun times the HAL assets only")
+    parser.add_argument("--analysis-replicate", type=int, default=1,
+                        help="analysis: fit R copies of the warehouse's rows (a proxy for a corpus R times the size)")
     parser.add_argument("--_home", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--_child", help=argparse.SUPPRESS)
     parser.add_argument("--_side", help=argparse.SUPPRESS)
@@ -408,6 +450,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args._child == "irt":
         print(json.dumps(irt_simulate(args._logs) if args._side == "simulate" else measure_irt(args._side, args._logs)))
+        return 0
+    if args._child == "analysis":
+        from scale_analysis import run_phase
+
+        print(json.dumps(run_phase(args._side, args._home)))
         return 0
     if args._child == "hal":
         print(json.dumps(measure_hal(args._logs, args._scratch, args._home)))
@@ -433,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
 
     import corpus
+    import scale_analysis
     import scale_dagster
 
     sizes = sorted(int(size) for size in args.sizes.split(","))
@@ -461,6 +509,15 @@ def main(argv: list[str] | None = None) -> int:
                 results.append({"size": size, "side": "hal", **hal})
                 print(f"[bench_scale]   HAL assets on {hal['hal_runs']} runs: {hal['seconds']:.1f} s, {hal['cpu_seconds']} s CPU "
                       f"({'ok' if hal['success'] else 'FAILED'}; steps {hal['steps']}), peak RSS {hal['peak_rss_mb']:.0f} MB", flush=True)
+            if "analysis" in measures:
+                suffix = f"x{args.analysis_replicate}" if args.analysis_replicate > 1 else ""
+                home = (args.corpus_dir or scratch) / f"analysis_home_{size}{suffix}"
+                made = analysis_home(folder, home, args.corpus_dir / f"hal_home_{size}" if args.corpus_dir else None,
+                                     args.analysis_replicate)
+                print(f"[bench_scale]   analysis warehouse: {made}", flush=True)
+                for phase in scale_analysis.PHASES:
+                    results.append({"size": size, "side": "analysis", "replicate": args.analysis_replicate, **made,
+                                    **child("analysis", phase, folder, home)})
             order = SIDES if len(results) % 4 == 0 else tuple(reversed(SIDES))  # alternate who goes first
             for side in order if "ingest" in measures else ():
                 result = child("ingest", side, folder)
@@ -483,6 +540,11 @@ def main(argv: list[str] | None = None) -> int:
     if dagster:
         print()
         print(f"wrote {scale_dagster.write_results(dagster, args.out)}")
+    analysis = [r for r in results if r["side"] == "analysis"]
+    if analysis:
+        scale_analysis.print_table(analysis)
+        (args.out / "analysis.json").write_text(json.dumps(analysis, indent=1))
+        print(f"wrote {args.out / 'analysis.json'}")
     hal = [r for r in results if r["side"] == "hal"]
     if hal:
         print()

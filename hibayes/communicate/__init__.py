@@ -2,10 +2,10 @@
 `compare_models`, the comparison (and best-model rule) behind them."""
 
 from hibayes.communicate.communicators import COMMUNICATORS, CommunicateResult, Communicator, communicate
-from hibayes.communicate.comparison import compare_models, pick_best, plot_comparison, pointwise_table
+from hibayes.communicate.comparison import compare_models, pick_best, plot_comparison, pointwise_table, write_pointwise_per_observation
 from hibayes.communicate.naming import display_name
 
 __all__ = [
     "COMMUNICATORS", "CommunicateResult", "Communicator", "communicate", "compare_models", "display_name", "pick_best",
-    "plot_comparison", "pointwise_table",
+    "plot_comparison", "pointwise_table", "write_pointwise_per_observation",
 ]

@@ -17,6 +17,7 @@ was 0.02 +- 0.06. Here:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -97,6 +98,50 @@ def pointwise_table(models: Sequence[ModelAnalysisState], ic: str = "loo", scale
             frame["pareto_k"] = criterion.pareto_k
         frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def write_pointwise_per_observation(models: Sequence[ModelAnalysisState], path: Path, batch_rows: int = 1_000_000) -> int:
+    """Write each fitted model's pointwise LOO and WAIC with one row per observation (a scored
+    sample, or a trial of a binomial row) to the Parquet file `path`, and return the rows written.
+
+    A row is its stored column's values (`pointwise_table`'s, for "loo" with `waic_i` beside)
+    repeated for each observation the column stands for, so the rows of a model sum to its elpd.
+    Written in batches of about `batch_rows` rows: memory follows the batch, not the corpus
+    (a column of more observations than that is one batch). Nothing is written without a fitted
+    model with a log-likelihood; the file appears whole or not at all."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    loo = pointwise_table(models, "loo")
+    if loo.empty:
+        return 0
+    columns = loo.assign(waic_i=pointwise_table(models, "waic")["waic_i"].to_numpy())
+    # Categories: a batch's labels and features are codes into one shared dictionary, not strings.
+    columns = columns.astype({name: "category" for name in columns.columns if columns[name].dtype == object})
+    weights = columns["weight"].to_numpy()
+    partial = path.with_name(path.name + ".partial")
+    written = 0
+    writer = None
+    try:
+        for start, stop in _weight_batches(weights, batch_rows):
+            batch = columns.iloc[start:stop]
+            expanded = batch.iloc[np.repeat(np.arange(len(batch)), weights[start:stop])].drop(columns="weight")
+            table = pa.Table.from_pandas(expanded, preserve_index=False)
+            writer = writer or pq.ParquetWriter(partial, table.schema)
+            writer.write_table(table)
+            written += len(expanded)
+    finally:
+        if writer is not None:
+            writer.close()
+    partial.replace(path)
+    return written
+
+
+def _weight_batches(weights: np.ndarray, batch_rows: int) -> list[tuple[int, int]]:
+    """(start, stop) ranges of columns whose weights add up to about `batch_rows` each."""
+    ends = np.searchsorted(np.cumsum(weights), np.arange(batch_rows, int(weights.sum()), batch_rows), side="left") + 1
+    bounds = np.unique(np.concatenate([[0], ends, [len(weights)]]))
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def _row_features(model: ModelAnalysisState, n_rows: int) -> dict[str, np.ndarray]:

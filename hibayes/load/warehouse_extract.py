@@ -50,15 +50,27 @@ WAREHOUSE_EXTRACTORS = (
 )
 
 # Within a log, Inspect's order of samples: by epoch, then by id with numeric ids zero-padded.
-SAMPLES_SQL = f"""
+_SAMPLES_FROM = f"""
 SELECT s.log_key, e.log_path, e.eval_id, e.sha256, e.status AS log_status, f.read_from,
        s.model, s.dataset, s.task, s.scaffold, s.sample_id, s.epoch, s.target, s.metadata,
        {", ".join(f"s.{column}" for column in TOKEN_COLUMNS)}, s.message_count, s.error
 FROM samples s JOIN evals e USING (log_key) LEFT JOIN log_files f USING (log_key)
+"""
+_SAMPLES_ORDER = """
 ORDER BY s.log_key, s.epoch,
          CASE WHEN s.sample_id ~ '^[0-9]+$' THEN lpad(s.sample_id, 20, '0') ELSE s.sample_id END
 """
-SCORES_SQL = "SELECT log_key, sample_id, epoch, scorer, raw_value FROM scores ORDER BY log_key, sample_id, epoch, scorer_rank"
+SAMPLES_SQL = _SAMPLES_FROM + _SAMPLES_ORDER
+_SCORES_FROM = "SELECT log_key, sample_id, epoch, scorer, raw_value FROM scores "
+_SCORES_ORDER = "ORDER BY log_key, sample_id, epoch, scorer_rank"
+SCORES_SQL = _SCORES_FROM + _SCORES_ORDER
+# The same rows of the logs in the list given as the parameter.
+BATCH_SAMPLES_SQL = _SAMPLES_FROM + "WHERE s.log_key = ANY(?)" + _SAMPLES_ORDER
+BATCH_SCORES_SQL = _SCORES_FROM + "WHERE log_key = ANY(?) " + _SCORES_ORDER
+LOG_KEYS_SQL = "SELECT DISTINCT log_key FROM samples ORDER BY log_key"
+# Logs whose samples and scores are read at once: the facts of a batch are dropped once its rows
+# are built, so memory follows the batch and the rows, not every sample's facts (1M at corpus scale).
+EXTRACT_BATCH_LOGS = 500
 
 SampleKey = tuple[str, str, int]  # log_key, sample_id, epoch
 
@@ -94,8 +106,11 @@ class _StoredLog:
     eval: _StoredEval
 
 
-def extract_analysis_data(warehouse: Warehouse, config: AnalysisConfig) -> tuple[pd.DataFrame, ExtractReport]:
-    """Rows for one analysis, with errored samples and incomplete logs left out (and counted)."""
+def extract_analysis_data(
+    warehouse: Warehouse, config: AnalysisConfig, batch_logs: int = EXTRACT_BATCH_LOGS
+) -> tuple[pd.DataFrame, ExtractReport]:
+    """Rows for one analysis, with errored samples and incomplete logs left out (and counted),
+    read `batch_logs` logs at a time."""
     _check_extractors(config)
     plan = ReadPlan(
         extractors=tuple(config.extractors),
@@ -106,23 +121,27 @@ def extract_analysis_data(warehouse: Warehouse, config: AnalysisConfig) -> tuple
         include_incomplete_logs=config.include_incomplete_logs,
     )
     extractors = build_extractors(plan)
-    samples = _restrict_to_files(warehouse.records(SAMPLES_SQL), config)
-    scores = _scores_by_sample(warehouse.records(SCORES_SQL))
+    log_keys = [row["log_key"] for row in warehouse.records(LOG_KEYS_SQL)]
     results: list[LogResult] = []
-    excluded_incomplete = 0
-    for _, group in groupby(samples, key=lambda row: row["log_key"]):
-        rows = list(group)
-        if rows[0]["log_status"] != "success" and not config.include_incomplete_logs:
-            excluded_incomplete += len(rows)
-            continue
-        results.append(_log_rows(rows, scores, plan, extractors))
+    rows_read = excluded_incomplete = 0
+    for start in range(0, len(log_keys), batch_logs):
+        batch = [log_keys[start:start + batch_logs]]
+        samples = _restrict_to_files(warehouse.records(BATCH_SAMPLES_SQL, batch), config)
+        scores = _scores_by_sample(warehouse.records(BATCH_SCORES_SQL, batch))
+        rows_read += len(samples)
+        for _, group in groupby(samples, key=lambda row: row["log_key"]):
+            rows = list(group)
+            if rows[0]["log_status"] != "success" and not config.include_incomplete_logs:
+                excluded_incomplete += len(rows)
+                continue
+            results.append(_log_rows(rows, scores, plan, extractors))
     report = LoadReport(source="warehouse")
     frame = merge_results(results, report)
     report.rows = len(frame)
     if "score" in frame.columns:
         report.rows_without_score = int(pd.to_numeric(frame["score"], errors="coerce").isna().sum())
     return settle_types(frame), ExtractReport(
-        rows_read=len(samples),
+        rows_read=rows_read,
         excluded_errored_samples=report.errored_samples_excluded,
         excluded_incomplete_logs=excluded_incomplete,
         rows_without_score=report.rows_without_score,

@@ -10,7 +10,10 @@ import dataclasses
 import hashlib
 import json
 import re
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -392,7 +395,9 @@ def check_results(context: dg.AssetExecutionContext, project: ProjectPaths, ware
     "weights, warnings) and the best model, chosen taking the standard error of the difference into "
     "account. DuckDB table `model_comparison`, CSV and PNG under artifacts/<analysis> in the artifact store, and "
     "beside them `model_comparison_pointwise.csv`: each model's pointwise elpd, one row per log-likelihood "
-    "column with the observations it stands for and its row's features. "
+    "column with the observations it stands for and its row's features, and "
+    "`model_comparison_pointwise_per_observation.parquet`: each model's loo_i, pareto_k and waic_i, one row per "
+    "observation (scored sample or binomial trial). "
     "Held back, like the report, while a fit is missing, out of date or failed a blocking check.",
 )
 def model_comparison(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -408,7 +413,9 @@ def model_comparison(context: dg.AssetExecutionContext, project: ProjectPaths, w
     out_dir = project.store.report(config.name)
     csv = save_table(table, artifacts.child(out_dir, "model_comparison.csv"))
     save_table(pointwise_table(models), artifacts.child(out_dir, "model_comparison_pointwise.csv"))
+    observations = _save_per_observation(models, artifacts.child(out_dir, "model_comparison_pointwise_per_observation.parquet"))
     metadata: dict[str, object] = {
+        "pointwise_rows": observations,
         # The model `best_model` plots show; `verdict` says whether it is better than the others.
         "best_model": best,
         "verdict": reason,
@@ -418,6 +425,20 @@ def model_comparison(context: dg.AssetExecutionContext, project: ProjectPaths, w
     if len(models) > 1:
         metadata.update(save_figures({"model_comparison": plot_comparison(table)}, out_dir)[1])
     return dg.MaterializeResult(metadata=metadata)
+
+
+def _save_per_observation(models: list, location: Location) -> int:
+    """Each model's pointwise LOO and WAIC, one row per observation, as Parquet in the artifact store
+    (written locally in batches, then moved or uploaded whole); the rows written."""
+    from hibayes.communicate import write_pointwise_per_observation
+
+    with tempfile.TemporaryDirectory(prefix="hibayes-pointwise-") as folder:
+        local = Path(folder) / "pointwise.parquet"
+        rows = write_pointwise_per_observation(models, local)
+        if rows:
+            with artifacts.writing(location) as target:
+                shutil.move(local, target)
+    return rows
 
 
 # The `comparisons` metadata the report shows, under the report's keys.

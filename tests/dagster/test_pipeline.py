@@ -5,6 +5,7 @@ import shutil
 
 import dagster as dg
 import pandas as pd
+import pytest
 
 from hibayes.warehouse import Warehouse
 from hibayes_assets.partitions import fit_key
@@ -56,6 +57,12 @@ def test_whole_graph_materializes_and_reruns_reuse(project):
     pointwise = pd.read_csv(project.settings.home / "artifacts" / "model_comparison" / "model_comparison_pointwise.csv")
     per_model = pointwise.groupby("model")["weight"].sum()
     assert set(per_model.index) == set(models) and per_model.nunique() == 1 and {"group", "outcome", "loo_i", "pareto_k"} <= set(pointwise.columns)
+    # ... and one row per observation: the scored samples, each with its column's loo_i and waic_i.
+    per_observation = pd.read_parquet(project.settings.home / "artifacts" / "model_comparison" / "model_comparison_pointwise_per_observation.parquet")
+    assert per_observation.groupby("model", observed=True).size().to_dict() == per_model.to_dict()
+    assert compared.asset_materializations_for_node("model_comparison")[0].metadata["pointwise_rows"].value == len(per_observation)
+    elpd = comparison.set_index("model")["elpd_loo"]
+    assert per_observation.groupby("model", observed=True)["loo_i"].sum().to_dict() == pytest.approx(elpd.to_dict(), abs=1e-6)
 
     report = project.materialize(["analysis_report"], "model_comparison")
     assert report.success

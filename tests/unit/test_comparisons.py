@@ -5,6 +5,7 @@ posterior part and the power analysis against synthetic truth within stated tole
 from __future__ import annotations
 
 import math
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,9 @@ from hibayes.comparisons import (
     ComparisonError,
     benjamini_hochberg,
     compare_models,
+    compare_pair,
     holm,
+    item_table,
     mcnemar_mid_p,
     plot_comparisons,
     sign_flip_p,
@@ -244,3 +247,32 @@ def test_the_headline_announces_the_two_best_models_better_first_with_the_calibr
         f"cirrus vs zephyr: {first['difference']:+.2f} [paired 95% CI {first['paired_low']:+.2f}, {first['paired_high']:+.2f}]"
     )
     assert headline(listed.iloc[:0]) is None
+
+
+def test_each_pair_uses_the_items_both_answered_with_their_clusters() -> None:
+    """The pair loop (on arrays) gives, pair by pair, `compare_pair` on the pandas selection of the
+    items both models answered: a frame where each model skipped different items."""
+    frame = _frame(binary=True, n_items=80)
+    frame = frame[~((frame["model"] == "aurora") & frame["item"].isin([f"q{i}" for i in range(0, 80, 5)]))]
+    frame = frame[~((frame["model"] == "cirrus") & frame["item"].isin([f"q{i}" for i in range(0, 80, 3)]))]
+    table = compare_models(frame, cluster_col="task")
+    wide, clusters = item_table(frame, cluster_col="task")
+    for row in table.itertuples():
+        both = wide[[row.model_a, row.model_b]].dropna()
+        rng = np.random.default_rng([0, zlib.crc32(f"{row.model_a}\0{row.model_b}".encode())])
+        expected = compare_pair(both[row.model_a].to_numpy(float), both[row.model_b].to_numpy(float),
+                                clusters.loc[both.index].to_numpy(), rng=rng)
+        assert row.n_items == len(both) < 80
+        for name, value in expected.items():
+            numeric = isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+            assert getattr(row, name) == (pytest.approx(value, nan_ok=True, rel=1e-12) if numeric else value), name
+
+
+def test_a_plot_of_many_pairs_draws_those_with_the_smallest_adjusted_p_values() -> None:
+    table = compare_models(_frame(binary=True))
+    fig = plot_comparisons(table, title="three models", max_pairs=2)
+    drawn = [label.get_text() for label in fig.axes[0].get_yticklabels()]
+    kept = table.nsmallest(2, "p_holm")
+    assert sorted(drawn) == sorted(f"{a} - {b}" for a, b in zip(kept["model_a"], kept["model_b"]))
+    assert fig.axes[0].get_title() == "three models: the 2 of 3 pairs with the smallest Holm-adjusted p-values"
+    assert len(plot_comparisons(table).axes[0].get_yticklabels()) == 3  # few pairs: every one

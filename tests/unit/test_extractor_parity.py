@@ -131,6 +131,21 @@ def test_the_loader_and_the_warehouse_give_the_same_frame(sources, warehouses, s
     pd.testing.assert_frame_equal(sorted_frame(from_warehouse), sorted_frame(from_logs), check_exact=True)
 
 
+@pytest.mark.parametrize("source", ["examples", "third party"])
+@pytest.mark.parametrize("config_name", list(configs("x")))
+def test_reading_the_warehouse_in_batches_of_logs_gives_the_same_frame_and_report(sources, warehouses, source, config_name):
+    """A batch of one log (each log's facts read and dropped on their own) against one batch of all."""
+    if source not in sources:
+        pytest.skip("third-party Inspect logs not found at ../shared/fixtures/inspect_logs (the ../shared folder is absent)")
+    _, scorer = sources[source]
+    config = parse_analysis({"data_loader": configs(scorer)[config_name]}, name="parity")
+    whole, whole_report = extract_analysis_data(warehouses[source], config, batch_logs=10_000)
+    batched, batched_report = extract_analysis_data(warehouses[source], config, batch_logs=1)
+    assert whole_report.logs > 1 and len(whole) > 0
+    pd.testing.assert_frame_equal(batched, whole, check_exact=True)  # row order included
+    assert batched_report == whole_report
+
+
 def test_the_null_metadata_log_exercises_what_it_should(sources, warehouses):
     """The frames compared above hold a chosen scorer, null values replaced by defaults, and a value
     cut from the summaries that both paths read from the full samples: the parity is not vacuous."""
