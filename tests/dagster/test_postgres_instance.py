@@ -1,7 +1,9 @@
 """The Dagster instance on PostgreSQL (deploy/dagster.postgres.yaml, issue 16 item 1): the file keeps
 dagster.yaml's settings, and the daemon's path, sensor -> ingest -> analysis -> report, runs on an
-instance built from it against a real PostgreSQL server, every record landing in that server."""
+instance built from it against a real PostgreSQL server, every record landing in that server, with
+the warehouse in a database of its own on the same server (HIBAYES_WAREHOUSE, item 2)."""
 
+import dataclasses
 import shutil
 from contextlib import closing
 
@@ -47,18 +49,21 @@ def postgres_project(tmp_path, monkeypatch, postgres_database: PostgresDatabase)
     analysis.write_text(yaml.safe_dump(config, sort_keys=False))
     shutil.copy(POSTGRES_YAML, settings.dagster_home / "dagster.yaml")
     server = postgres_database.server
+    warehouse_db = f"{postgres_database.name}_warehouse"
+    server.create_database(warehouse_db)
+    settings = dataclasses.replace(settings, warehouse_url=server.url(warehouse_db))
     for name, value in {
         "DAGSTER_HOME": settings.dagster_home, "DAGSTER_PG_HOST": server.host, "DAGSTER_PG_PORT": server.port,
         "DAGSTER_PG_USER": server.user, "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": postgres_database.name,
     }.items():
         monkeypatch.setenv(name, str(value))
     with dg.DagsterInstance.get() as instance:
-        yield Project(tmp_path, settings, instance, build_resources(settings)), postgres_database.url
+        yield Project(tmp_path, settings, instance, build_resources(settings)), postgres_database.url, server.url(warehouse_db)
 
 
 @pytest.mark.slow
 def test_sensor_ingest_and_analysis_run_on_a_postgres_instance(postgres_project):
-    project, url = postgres_project
+    project, url, warehouse_url = postgres_project
     instance = project.instance
     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
     assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
@@ -99,3 +104,10 @@ def test_sensor_ingest_and_analysis_run_on_a_postgres_instance(postgres_project)
         # The pool slots were taken and given back in PostgreSQL: one slot per pool, none held.
         cursor.execute("SELECT concurrency_key, count(*), count(run_id) FROM concurrency_slots GROUP BY concurrency_key")
         assert {key: (slots, held) for key, slots, held in cursor.fetchall()} == {"duckdb": (1, 0), "mcmc": (1, 0)}
+    # The runs wrote the PostgreSQL warehouse: every log's samples, the analysis's checks; no DuckDB file.
+    with closing(psycopg2.connect(warehouse_url)) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(DISTINCT log_key) FROM samples")
+        assert cursor.fetchone()[0] == len(logs)
+        cursor.execute("SELECT count(*) FROM check_results WHERE analysis = 'model_comparison'")
+        assert cursor.fetchone()[0] > 0
+    assert not list(project.settings.home.rglob("*.duckdb"))
