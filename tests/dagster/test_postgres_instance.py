@@ -15,7 +15,7 @@ import yaml
 from hibayes_assets.planner import HAL_ASSETS, IRT_ASSETS, STAGE_TAG
 from hibayes_assets.resources import build_resources
 from hibayes_assets.sensors import analysis_configs, new_inspect_logs, refresh_results
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, example_log_files
 from tests.dagster.conftest import Project, project_settings, write_test_analysis
 from tests.dagster.test_live_pipeline import _quiet, _tick
 from tests.dagster.test_log_folder_changes import _run_requests
@@ -111,3 +111,69 @@ def test_sensor_ingest_and_analysis_run_on_a_postgres_instance(postgres_project)
         cursor.execute("SELECT count(*) FROM check_results WHERE analysis = 'model_comparison'")
         assert cursor.fetchone()[0] > 0
     assert not list(project.settings.home.rglob("*.duckdb"))
+
+
+def _materialize(assets: tuple[str, ...], partition_key: str, settings, start, errors) -> None:
+    """One Dagster run in this (forked) process, on the instance DAGSTER_HOME names."""
+    import traceback
+
+    from hibayes_assets.definitions import defs
+
+    try:
+        start.wait()
+        with dg.DagsterInstance.get() as instance:
+            result = dg.materialize(
+                [*defs.assets, *defs.asset_checks], selection=list(assets), partition_key=partition_key,
+                instance=instance, resources=build_resources(settings), raise_on_error=False,
+            )
+            if not result.success:
+                errors.put(f"{assets} [{partition_key}] failed")
+    except BaseException:
+        errors.put(traceback.format_exc())
+
+
+@pytest.mark.slow
+def test_concurrent_runs_on_the_postgres_instance_and_warehouse(postgres_project):
+    """Item 3 with Dagster runs: on a warehouse holding 4 logs, one ingest run per new log (4 more)
+    and two runs of the analysis's inputs (reading the warehouse while it is written), all at once
+    on the PostgreSQL instance and warehouse: every run succeeds, and every log's rows are there
+    exactly once."""
+    import multiprocessing
+
+    from hibayes.load.inspect_reader import read_log
+    from hibayes.warehouse import open_warehouse
+    from hibayes_assets.partitions import analysis_partitions, log_partitions
+    from hibayes_assets.planner import INGEST_ASSETS, INPUT_ASSETS
+
+    from hibayes_assets.definitions import defs
+
+    project, _, warehouse_url = postgres_project
+    first = sorted(project.settings.log_dir.iterdir())
+    for path in example_log_files()[len(first) : 2 * len(first)]:
+        shutil.copy(path, project.settings.log_dir / path.name)
+    logs = sorted(project.settings.log_dir.iterdir())
+    new = [path for path in logs if path not in first]
+    project.instance.add_dynamic_partitions(log_partitions.name, [path.name for path in logs])
+    project.instance.add_dynamic_partitions(analysis_partitions.name, ["model_comparison"])
+    for path in first:  # what the analysis reads while the new logs are written
+        assert dg.materialize([*defs.assets, *defs.asset_checks], selection=list(INGEST_ASSETS), partition_key=path.name,
+                              instance=project.instance, resources=project.resources).success
+    store = open_warehouse(warehouse_url)
+    fork = multiprocessing.get_context("fork")  # the children start with this process's imports
+    start, errors = fork.Barrier(len(new) + 2), fork.Queue()
+    jobs = [(INGEST_ASSETS, path.name) for path in new] + [(INPUT_ASSETS, "model_comparison")] * 2
+    workers = [fork.Process(target=_materialize, args=(assets, key, project.settings, start, errors)) for assets, key in jobs]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    failures = [errors.get() for _ in range(errors.qsize())]
+    assert not failures, "\n".join(failures)
+    assert [worker.exitcode for worker in workers] == [0] * len(workers)
+
+    runs = project.instance.get_runs()
+    assert len(runs) == len(first) + len(jobs) and {run.status for run in runs} == {dg.DagsterRunStatus.SUCCESS}
+    expected = {path.name: len(read_log(path, path.name).samples) for path in logs}
+    per_log = {row["log_key"]: row["n"] for row in store.records("SELECT log_key, count(*) AS n FROM samples GROUP BY log_key")}
+    assert per_log == expected
+    assert store.records("SELECT log_key, sample_uuid, epoch FROM samples GROUP BY 1, 2, 3 HAVING count(*) > 1") == []
