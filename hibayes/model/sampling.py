@@ -80,10 +80,10 @@ def _fit_on(
         devices = pinned[: fit_config.chains] if pinned else None
         mcmc_chain_method = functools.partial(_pmap_chains, data_as_arguments=data_as_arguments, devices=devices)
     started = time.perf_counter()
-    mcmc, warm_started = None, False
+    mcmc, run_health = None, None
     if warm is not None and _can_warm_start(warm, fit_config, chain_method):
-        mcmc = _warm_run(sampled_model, sampled_features, fit_config, mcmc_chain_method, data_as_arguments, warm)
-        warm_started = mcmc is not None
+        mcmc, run_health = _warm_run(sampled_model, sampled_features, fit_config, mcmc_chain_method, data_as_arguments, warm)
+    warm_started = mcmc is not None
     if mcmc is None:
         mcmc = _make_mcmc(sampled_model, fit_config, mcmc_chain_method, data_as_arguments, fit_config.warmup)
         mcmc.run(jax.random.PRNGKey(fit_config.seed), sampled_features, extra_fields=EXTRA_FIELDS)
@@ -100,7 +100,7 @@ def _fit_on(
         log.info("sampled %d distinct rows standing for %d", groups.n_distinct, groups.n_rows)
     if pointwise is not None:
         inference_data = idata_api.set_weighted_log_likelihood(inference_data, OBSERVED_SITE, *pointwise)
-    next_warm = warm_start.from_mcmc(mcmc, spec_digest) if spec_digest else None
+    next_warm = warm_start.from_mcmc(mcmc, spec_digest, run_health) if spec_digest else None
     pmapped = isinstance(mcmc_chain_method, functools.partial) and mcmc_chain_method.func is _pmap_chains
     if next_warm is not None and not warm_started and fit_config.warm_start and pmapped:
         _compile_warm_sampler(sampled_model, sampled_features, fit_config, next_warm, mcmc_chain_method)
@@ -141,9 +141,12 @@ def _can_warm_start(warm: WarmStart, fit_config: FitConfig, chain_method: str) -
     return fit_config.warm_start and warm.chains == fit_config.chains and chain_method in ("parallel", "sequential")
 
 
-def _warm_run(model_fn: Any, features: dict[str, Any], fit_config: FitConfig, chain_method: Any, data_as_arguments: bool, warm: WarmStart) -> Any:
-    """The MCMC run started from `warm` with a short warmup, or None when the model no longer has
-    the stored chains' shapes, or its draws are not as good as a cold fit's should be."""
+def _warm_run(
+    model_fn: Any, features: dict[str, Any], fit_config: FitConfig, chain_method: Any, data_as_arguments: bool, warm: WarmStart
+) -> tuple[Any, tuple[int, float] | None]:
+    """The MCMC run started from `warm` with a short warmup and its `warm_start.health`, or
+    (None, None) when the model no longer has the stored chains' shapes, or its draws are not as
+    good as a cold fit's should be."""
     import jax
 
     num_warmup = min(fit_config.warmup, fit_config.warm_start_warmup)
@@ -152,12 +155,13 @@ def _warm_run(model_fn: Any, features: dict[str, Any], fit_config: FitConfig, ch
         mcmc.run(jax.random.PRNGKey(fit_config.seed), features, extra_fields=EXTRA_FIELDS, init_params=warm.chain_arguments())
     except warm_start.WarmStartMismatch as err:
         log.info("no warm start: %s", err)
-        return None
-    problem = warm_start.rejection(mcmc, warm)
+        return None, None
+    run_health = warm_start.health(mcmc)
+    problem = warm_start.rejection(run_health, warm)
     if problem:
         log.warning("a warm start from the previous fit %s; fitting cold", problem)
-        return None
-    return mcmc
+        return None, None
+    return mcmc, run_health
 
 
 def _weighted_pointwise(model_fn: Any, features: dict[str, Any], groups: RowGroups | None, inference_data: Any) -> Any:

@@ -106,10 +106,15 @@ def state_path(fit_path: Location) -> Location:
     return artifacts.with_suffix(fit_path, ".warm.npz")
 
 
-def from_mcmc(mcmc: Any, spec_digest: str) -> WarmStart | None:
+def health(mcmc: Any) -> tuple[int, float]:
+    """A finished run's divergences and largest rank-normalised split R-hat."""
+    return _divergences(mcmc), _max_r_hat(mcmc)
+
+
+def from_mcmc(mcmc: Any, spec_digest: str, run_health: tuple[int, float] | None = None) -> WarmStart | None:
     """The warm-start state of a finished NumPyro NUTS/HMC run of several chains (`last_state`,
     chains on the leading axis), or None when its mass matrix is not one diagonal block over
-    every site."""
+    every site. `run_health`: its `health`, when already computed."""
     last_state = mcmc.last_state
     adapt = last_state.adapt_state
     blocks = adapt.inverse_mass_matrix
@@ -121,7 +126,7 @@ def from_mcmc(mcmc: Any, spec_digest: str) -> WarmStart | None:
     if matrix.ndim != 2 or matrix.shape[0] != step_size.shape[0]:
         return None  # one chain, without a chain axis
     positions = {name: np.asarray(value) for name, value in last_state.z.items()}
-    return WarmStart(spec_digest, positions, step_size, matrix, _divergences(mcmc), _max_r_hat(mcmc))
+    return WarmStart(spec_digest, positions, step_size, matrix, *(run_health or health(mcmc)))
 
 
 def _max_r_hat(mcmc: Any) -> float:
@@ -134,15 +139,15 @@ def _divergences(mcmc: Any) -> int:
     return int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum())
 
 
-def rejection(mcmc: Any, warm: WarmStart) -> str:
+def rejection(run_health: tuple[int, float], warm: WarmStart) -> str:
     """Why a warm-started run's draws are not kept ("" when they are): more divergences, or a
-    larger rank-normalised split R-hat, than `warm`'s limits allow (see `WarmStart.limits`)."""
+    larger rank-normalised split R-hat (its `health`), than `warm`'s limits allow (see
+    `WarmStart.limits`)."""
+    diverged, r_hat = run_health
     most_divergences = warm.divergences if warm.max_divergences is None else warm.max_divergences
-    diverged = _divergences(mcmc)
     if diverged > most_divergences:
         return f"diverged {diverged} times (at most {most_divergences} kept)"
     largest_r_hat = max(warm.r_hat, MAX_R_HAT) if warm.max_r_hat is None else warm.max_r_hat
-    r_hat = _max_r_hat(mcmc)
     if r_hat > largest_r_hat:
         return f"has chains that disagree (R-hat {r_hat:.3f} > {largest_r_hat:.3f})"
     return ""
