@@ -121,20 +121,18 @@ def run_phase(phase: str, home: Path) -> dict:
     from hibayes.config import load_analysis
     from hibayes.settings import load_settings
     from hibayes_assets.definitions import defs
-    from hibayes_assets.partitions import analysis_partitions, fit_key, fit_partitions, range_tags
-    from hibayes_assets.planner import FIT_ASSETS, INPUT_ASSETS, REPORT_ASSETS
+    from hibayes_assets.partitions import analysis_partitions
+    from hibayes_assets.planner import INPUT_ASSETS, RESULT_ASSETS
     from hibayes_assets.resources import build_resources
 
     settings = load_settings()
     resources = build_resources(settings)
     config = load_analysis(analyses / f"{ANALYSIS}.yaml")
-    fits = [fit_key(ANALYSIS, name) for name in config.model_names]
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     runs: list[dict] = []
     (home / "dagster").mkdir(exist_ok=True)
     with dg.instance_for_test(temp_dir=str(home / "dagster")) as instance:
         instance.add_dynamic_partitions(analysis_partitions.name, [ANALYSIS])
-        instance.add_dynamic_partitions(fit_partitions.name, fits)
 
         def execute(stage: str, assets: tuple[str, ...], partition_key: str | None, tags: dict, run_config: dict) -> None:
             Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS: the peak below is this run's
@@ -150,26 +148,20 @@ def run_phase(phase: str, home: Path) -> dict:
                          "steps": steps, "failures": failures[:3]})
             print(f"[analysis {phase}] {runs[-1]}", flush=True, file=__import__("sys").stderr)
 
-        fit_tags = range_tags(fits[0], fits[-1])
         if phase == "cold":
             execute("inputs", INPUT_ASSETS, ANALYSIS, {}, {})
-            execute("fit", FIT_ASSETS, None, fit_tags, {})
         else:
             for fit in (home / "fits" / ANALYSIS).glob("*.nc"):
                 fit.unlink()  # as after a data change: no stored fit of these inputs, its chains kept
-            execute("fit", FIT_ASSETS, None, fit_tags, {})
-        execute("report", REPORT_ASSETS, ANALYSIS, {}, {})
-        warm_started = _fit_metadata(instance, fits, "warm_started")
+        # The analysis run's second step: fits, checks, comparisons and report in one process.
+        execute("results", RESULT_ASSETS, ANALYSIS, {}, {})
+        from hibayes_assets.history import latest_metadata
+
+        warm_started = latest_metadata(instance, "model_fit", ANALYSIS).get("warm_started")
     export = check_pointwise_export(home / "artifacts" / ANALYSIS, home / "warehouse.duckdb", config.model_names)
     return {"phase": phase, "runs": runs, "warm_started": warm_started, "export": export,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0),
             "load_average": os.getloadavg()[0]}
-
-
-def _fit_metadata(instance, fits: list[str], key: str) -> dict:
-    from hibayes_assets.history import latest_metadata
-
-    return {fit: latest_metadata(instance, "model_fit", fit).get(key) for fit in fits}
 
 
 def check_pointwise_export(artifacts: Path, warehouse: Path, models: list[str]) -> dict:
@@ -220,8 +212,6 @@ def print_table(results: list[dict]) -> None:
         after_inputs = [run for run in result["runs"] if run["stage"] != "inputs"]
         seconds, cpu = sum(r["seconds"] for r in after_inputs), sum(r["cpu_seconds"] for r in after_inputs)
         goal = "met" if seconds < FIT_SECONDS_GOAL else "MISSED"
-        compared = sum(run["steps"].get("comparisons", 0.0) for run in after_inputs)
         print(f"goal ({result['phase']}): fit + checks + report {seconds:.1f} s wall ({cpu:.1f} s CPU, load "
-              f"{result['load_average']:.1f}) < {FIT_SECONDS_GOAL:.0f} s: {goal}; of which the comparisons step "
-              f"{compared:.1f} s; warm started: {result['warm_started']}")
+              f"{result['load_average']:.1f}) < {FIT_SECONDS_GOAL:.0f} s: {goal}; warm started: {result['warm_started']}")
         print(f"export ({result['phase']}): {json.dumps(result['export'])}")

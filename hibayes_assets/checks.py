@@ -1,20 +1,22 @@
-"""Asset checks on each fit: one per built-in HiBayES checker that runs after fitting. r_hat and
-divergences block by default (a fit that did not converge fails its run, and its analysis's report
-is held back until it is refitted); HIBAYES_BLOCKING_CHECKS="r_hat,divergences,bfmi" changes which do. The others warn.
-Checkers an analysis does not list are not run (their checks are skipped for that fit), except the
-three that always run: r_hat, ess_bulk and divergences."""
+"""Asset checks on an analysis's fits (`model_fit`, one partition per analysis): one per built-in
+HiBayES checker that runs after fitting, passed when every model of the analysis passes it, its text
+naming each model that does not. r_hat and divergences block by default (a fit that did not converge
+holds its analysis's report back until it is refitted, and fails the run);
+HIBAYES_BLOCKING_CHECKS="r_hat,divergences,bfmi" changes which do. The others warn. Checkers an
+analysis does not list are not run (no result is recorded for them), except the three that always
+run: r_hat, ess_bulk and divergences."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import dagster as dg
 
 if TYPE_CHECKING:  # the checkers import ArviZ: not at definition load time
     from hibayes.check import CheckOutcome
-from hibayes_assets.partitions import fit_partitions
+from hibayes_assets.partitions import analysis_partitions
 
 AFTER_FIT_CHECKERS = ("r_hat", "ess_bulk", "ess_tail", "divergences", "bfmi", "loo", "waic", "posterior_predictive_plot")
 ALWAYS_RUN = ("r_hat", "ess_bulk", "divergences")
@@ -37,31 +39,39 @@ FIT_CHECK_SPECS = [
         check_name(checker),
         asset="model_fit",
         blocking=checker in blocking_checkers(),  # the code location's view, for Dagster's in-run gating
-        partitions_def=fit_partitions,
-        description=f"HiBayES checker '{checker}' on the fit ({'blocks the report' if checker in blocking_checkers() else 'warns'}).",
+        partitions_def=analysis_partitions,
+        description=f"HiBayES checker '{checker}' on every fit of the analysis "
+        f"({'blocks the report' if checker in blocking_checkers() else 'warns'}).",
     )
     for checker in AFTER_FIT_CHECKERS
 ]
 
 
-def fit_check_results(outcomes: Iterable[CheckOutcome], partition: str) -> Iterator[dg.AssetCheckEvaluation]:
-    """Check results for the built-in checkers, on the fit's own partition; custom checkers'
-    outcomes stay in metadata."""
+def fit_check_results(outcomes: dict[str, list[CheckOutcome]], partition: str) -> Iterator[dg.AssetCheckEvaluation]:
+    """Check results for the built-in checkers on the analysis's partition, one per checker that ran
+    on any of its models (`outcomes`: model -> its outcomes), failed when one model fails it; custom
+    checkers' outcomes stay in metadata."""
     blocking = blocking_checkers()
-    for outcome in outcomes:
-        if outcome.name not in AFTER_FIT_CHECKERS:
-            continue
+    by_checker: dict[str, dict[str, CheckOutcome]] = {}
+    for model, model_outcomes in outcomes.items():
+        for outcome in model_outcomes:
+            if outcome.name in AFTER_FIT_CHECKERS:
+                by_checker.setdefault(outcome.name, {})[model] = outcome
+    for checker, per_model in by_checker.items():
+        failed = {model: o for model, o in per_model.items() if o.status not in ("pass", "NA")}
+        shown = failed or per_model
         yield dg.AssetCheckEvaluation(
             asset_key=dg.AssetKey("model_fit"),
-            check_name=check_name(outcome.name),
-            passed=outcome.status in ("pass", "NA"),
-            severity=dg.AssetCheckSeverity.ERROR if outcome.name in blocking else dg.AssetCheckSeverity.WARN,
-            description=outcome.message,
-            blocking=outcome.name in blocking,
+            check_name=check_name(checker),
+            passed=not failed,
+            severity=dg.AssetCheckSeverity.ERROR if checker in blocking else dg.AssetCheckSeverity.WARN,
+            description=(f"{len(failed)} of {len(per_model)} models: " if failed else f"all {len(per_model)} models: ")
+            + "; ".join(f"{model}: {o.status}, {o.message}" for model, o in shown.items()),
+            blocking=checker in blocking,
             partition=partition,
             metadata={
-                "status": outcome.status,
-                "value": outcome.value if outcome.value is not None else float("nan"),
-                "threshold": outcome.threshold if outcome.threshold is not None else float("nan"),
+                "models": dg.MetadataValue.json(
+                    {model: {"status": o.status, "value": o.value, "threshold": o.threshold} for model, o in per_model.items()}
+                ),
             },
         )

@@ -38,9 +38,10 @@ from hibayes.settings import Settings, load_settings  # noqa: E402
 from hibayes import artifacts  # noqa: E402
 from hibayes_assets.checks import blocking_checkers, check_name  # noqa: E402
 from hibayes_assets.history import latest_metadata  # noqa: E402
-from hibayes_assets.partitions import fit_partitions, log_partitions, split_fit_key  # noqa: E402
-from hibayes_assets.planner import IN_PROGRESS, INGEST_ASSETS, plan  # noqa: E402
+from hibayes_assets.partitions import contiguous_ranges, log_partitions, range_tags  # noqa: E402
+from hibayes_assets.planner import IN_PROGRESS, INGEST_ASSETS, RESULT_ASSETS, plan, read_analyses  # noqa: E402
 from hibayes_assets.resources import build_resources  # noqa: E402
+from hibayes_assets.schedules import FORCE  # noqa: E402
 from hibayes_assets.sensors import (  # noqa: E402
     apply_partition_changes,
     ingest_requests,
@@ -104,7 +105,7 @@ def run_demo(
         print(f"  freed the pool slots of {len(freed)} run(s) that could not free them: " + "; ".join(freed))
     ingest_log_folder(settings, instance, execute)
 
-    print(f"[2/3] analyses in {settings.analyses_dir}: one partition each, one fit partition per model")
+    print(f"[2/3] analyses in {settings.analyses_dir}: one partition each")
     partition_requests, problems = partition_changes(instance, settings.analyses_dir)
     apply_partition_changes(instance, partition_requests)
     summary.failures += [f"analysis file not used: {problem}" for problem in problems]
@@ -113,8 +114,10 @@ def run_demo(
 
     print("[3/3] everything the new data and settings make due (HAL, IRT, analysis data, fits, reports)")
     if force_refit:
-        for key in instance.get_dynamic_partitions(fit_partitions.name):
-            execute("fit", f"fit [{key}] (forced)", ("model_fit",), key, {}, {"ops": {"model_fit": {"config": {"force": True}}}})
+        configs, _ = read_analyses(settings.analyses_dir)
+        for start, end in contiguous_ranges(list(instance.get_dynamic_partitions("analyses")), set(configs)):
+            tags = {} if start == end else range_tags(start, end)
+            execute("analysis", f"fits and reports [{start} .. {end}] (forced)", RESULT_ASSETS, start if start == end else None, tags, FORCE)
     executed = 0
     while runs := plan(instance, project):
         for run in runs:
@@ -277,8 +280,10 @@ def print_summary(settings: Settings, summary: DemoSummary, seconds: float) -> l
             failed_checks += [f"{key}: check_log_readable: {message}" for key, message in zip(reasons["log_key"], reasons["message"])]
             samples = counts["samples"]
             print(f"samples:  {counts['samples']} rows, {counts['scores']} scores, {errors}  ({warehouse.display_location})")
-    for key in instance.get_dynamic_partitions(fit_partitions.name):
-        analysis, model = split_fit_key(key)
+    configs, _ = read_analyses(settings.analyses_dir)
+    fits = [(name, model) for name in instance.get_dynamic_partitions("analyses") if name in configs for model in configs[name].model_names]
+    for analysis, model in fits:
+        key = f"{analysis}/{model}"
         path = artifacts.fit_checks(project.store.fit(analysis, model))
         outcomes = json.loads(artifacts.read_text(path)) if artifacts.exists(path) else []
         print(f"fit:      {key}: " + (", ".join(f"{o['name']} {o['status']}" for o in outcomes) or "no fit"))

@@ -1,6 +1,6 @@
-"""Partitions: one per log file, one per analysis YAML, and one per (analysis, model) fit that
-exists. Fit keys are `<analysis>/<model>` (an analysis is named after its file, which cannot hold a
-`/`), registered and removed with the analyses, so there is no grid of pairs that cannot be fitted.
+"""Partitions: one per log file and one per analysis YAML. An analysis's fits are one partition of
+`model_fit`, the analysis's own (one file per model it lists), so there is no grid of (analysis,
+model) pairs that cannot be fitted, and one run takes an analysis from its data to its report.
 
 Analysis and model names become partition keys, folder and file names (HIBAYES_HOME/fits/<analysis>/
 <model>.nc, features/<analysis>, artifacts/<analysis>) and text in the UI's partition selector, so
@@ -12,15 +12,11 @@ import dagster as dg
 
 log_partitions = dg.DynamicPartitionsDefinition(name="inspect_logs")
 analysis_partitions = dg.DynamicPartitionsDefinition(name="analyses")
-fit_partitions = dg.DynamicPartitionsDefinition(name="fits")
-
-FIT_KEY_SEPARATOR = "/"
 
 # Letters, digits, '_', '-' and '.': what survives every place a name goes. Dagster forbids '...' (its
 # range syntax) and control characters in partition keys (INVALID_PARTITION_SUBSTRINGS, enforced for
 # static keys only: a dynamic key is stored as it is and breaks later); the UI's partition text lists
-# keys with ',' and ranges as '[a...b]'; '/' separates a fit key's analysis from its model and is a
-# path separator; spaces, quotes, '|' and the like need quoting in shell commands and URLs; a leading
+# keys with ',' and ranges as '[a...b]'; '/' is a path separator; spaces, quotes, '|' and the like need quoting in shell commands and URLs; a leading
 # '.' makes '.' or '..' (folders above the one meant) or a hidden folder.
 NAME_RULE = "ASCII letters, digits, '_', '-' and '.', starting with a letter, a digit or '_', and without '...'"
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
@@ -46,15 +42,6 @@ def name_problem(name: str, what: str = "analysis name") -> str | None:
     else:
         found = f"{name[0]!r} first"
     return f"{what} {name!r} has {found}; a name may hold only {NAME_RULE}"
-
-
-def fit_key(analysis: str, model: str) -> str:
-    return f"{analysis}{FIT_KEY_SEPARATOR}{model}"
-
-
-def split_fit_key(key: str) -> tuple[str, str]:
-    analysis, _, model = key.partition(FIT_KEY_SEPARATOR)
-    return analysis, model
 
 
 def contiguous_ranges(order: list[str], wanted: set[str]) -> list[tuple[str, str]]:

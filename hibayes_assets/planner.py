@@ -2,19 +2,19 @@
 
 Every result is a target with a signature, a hash of exactly the inputs it depends on:
 
-| target            | signature                                                          | run (assets)                  |
-|-------------------|--------------------------------------------------------------------|-------------------------------|
-| `hal`, `irt`      | warehouse version + the group's settings files                     | one run for both groups       |
-| `inputs:<A>`      | warehouse version + the analysis YAML and its custom files         | one range run, all analyses   |
-| `fit:<A>/<m>`     | A's features hash + the model's spec + the analysis's checkers     | one run for all due fits (*)  |
-| `report:<A>`      | the analysis YAML + the latest materialization of each of A's fits | one run per analysis          |
+| target          | signature                                                     | run (assets)                               |
+|-----------------|---------------------------------------------------------------|--------------------------------------------|
+| `hal`, `irt`    | warehouse version + the group's settings files                | one run for both groups                    |
+| `analysis:<A>`  | warehouse version + the analysis YAML and its custom files    | one range run for every analysis (*): data, features, fits, checks, comparisons, report |
+| `report:<A>`    | A's latest `model_fit`, when the run that made it had no report | one run per analysis (a fit made by hand) |
 
-(*) or HIBAYES_FIT_WORKERS runs, each a share of them, that go side by side.
+(*) or HIBAYES_FIT_WORKERS runs, each a share of the analyses, that go side by side.
 
 The warehouse version hashes the usable logs' contents (the ingest manifest), so a corrupt or
-re-saved file changes nothing, and a deleted one (its rows and entry removed) changes it. An
-analysis's inputs step records a new `analysis_features` only when the features changed, so its
-fits, and then its report, are due only then.
+re-saved file changes nothing, and a deleted one (its rows and entry removed) changes it. In the
+analysis run, an analysis whose rows and settings did not change records nothing after its data
+query, and its fits and report are not touched; one whose features or settings changed goes on
+to its fits (a model whose inputs are unchanged keeps its fit) and its report, in the same process.
 
 A target is due when its newest planned run was made for another signature than its current one
 (or none was): a signature seen long ago counts as new again, so a log added and then deleted
@@ -22,10 +22,7 @@ brings every result back to the data without it. Runs carry their
 targets and signatures as tags, so whichever process made a run (the daemon or the demo), the other
 sees it; a run that failed is not retried until an input changes (materialize it by hand to retry),
 but one whose process was killed (`slots.free_dead_runs`) is planned again.
-Stages wait for the ones before them: nothing while logs wait to be ingested or an ingest runs, no
-fit while its analysis's inputs are due or running, no report while one of its fits is due or not yet
-fitted (a fit run fits several analyses one after the other; each report goes as soon as its own
-fits are done). Runs on the way from a log to a report (ingest, inputs, fits, reports) are queued
+Nothing is planned while logs wait to be ingested or an ingest runs. The analysis runs are queued
 ahead of HAL and IRT, which nothing else waits for.
 """
 
@@ -43,15 +40,8 @@ from hibayes.config import AnalysisConfig, ConfigError, list_analyses, load_anal
 from hibayes.load.inspect_reader import scan_logs
 from hibayes.load.log_locations import LogDir
 from hibayes.load.manifest import LogEntry, changed_logs, read_manifest, warehouse_version
-from hibayes_assets.history import latest_materialization, latest_metadata, latest_storage_ids
-from hibayes_assets.partitions import (
-    analysis_partitions,
-    contiguous_ranges,
-    fit_key,
-    fit_partitions,
-    name_problem,
-    range_tags,
-)
+from hibayes_assets.history import latest_materialization, latest_storage_ids
+from hibayes_assets.partitions import analysis_partitions, contiguous_ranges, name_problem, range_tags
 from hibayes_assets.resources import BACKGROUND_TAG, ProjectPaths
 from hibayes_assets.slots import IN_PROGRESS, KILLED_TAG
 
@@ -65,12 +55,13 @@ INGEST_ASSETS = ("inspect_log", "eval_samples", "ingest_errors")
 HAL_ASSETS = ("run_metrics", "cost_frontier", "win_rates", "hal_report")
 IRT_ASSETS = ("response_matrix", "irt_fit", "anchor_points", "performance_estimates", "irt_validation", "routing_report")
 INPUT_ASSETS = ("analysis_data", "analysis_features")
-FIT_ASSETS = ("model_fit",)
 REPORT_ASSETS = ("check_results", "model_comparison", "comparisons", "analysis_report")
+RESULT_ASSETS = ("model_fit", *REPORT_ASSETS)
+ANALYSIS_ASSETS = (*INPUT_ASSETS, *RESULT_ASSETS)
 
 
 # Run queue priority (`dagster/priority`): the chain to the analysis reports first.
-PRIORITY = {"inputs": 2, "fit": 2, "report": 1, "results": 0}
+PRIORITY = {"analysis": 2, "report": 1, "results": 0}
 
 
 @dataclass(frozen=True)
@@ -205,36 +196,25 @@ def plan(instance: dg.DagsterInstance, project: ProjectPaths) -> list[PlannedRun
     if not any(entry.usable for entry in entries.values()) and not project.hal_csv and not project.irt_routerdc:
         return []
     version = warehouse_version(entries)
-    runs: list[PlannedRun] = []
     configs, _ = read_analyses(project.analyses_path)
     order = list(instance.get_dynamic_partitions(analysis_partitions.name))
     registered = [name for name in order if name in configs]  # a file that does not validate is left out
-    inputs = {name: stable_hash([version, config_digest(configs[name])]) for name in registered}
-    due_inputs = [name for name in registered if ledger.due(f"inputs:{name}", inputs[name])]
-    # Usually one run for every analysis: an unchanged one costs a query and records nothing.
-    for start, end in contiguous_ranges(order, set(registered)):
-        span = [name for name in order[order.index(start) : order.index(end) + 1] if name in due_inputs]
-        if span:
-            runs.append(_range_run("inputs", INPUT_ASSETS, {f"inputs:{name}": inputs[name] for name in span}, span[0], span[-1]))
-    fits = list(instance.get_dynamic_partitions(fit_partitions.name))
-    fit_records = latest_storage_ids(instance, "model_fit")
-    due_fits: dict[str, str] = {}
-    for name in registered:
-        if name in due_inputs or f"inputs:{name}" in ledger.in_flight:
-            continue
-        due = _due_fits(instance, ledger, configs[name], fits)
-        if due:
-            due_fits.update(due)
-        elif due is not None and _fits_done(instance, ledger, configs[name]):
-            runs += _report_run(ledger, configs[name], fit_records)
-    # One run per stretch of consecutive fit partitions: usually every due fit of every analysis, in
-    # one process. With HIBAYES_FIT_WORKERS=N the due fits are first cut into N shares, each its own
-    # run(s), which the `mcmc` pool's N slots (slots.size_fit_pool) let go side by side.
-    for share in shares([key for key in fits if key in due_fits], project.fit_workers):
-        for start, end in contiguous_ranges(fits, set(share)):
-            stretch = fits[fits.index(start) : fits.index(end) + 1]
-            runs.append(_range_run("fit", FIT_ASSETS, {f"fit:{key}": due_fits[key] for key in stretch}, start, end))
-    # Last, so that its run is queued after the analysis inputs it would otherwise delay: both take
+    signatures = {name: stable_hash([version, config_digest(configs[name])]) for name in registered}
+    due = [name for name in registered if ledger.due(f"analysis:{name}", signatures[name])]
+    runs: list[PlannedRun] = []
+    # Usually one run for every analysis (an unchanged one between two due ones costs a query). With
+    # HIBAYES_FIT_WORKERS=N the due analyses are first cut into N shares, each its own run(s), which
+    # the `mcmc` pool's N slots (slots.size_fit_pool) let fit side by side.
+    for share in shares(due, project.fit_workers):
+        for start, end in contiguous_ranges(order, set(registered)):
+            stretch = order[order.index(start) : order.index(end) + 1]
+            span = [name for name in stretch if name in share]
+            if span:
+                targets = {f"analysis:{name}": signatures[name] for name in span}
+                runs.append(_range_run("analysis", ANALYSIS_ASSETS, targets, span[0], span[-1]))
+    idle = [name for name in registered if name not in due and f"analysis:{name}" not in ledger.in_flight]
+    runs += _reports_after_fits(instance, ledger, idle)
+    # Last, so that its run is queued after the analysis runs it would otherwise delay: both take
     # the `duckdb` pool, and the queue launches runs made in one tick in the order they came.
     return [*runs, *_results_run(ledger, project, version)]
 
@@ -268,37 +248,24 @@ def _range_run(stage: str, assets: tuple[str, ...], targets: dict[str, str], sta
     return PlannedRun(stage, assets, targets, partition_range=(start, end))
 
 
-def _due_fits(instance: dg.DagsterInstance, ledger: Ledger, config: AnalysisConfig, order: list[str]) -> dict[str, str] | None:
-    """The analysis's fits whose features or settings changed since they were last planned (fit
-    key -> signature), or None while it cannot be fitted yet."""
-    features_hash = latest_metadata(instance, "analysis_features", config.name).get("data_hash")
-    if features_hash is None:
-        return None  # its inputs never succeeded: that run's failure says why
-    keys = [fit_key(config.name, model) for model in config.model_names]
-    if any(key not in order for key in keys):
-        return None  # the analysis_configs sensor has not registered every model yet
-    checkers = [[name, kwargs] for name, kwargs in config.checkers]
-    signatures = {key: stable_hash([features_hash, config.model(model).digest(), checkers]) for model, key in zip(config.model_names, keys)}
-    return {key: signature for key, signature in signatures.items() if ledger.due(f"fit:{key}", signature)}
+def _reports_after_fits(instance: dg.DagsterInstance, ledger: Ledger, analyses: list[str]) -> list[PlannedRun]:
+    """The report of each analysis whose latest fits are newer than its report and came from a run
+    that had no report to render (fits materialized by hand): a planned, nightly or demo run renders
+    the report itself, or holds it back saying why."""
+    fits, reports = latest_storage_ids(instance, "model_fit"), latest_storage_ids(instance, "analysis_report")
+    runs = []
+    for name in analyses:
+        fit = fits.get(name)
+        if fit is None or fit < reports.get(name, -1):
+            continue
+        target, signature = f"report:{name}", str(fit)
+        if ledger.due(target, signature) and not _report_in_fit_run(instance, name):
+            runs.append(PlannedRun("report", REPORT_ASSETS, {target: signature}, partition_key=name))
+    return runs
 
 
-def _fits_done(instance: dg.DagsterInstance, ledger: Ledger, config: AnalysisConfig) -> bool:
-    """No fit of the analysis is still to come: none is in a run in progress, or the run in
-    progress has already materialized it (it goes on with other analyses' fits)."""
-    for model in config.model_names:
-        key = fit_key(config.name, model)
-        run_id = ledger.in_flight.get(f"fit:{key}")
-        if run_id is not None:
-            latest = latest_materialization(instance, "model_fit", key)
-            if latest is None or latest.run_id != run_id:
-                return False
-    return True
-
-
-def _report_run(ledger: Ledger, config: AnalysisConfig, fit_records: dict[str, int]) -> list[PlannedRun]:
-    """The analysis's report, when one of its fits was materialized since the last report."""
-    keys = [fit_key(config.name, model) for model in config.model_names]
-    signature = stable_hash([config_digest(config), [fit_records.get(key) for key in keys]])
-    if ledger.due(f"report:{config.name}", signature):
-        return [PlannedRun("report", REPORT_ASSETS, {f"report:{config.name}": signature}, partition_key=config.name)]
-    return []
+def _report_in_fit_run(instance: dg.DagsterInstance, analysis: str) -> bool:
+    """Whether the run that made the analysis's latest fits also had its report to render."""
+    record = latest_materialization(instance, "model_fit", analysis)
+    planned = instance.get_records_for_run(record.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED).records
+    return any(r.event_log_entry.dagster_event.asset_key == dg.AssetKey("analysis_report") for r in planned)

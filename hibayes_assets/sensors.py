@@ -21,15 +21,7 @@ from hibayes.load.inspect_reader import LOG_SUFFIXES, scan_log_dir
 from hibayes.load.log_locations import UNFINISHED_STATUS, ListingCursor, LogDir, list_since
 from hibayes.load.manifest import LogEntry, changed_logs, forgotten_logs, read_manifest, unrecorded_logs
 from hibayes.settings import load_settings
-from hibayes_assets.partitions import (
-    analysis_partitions,
-    contiguous_ranges,
-    fit_key,
-    fit_partitions,
-    log_partitions,
-    range_tags,
-    split_fit_key,
-)
+from hibayes_assets.partitions import analysis_partitions, contiguous_ranges, log_partitions, range_tags
 from hibayes_assets.planner import INGEST_ASSETS, INGEST_STAGE, STAGE_TAG, ingest_in_flight, plan, read_analyses
 from hibayes_assets.resources import ProjectPaths
 from hibayes_assets.slots import FIT_POOL, size_fit_pool
@@ -162,22 +154,17 @@ def skipped_files_note(log_dir: LogDir, skipped: list[str], shown: int = 10) -> 
 
 
 def partition_changes(instance: dg.DagsterInstance, analyses_dir: Path) -> tuple[list[PartitionsRequest], list[str]]:
-    """Requests that make the analysis and fit partitions match the YAML files (a fit partition per
-    model each analysis lists), and the problems of files that could not be read (their partitions stay)."""
+    """Requests that make the analysis partitions match the YAML files, and the problems of files
+    that could not be read (their partitions stay)."""
     configs, problems = read_analyses(analyses_dir)
-    wanted = {name: [fit_key(name, model) for model in config.model_names] for name, config in configs.items()}
-    requests = []
-    for partitions, keys, keep in (
-        (analysis_partitions, list(wanted), set(problems)),
-        (fit_partitions, [key for keys in wanted.values() for key in keys], set(problems)),
-    ):
-        existing = instance.get_dynamic_partitions(partitions.name)
-        added = [key for key in keys if key not in existing]
-        removed = [key for key in existing if key not in keys and split_fit_key(key)[0] not in keep]
-        if added:
-            requests.append(partitions.build_add_request(added))
-        if removed:
-            requests.append(partitions.build_delete_request(removed))
+    existing = instance.get_dynamic_partitions(analysis_partitions.name)
+    added = [name for name in configs if name not in existing]
+    removed = [name for name in existing if name not in configs and name not in problems]
+    requests: list[PartitionsRequest] = []
+    if added:
+        requests.append(analysis_partitions.build_add_request(added))
+    if removed:
+        requests.append(analysis_partitions.build_delete_request(removed))
     return requests, [f"{name}: {problem}" for name, problem in problems.items()]
 
 
@@ -195,8 +182,8 @@ def apply_partition_changes(instance: dg.DagsterInstance, requests: list[Partiti
     name="analysis_configs",
     minimum_interval_seconds=TICK_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Keeps one partition per analysis YAML in HIBAYES_ANALYSES_DIR and one fit partition per model "
-    "each lists (removed when the file or the model goes); reports files that do not validate.",
+    description="Keeps one partition per analysis YAML in HIBAYES_ANALYSES_DIR (removed when the file goes); "
+    "reports files that do not validate.",
 )
 def analysis_configs(context: dg.SensorEvaluationContext, project: ProjectPaths) -> dg.SensorResult | dg.SkipReason:
     requests, problems = partition_changes(context.instance, project.analyses_path)
@@ -215,8 +202,9 @@ def analysis_configs(context: dg.SensorEvaluationContext, project: ProjectPaths)
     default_status=dg.DefaultSensorStatus.RUNNING,
     asset_selection=dg.AssetSelection.all(),
     description="Launches what a change makes due, and nothing else: HAL and IRT when the warehouse's content "
-    "changed; each analysis's data and features; the fits whose features or settings changed; then the "
-    "report of each analysis with a new fit (see hibayes_assets/planner.py).",
+    "changed; one run that takes every analysis whose data or settings may have changed from its data to its "
+    "report (an analysis whose features did not change stops after its data); the report after fits made by "
+    "hand (see hibayes_assets/planner.py).",
 )
 def refresh_results(context: dg.SensorEvaluationContext, project: ProjectPaths) -> dg.SensorResult | dg.SkipReason:
     if size_fit_pool(context.instance, project.fit_workers):

@@ -1,8 +1,10 @@
-"""Analysis group: one partition per analysis YAML; one fit partition per model an analysis lists.
+"""Analysis group: one partition per analysis YAML, and one step over a range of them, an analysis at a time:
 
-analysis_data + analysis_features (one step) -> model_fit (+ checks) -> check_results,
-model_comparison, comparisons -> analysis_report. The statistics live in `hibayes`; these assets
-load configs, move files and describe results. What runs when is decided by the planner (hibayes_assets.planner).
+analysis_data -> analysis_features -> model_fit (+ checks) -> check_results, model_comparison,
+comparisons -> analysis_report
+
+The statistics live in `hibayes`; these assets load configs, move files and describe results. What
+runs when is decided by the planner (hibayes_assets.planner).
 """
 
 
@@ -13,6 +15,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Generator
 from pathlib import Path
 
 import dagster as dg
@@ -32,8 +35,9 @@ from hibayes_assets.checks import (
 )
 from hibayes_assets.history import latest_materialization, latest_metadata
 from hibayes_assets.metadata import markdown_table, save_figures, save_table
-from hibayes_assets.partitions import analysis_partitions, fit_key, fit_partitions, split_fit_key
-from hibayes_assets.resources import WAREHOUSE_POOL, ProjectPaths, WarehouseResource
+from hibayes_assets.partitions import analysis_partitions
+from hibayes_assets.planner import config_digest
+from hibayes_assets.resources import ProjectPaths, WarehouseResource
 from hibayes_assets.slots import FIT_POOL
 
 # A range run covers many analyses; each records its own materialization (and only when its output
@@ -54,62 +58,35 @@ def analysis_table(analysis: str) -> str:
     return "analysis_data_" + re.sub(r"\W", "_", analysis)
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            "analysis_data",
-            group_name="analysis",
-            partitions_def=analysis_partitions,
-            deps=[dg.AssetDep("eval_samples", partition_mapping=ALL)],
-            kinds={"duckdb"},
-            description="The analysis dataframe (its extractors' columns), as DuckDB table `analysis_data_<analysis>`: "
-            "computed from the warehouse for the built-in extractors, else read by HiBayES's loader (custom "
-            "extractors, files_to_process, extracted_data). Errored samples and incomplete logs are left out by "
-            "default. A new materialization means the rows changed.",
-        ),
-        dg.AssetSpec(
-            "analysis_features",
-            group_name="analysis",
-            partitions_def=analysis_partitions,
-            deps=["analysis_data"],
-            kinds={"numpy"},
-            description="Features, test features, coords and dims after the analysis's processors (files under "
-            "features/<analysis> in the artifact store: HIBAYES_ARTIFACTS, else HIBAYES_HOME): what the fits see. A new "
-            "materialization means the features changed, and only then are the analysis's models refitted.",
-        ),
-    ],
-    partitions_def=analysis_partitions,
-    backfill_policy=ONE_RUN,
-    can_subset=True,
-    pool=WAREHOUSE_POOL,
-)
-def analysis_inputs(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource):
-    """Data and features of every analysis in the run's range. Each analysis whose rows or features
-    changed records a materialization of its partition; an unchanged one records nothing, so nothing
-    downstream of it runs. One analysis's failure is reported and does not stop the others."""
-    failures = []
-    for analysis in context.partition_keys:
-        started = time.perf_counter()
-        try:
-            events = _refresh_inputs(context, project, warehouse, analysis)
-        except Exception as err:  # one analysis's failure, whatever it is, stays in that analysis
-            message = err.description if isinstance(err, dg.Failure) else f"{type(err).__name__}: {err}"
-            context.log.error(f"analysis '{analysis}': {message}")
-            failures.append(f"'{analysis}': {message}")
-            continue
-        yield from events
-        changed = ", ".join(e.asset_key.to_user_string() for e in events) or "nothing (same rows and features as before)"
-        context.log.info(f"analysis '{analysis}': {changed} changed ({time.perf_counter() - started:.1f}s)")
-    if failures:
-        raise dg.Failure(f"{len(failures)} analysis input(s) failed: " + " | ".join(failures))
+INPUT_SPECS = [
+    dg.AssetSpec(
+        "analysis_data",
+        deps=[dg.AssetDep("eval_samples", partition_mapping=ALL)],
+        kinds={"duckdb"},
+        description="The analysis dataframe (its extractors' columns), as DuckDB table `analysis_data_<analysis>`: "
+        "computed from the warehouse for the built-in extractors, else read by HiBayES's loader (custom "
+        "extractors, files_to_process, extracted_data). Errored samples and incomplete logs are left out by "
+        "default. A new materialization means the rows changed.",
+    ),
+    dg.AssetSpec(
+        "analysis_features",
+        deps=["analysis_data"],
+        kinds={"numpy"},
+        description="Features, test features, coords and dims after the analysis's processors (files under "
+        "features/<analysis> in the artifact store: HIBAYES_ARTIFACTS, else HIBAYES_HOME): what the fits see. A new "
+        "materialization means the features or the analysis's settings (its YAML or custom files) changed, and "
+        "only then do its fits, checks and report run.",
+    ),
+]
 
 
 def _refresh_inputs(
-    context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource, analysis: str
+    context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource, config: AnalysisConfig
 ) -> list[dg.AssetMaterialization]:
+    """The analysis's data and features, each recorded only when it changed."""
     from hibayes.analysis import process_data, save_features, validate
 
-    config = _config_or_fail(project, analysis)
+    analysis = config.name
     validate(config)
     frame, report = _analysis_frame(config, project, warehouse)
     if report.get("failures"):  # before anything is written: the last complete data stay
@@ -140,7 +117,10 @@ def _refresh_inputs(
         raise dg.Failure(f"{config.where}: processing failed: {err}") from None
     features_dir = project.store.features(config.name)
     stored = save_features(state, features_dir)
-    if latest_metadata(context.instance, "analysis_features", analysis).get("data_hash") != stored.digest:
+    # The settings too: a changed model, checker or communicator is what the results step must redo.
+    settings = config_digest(config)
+    last = latest_metadata(context.instance, "analysis_features", analysis)
+    if (last.get("data_hash"), last.get("settings_hash")) != (stored.digest, settings):
         events.append(dg.AssetMaterialization(
             "analysis_features", partition=analysis,
             metadata={
@@ -148,6 +128,7 @@ def _refresh_inputs(
                 "features": dg.MetadataValue.json({k: list(getattr(v, "shape", ())) for k, v in stored.features.items()}),
                 "coords": dg.MetadataValue.json(stored.coords),
                 "data_hash": stored.digest,
+                "settings_hash": settings,
                 "path": dg.MetadataValue.path(str(features_dir)),
                 "processed_data": dg.MetadataValue.md(markdown_table(state.processed_data)),
             },
@@ -193,145 +174,243 @@ class RefitConfig(dg.Config):
     force: bool = False  # refit even when data, config and library versions are unchanged
 
 
-# Each fit records its own materialization and check results (log events for its partition), so one
-# run can fit several models of an analysis in one process: one start-up and one JAX import.
+HELD_BACK = "Held back, like the report, while a fit is missing, out of date or failed a blocking check."
+RESULT_SPECS = [
+    dg.AssetSpec(
+        "model_fit",
+        deps=["analysis_features"],
+        kinds={"numpyro"},
+        description="The NumPyro NUTS fits of every model the analysis lists (one file per model, NetCDF, ArviZ "
+        "InferenceData, under fits/<analysis> in the artifact store). A model whose features, settings and library "
+        "versions are unchanged keeps its stored fit, whichever worker wrote it; the others are refitted, from the "
+        "previous fit's chains when there is one (hibayes.model.warm_start). The metadata has one row per model; "
+        "the checks, one result per checker over all the models. A fit that fails a blocking check holds the report "
+        "back and fails its run.",
+    ),
+    dg.AssetSpec(
+        "check_results",
+        deps=["model_fit"],
+        kinds={"duckdb"},
+        description="Every checker's outcome for every fit of the analysis (model, checker, status, value, "
+        "threshold, message) as rows of the DuckDB table `check_results`.",
+    ),
+    dg.AssetSpec(
+        "model_comparison",
+        deps=["model_fit"],
+        kinds={"duckdb", "arviz"},
+        description="ArviZ's comparison of the analysis's fitted models by PSIS-LOO (elpd, se, elpd_diff, dse, "
+        "weights, warnings) and the best model, chosen taking the standard error of the difference into "
+        "account. DuckDB table `model_comparison`, CSV and PNG under artifacts/<analysis> in the artifact store, and "
+        "beside them `model_comparison_pointwise.csv`: each model's pointwise elpd, one row per log-likelihood "
+        "column with the observations it stands for and its row's features, and "
+        "`model_comparison_pointwise_per_observation.parquet`: each model's loo_i, pareto_k and waic_i, one row per "
+        "observation (scored sample or binomial trial). " + HELD_BACK,
+    ),
+    dg.AssetSpec(
+        "comparisons",
+        deps=["model_fit"],
+        kinds={"duckdb", "matplotlib"},
+        description="Every pair of models (or the config's `compare.contrasts`) compared on the items both answered "
+        "(hibayes.comparisons): the difference in mean score with naive CLT, clustered, paired and paired clustered "
+        "intervals, McNemar mid-p or a permutation test with Holm and BH adjustments, the minimum detectable "
+        "difference, and the posterior HDI and P(A > B) from a fitted model. DuckDB table `comparisons`, "
+        "comparisons.csv and comparisons.png under artifacts/<analysis> in the artifact store, and the headline pair. "
+        + HELD_BACK,
+    ),
+    dg.AssetSpec(
+        "analysis_report",
+        deps=["model_fit", "comparisons"],
+        kinds={"matplotlib"},
+        description="Every communicator's output for the analysis (forest plot, summary table, ...: PNG/CSV under "
+        "artifacts/<analysis> in the artifact store), previewed here, with the `comparisons` table, plot and headline "
+        "when they are of the same fits. Rendered only from the current fit of every model of the analysis: when a "
+        "fit is missing, out of date or failed a blocking check, the report is held back (the run fails saying "
+        "which) and the files from the last good fits stay.",
+    ),
+]
+RESULT_ASSETS = tuple(spec.key.to_user_string() for spec in RESULT_SPECS)
+
+
+# One step takes each analysis from its data to its report in one process (one JAX import, the fits
+# loaded once for the comparison and the report), an analysis at a time, so a report comes as soon
+# as its own fits are done, and an analysis whose features did not change stops after its data. (In
+# Dagster a step after this one would only run if this one yielded an output for the whole range.)
+# It holds the `mcmc` slot while it fits, never the warehouse's: its writes (a table per analysis,
+# its checks and comparisons) open DuckDB for a moment, waiting while another process holds it.
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(
-            "model_fit",
-            group_name="analysis",
-            partitions_def=fit_partitions,
-            deps=[dg.AssetDep("analysis_features", partition_mapping=ALL)],
-            kinds={"numpyro"},
-            description="A NumPyro NUTS fit of one model of one analysis (partition `<analysis>/<model>`, one per "
-            "model the analysis lists), stored as NetCDF (ArviZ InferenceData) under fits/ in the artifact store. An "
-            "unchanged fit (same features, model settings and library versions) is loaded instead of resampled, "
-            "whichever worker wrote it. Reads its "
-            "own analysis's features. A fit that fails a blocking check fails its run.",
-        )
+        spec.replace_attributes(group_name="analysis", partitions_def=analysis_partitions)
+        for spec in [*INPUT_SPECS, *RESULT_SPECS]
     ],
     check_specs=FIT_CHECK_SPECS,
-    partitions_def=fit_partitions,
+    partitions_def=analysis_partitions,
     backfill_policy=ONE_RUN,
     pool=FIT_POOL,
     can_subset=True,
 )
-def model_fit(context: dg.AssetExecutionContext, config: RefitConfig, project: ProjectPaths):
-    """Fit every model in the run's range of fit partitions; one fit's failure does not stop the
-    others, and the step fails at the end naming each fit that failed or failed a blocking check."""
-    from hibayes.model.platform import enable_compilation_cache
-
-    enable_compilation_cache(project.jax_cache_path)
-    problems = []
-    for key in context.partition_keys:
-        try:
-            materialization, checks, checker_failures = _fit_one(context, project, key, force=config.force)
-        except Exception as err:
-            message = err.description if isinstance(err, dg.Failure) else f"{type(err).__name__}: {err}"
-            context.log.error(f"{key}: {message}")
-            problems.append(f"{key}: {message}")
-            continue
-        yield materialization
-        for check in checks:
-            context.log_event(check)
-        problems += [
-            f"{key}: {check.check_name} failed: {check.description}"
-            for check in checks if not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
-        ] + checker_failures
-    if problems:
-        raise dg.Failure(f"{len(problems)} fit problem(s): " + " | ".join(problems))
-
-
-def _fit_one(
-    context: dg.AssetExecutionContext, project: ProjectPaths, key: str, force: bool
-) -> tuple[dg.AssetMaterialization, list[dg.AssetCheckEvaluation], list[str]]:
-    """The fit's materialization, its asset check results, and the failures of the checkers
-    that have no asset check (custom ones), in the CLI's words."""
-    from hibayes.analysis import (
-        check_failures,
-        check_platform,
-        checker_when_known,
-        fit_or_reuse,
-        import_custom_code,
-        load_features,
-        run_checks,
-    )
-    from hibayes.model.platform import available_devices
-
-    analysis, model_name = split_fit_key(key)
-    settings = _config_or_fail(project, analysis)
-    if model_name not in settings.model_names:
-        raise dg.Failure(
-            f"model '{model_name}' is no longer part of {settings.where} (it lists {', '.join(settings.model_names)}); "
-            "the analysis_configs sensor removes this partition"
-        )
-    spec = settings.model(model_name)
-    check_platform(settings)  # its inputs step checked it; a fit launched by hand has not
-    import_custom_code(settings, ("model", "checker"))
-    features = load_features(project.store.features(analysis))
-    path = project.store.fit(analysis, model_name)
-    context.log.info(
-        f"fitting {key}: {spec.fit.chains} chains x ({spec.fit.warmup} warmup + {spec.fit.samples} draws) "
-        f"on {available_devices(settings.platform.device_type)} {settings.platform.device_type} devices"
-    )
-    outcome = fit_or_reuse(settings, spec, features, path, force=force)
-    if outcome.refit_reason:
-        context.log.warning(f"{key}: {outcome.refit_reason}")
-    wanted = [name for name, _ in settings.checkers if checker_when_known(name) == "after"]
-    checks = run_checks(settings, outcome.model_state, list(dict.fromkeys([*ALWAYS_RUN, *wanted])))
-    context.log.info(
-        f"{key}: " + ("reused the stored fit" if outcome.reused else f"fitted in {outcome.seconds:.1f}s"
-                      + (" from the previous fit's chains" if outcome.warm_started else ""))
-        + "; " + ", ".join(f"{c.name} {c.status}" for c in checks)
-    )
-    _, plots = save_figures(outcome.model_state.plots, artifacts.child(project.store.report(analysis), model_name))
-    artifacts.write_text(artifacts.fit_checks(path), json.dumps([c.as_dict() for c in checks], default=str))
-    materialization = dg.AssetMaterialization(
-        "model_fit", partition=key,
-        metadata={
-            "path": dg.MetadataValue.path(str(path)),
-            "input_hash": outcome.input_hash,
-            "reused_stored_fit": outcome.reused,
-            **({"refit_reason": outcome.refit_reason} if outcome.refit_reason else {}),
-            "chains": spec.fit.chains,
-            "draws_per_chain": spec.fit.samples,
-            **({} if outcome.reused else {"warmup_per_chain": outcome.warmup, "warm_started": outcome.warm_started}),
-            "chain_method": outcome.chain_method,
-            "fit_seconds": round(outcome.seconds, 2),
-            "checks": dg.MetadataValue.md(markdown_table(pd.DataFrame([c.as_dict() for c in checks]))),
-            **{f"diag/{c.name}": c.value for c in checks if c.value is not None},
-            **plots,
-        },
-    )
-    # This run's outcomes, the "before" checkers' included when it fitted.
-    without_asset_check = [c for c in outcome.model_state.checks.values() if c.name not in AFTER_FIT_CHECKERS]
-    return materialization, list(fit_check_results(checks, partition=key)), check_failures(key, without_asset_check)
-
-
-FIT_DEP = dg.AssetDep("model_fit", partition_mapping=ALL)
-
-
-@dg.asset(
-    group_name="analysis",
-    partitions_def=analysis_partitions,
-    # After `comparisons` in the report run, whose table and plot it shows.
-    deps=[FIT_DEP, "comparisons"],
-    kinds={"matplotlib"},
-    description="Every communicator's output for the analysis (forest plot, summary table, ...: PNG/CSV under "
-    "artifacts/<analysis> in the artifact store), previewed here, with the `comparisons` table, plot and headline when "
-    "they are of the same fits. Rendered only from the current fit of every model "
-    "of the analysis: when a fit is missing, out of date or failed a blocking check, the report is held back "
-    "(this asset fails saying which) and the files from the last good fits stay.",
-)
-def analysis_report(context: dg.AssetExecutionContext, project: ProjectPaths) -> dg.MaterializeResult:
+def analysis(context: dg.AssetExecutionContext, config: RefitConfig, project: ProjectPaths, warehouse: WarehouseResource):
+    """Every analysis of the run's range, from its data to its report (the selected assets of it),
+    each recording its own materializations, and only when its output changed. One analysis's
+    failure does not stop the others; the step fails at the end naming each."""
     import matplotlib
 
     matplotlib.use("Agg")
+    selected = {key.to_user_string() for key in context.selected_asset_keys}
+    if "model_fit" in selected:
+        from hibayes.model.platform import enable_compilation_cache
+
+        enable_compilation_cache(project.jax_cache_path)
+    problems = []
+    for name in context.partition_keys:
+        started = time.perf_counter()
+        try:
+            found = yield from _analysis(context, project, warehouse, name, selected, config.force)
+        except Exception as err:  # one analysis's failure, whatever it is, stays in that analysis
+            message = err.description if isinstance(err, dg.Failure) else f"{type(err).__name__}: {err}"
+            found = [message]
+        for problem in found:
+            context.log.error(f"analysis '{name}': {problem}")
+        problems += [f"'{name}': {problem}" for problem in found]
+        context.log.info(f"analysis '{name}': done in {time.perf_counter() - started:.1f}s")
+    if problems:
+        raise dg.Failure(f"{len(problems)} problem(s): " + " | ".join(problems))
+
+
+def _analysis(
+    context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource, analysis: str,
+    selected: set[str], force: bool,
+) -> Generator[dg.AssetMaterialization, None, list[str]]:
+    """One analysis's selected assets, in order; returns its problems (a fit that failed, or failed a
+    blocking check). With its inputs selected, an analysis whose features and settings did not
+    change stops after them. A report held back raises, and the stages after it do not run."""
+    config = _config_or_fail(project, analysis)
+    if selected & {"analysis_data", "analysis_features"}:
+        events = _refresh_inputs(context, project, warehouse, config)
+        yield from events
+        if not any(event.asset_key == dg.AssetKey("analysis_features") for event in events):
+            context.log.info(f"analysis '{analysis}': same rows, features and settings as before: its results stand")
+            return []
+    problems = (yield from _fit_models(context, project, config, force)) if "model_fit" in selected else []
+    if "check_results" in selected:
+        yield dg.AssetMaterialization("check_results", partition=analysis, metadata=_check_results(project, warehouse, config))
+    shown = None
+    if "model_comparison" in selected:
+        metadata = _model_comparison(project, warehouse, config)
+        yield dg.AssetMaterialization("model_comparison", partition=analysis, metadata=metadata)
+    if "comparisons" in selected:
+        metadata = _comparisons(context, project, warehouse, config)
+        yield dg.AssetMaterialization("comparisons", partition=analysis, metadata=metadata)
+        shown = {report_key: metadata[key] for key, report_key in COMPARISONS_SHOWN.items() if key in metadata}
+    if "analysis_report" in selected:
+        yield dg.AssetMaterialization("analysis_report", partition=analysis, metadata=_report(context, project, config, shown))
+    return problems
+
+
+def _fit_models(
+    context: dg.AssetExecutionContext, project: ProjectPaths, config: AnalysisConfig, force: bool
+) -> Generator[dg.AssetMaterialization, None, list[str]]:
+    """Fit (or keep) every model of the analysis; one model's failure does not stop the others.
+    Records one materialization and one result per checker; returns the problems: fits that
+    failed, failed a blocking check, or whose custom checkers failed, in the CLI's words."""
+    from hibayes.analysis import check_platform, checker_when_known, import_custom_code, load_features
+
+    check_platform(config)  # its inputs step checked it; a fit launched by hand has not
+    import_custom_code(config, ("model", "checker"))
+    features = load_features(project.store.features(config.name))
+    after = [name for name, _ in config.checkers if checker_when_known(name) == "after"]
+    checkers = list(dict.fromkeys([*ALWAYS_RUN, *after]))
+    rows, plots, outcomes, problems = [], {}, {}, []
+    for spec in config.models:
+        try:
+            row, model_plots, checks, checker_failures = _fit_model(context, project, config, spec, features, checkers, force)
+        except Exception as err:
+            message = err.description if isinstance(err, dg.Failure) else f"{type(err).__name__}: {err}"
+            rows.append({"model": spec.model_name, "fit": f"failed: {message}"})
+            problems.append(f"model '{spec.model_name}': {message}")
+            continue
+        rows.append(row)
+        plots.update(model_plots)
+        outcomes[spec.model_name] = checks
+        problems += [
+            f"model '{spec.model_name}': {check_name(c.name)} failed: {c.message}"
+            for c in checks if c.status in ("fail", "error") and c.name in blocking_checkers()
+        ] + checker_failures
+    if not outcomes:
+        return problems
+    fitted = [row for row in rows if row.get("fit", "").startswith("fitted")]
+    check_rows = [{"model": model, **c.as_dict()} for model, checks in outcomes.items() for c in checks]
+    yield dg.AssetMaterialization(
+        "model_fit", partition=config.name,
+        metadata={
+            "path": dg.MetadataValue.path(str(artifacts.parent(project.store.fit(config.name, config.model_names[0])))),
+            "models": dg.MetadataValue.md(markdown_table(pd.DataFrame(rows))),
+            "refitted": dg.MetadataValue.json([row["model"] for row in fitted]),
+            "reused_stored_fit": not fitted,
+            "warm_started": dg.MetadataValue.json([row["model"] for row in fitted if row.get("warm_started")]),
+            "fit_seconds": round(sum(row.get("seconds", 0.0) for row in fitted), 2),
+            "input_hashes": dg.MetadataValue.json({row["model"]: row["input_hash"] for row in rows if "input_hash" in row}),
+            "checks": dg.MetadataValue.md(markdown_table(pd.DataFrame(check_rows).drop(columns="message"), 60)),
+            **plots,
+        },
+    )
+    for check in fit_check_results(outcomes, partition=config.name):
+        context.log_event(check)
+    return problems
+
+
+def _fit_model(
+    context: dg.AssetExecutionContext, project: ProjectPaths, config: AnalysisConfig, spec, features, checkers: list[str],
+    force: bool,
+) -> tuple[dict, dict, list, list[str]]:
+    """One model's fit (or its stored one): its row of the metadata table, its plots, its checks'
+    outcomes, and the failures of the checkers that have no asset check (custom ones)."""
+    from hibayes.analysis import check_failures, fit_or_reuse, run_checks
+    from hibayes.model.platform import available_devices
+
+    where = f"{config.name}/{spec.model_name}"
+    path = project.store.fit(config.name, spec.model_name)
+    context.log.info(
+        f"fitting {where}: {spec.fit.chains} chains x ({spec.fit.warmup} warmup + {spec.fit.samples} draws) "
+        f"on {available_devices(config.platform.device_type)} {config.platform.device_type} devices"
+    )
+    outcome = fit_or_reuse(config, spec, features, path, force=force)
+    if outcome.refit_reason:
+        context.log.warning(f"{where}: {outcome.refit_reason}")
+    checks = run_checks(config, outcome.model_state, checkers)
+    context.log.info(
+        f"{where}: " + ("reused the stored fit" if outcome.reused else f"fitted in {outcome.seconds:.1f}s"
+                        + (" from the previous fit's chains" if outcome.warm_started else ""))
+        + "; " + ", ".join(f"{c.name} {c.status}" for c in checks)
+    )
+    _, plots = save_figures(outcome.model_state.plots, artifacts.child(project.store.report(config.name), spec.model_name))
+    artifacts.write_text(artifacts.fit_checks(path), json.dumps([c.as_dict() for c in checks], default=str))
+    row = {
+        "model": spec.model_name,
+        "fit": "reused" if outcome.reused else "fitted" + (" warm" if outcome.warm_started else " cold"),
+        "seconds": round(outcome.seconds, 2),
+        "chains": spec.fit.chains,
+        "draws_per_chain": spec.fit.samples,
+        "warmup_per_chain": None if outcome.reused else outcome.warmup,
+        "warm_started": outcome.warm_started,
+        "chain_method": outcome.chain_method,
+        "input_hash": outcome.input_hash,
+        **({"refit_reason": outcome.refit_reason} if outcome.refit_reason else {}),
+    }
+    # This run's outcomes, the "before" checkers' included when it fitted.
+    without_asset_check = [c for c in outcome.model_state.checks.values() if c.name not in AFTER_FIT_CHECKERS]
+    model_plots = {key.replace("plot/", f"plot/{spec.model_name}/", 1): value for key, value in plots.items()}
+    return row, model_plots, checks, check_failures(spec.model_name, without_asset_check)
+
+
+def _report(
+    context: dg.AssetExecutionContext, project: ProjectPaths, config: AnalysisConfig, comparisons_shown: dict | None
+) -> dict[str, object]:
+    """Every communicator's output, from the current fits (held back when one is not); with the
+    comparisons of this run, else the latest ones when they are of the same fits."""
     from hibayes.analysis import run_communicators
     from hibayes.analysis_state import AnalysisState
 
     started = time.perf_counter()
-    config = _config_or_fail(project, context.partition_key)
     features, models = _current_fits(project, config)
     state = AnalysisState(
         data=_processed(project, config.name), features=features.features, coords=features.coords, dims=features.dims,
@@ -349,25 +428,15 @@ def analysis_report(context: dg.AssetExecutionContext, project: ProjectPaths) ->
     for stage, entry in state.logs:
         context.log.warning(f"{stage}: {entry}")
     if state.failures:  # the same lines as the CLI's: each communicator, its file and line
-        raise dg.Failure(f"analysis '{config.name}': " + "; ".join(state.failures))
-    metadata.update(_current_comparisons(context, config, models))
+        raise dg.Failure("; ".join(state.failures))
+    metadata.update(comparisons_shown if comparisons_shown is not None else _current_comparisons(context, config, models))
     metadata["files"] = dg.MetadataValue.json([str(p) for p in written])
     metadata["models"] = dg.MetadataValue.json([m.model_name for m in state.models])
     metadata["seconds"] = round(time.perf_counter() - started, 3)
-    return dg.MaterializeResult(metadata=metadata)
+    return metadata
 
 
-@dg.asset(
-    group_name="analysis",
-    partitions_def=analysis_partitions,
-    deps=[FIT_DEP],
-    kinds={"duckdb"},
-    pool=WAREHOUSE_POOL,
-    description="Every checker's outcome for every fit of the analysis (model, checker, status, value, "
-    "threshold, message) as rows of the DuckDB table `check_results`.",
-)
-def check_results(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    config = _config_or_fail(project, context.partition_key)
+def _check_results(project: ProjectPaths, warehouse: WarehouseResource, config: AnalysisConfig) -> dict[str, object]:
     rows = []
     for model_name in config.model_names:
         path = artifacts.fit_checks(project.store.fit(config.name, model_name))
@@ -376,37 +445,16 @@ def check_results(context: dg.AssetExecutionContext, project: ProjectPaths, ware
     table = pd.DataFrame(rows, columns=["model", "name", "status", "value", "threshold", "message"])
     warehouse.get().replace_rows("check_results", "analysis", config.name, table)
     failed = table[table["status"].isin(["fail", "error"])]
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": len(table),
-            "failed": len(failed),
-            "results": dg.MetadataValue.md(markdown_table(table.drop(columns="message"), 60)),
-        }
-    )
+    return {
+        "dagster/row_count": len(table),
+        "failed": len(failed),
+        "results": dg.MetadataValue.md(markdown_table(table.drop(columns="message"), 60)),
+    }
 
 
-@dg.asset(
-    group_name="analysis",
-    partitions_def=analysis_partitions,
-    deps=[FIT_DEP],
-    kinds={"duckdb", "arviz"},
-    pool=WAREHOUSE_POOL,
-    description="ArviZ's comparison of the analysis's fitted models by PSIS-LOO (elpd, se, elpd_diff, dse, "
-    "weights, warnings) and the best model, chosen taking the standard error of the difference into "
-    "account. DuckDB table `model_comparison`, CSV and PNG under artifacts/<analysis> in the artifact store, and "
-    "beside them `model_comparison_pointwise.csv`: each model's pointwise elpd, one row per log-likelihood "
-    "column with the observations it stands for and its row's features, and "
-    "`model_comparison_pointwise_per_observation.parquet`: each model's loo_i, pareto_k and waic_i, one row per "
-    "observation (scored sample or binomial trial). "
-    "Held back, like the report, while a fit is missing, out of date or failed a blocking check.",
-)
-def model_comparison(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    import matplotlib
-
-    matplotlib.use("Agg")
+def _model_comparison(project: ProjectPaths, warehouse: WarehouseResource, config: AnalysisConfig) -> dict[str, object]:
     from hibayes.communicate import compare_models, plot_comparison, pointwise_table
 
-    config = _config_or_fail(project, context.partition_key)
     _, models = _current_fits(project, config)
     table, best, reason = compare_models(models)
     warehouse.get().replace_rows("model_comparison", "analysis", config.name, table)
@@ -424,7 +472,7 @@ def model_comparison(context: dg.AssetExecutionContext, project: ProjectPaths, w
     }
     if len(models) > 1:
         metadata.update(save_figures({"model_comparison": plot_comparison(table)}, out_dir)[1])
-    return dg.MaterializeResult(metadata=metadata)
+    return metadata
 
 
 def _save_per_observation(models: list, location: Location) -> int:
@@ -451,29 +499,13 @@ COMPARISONS_SHOWN = {
 }
 
 
-@dg.asset(
-    group_name="analysis",
-    partitions_def=analysis_partitions,
-    deps=[FIT_DEP],
-    kinds={"duckdb", "matplotlib"},
-    # No `duckdb` slot: it computes for seconds and writes a few rows (a write retries while another
-    # process holds DuckDB's lock), so the other analyses' report steps do not queue behind it.
-    description="Every pair of models (or the config's `compare.contrasts`) compared on the items both answered "
-    "(hibayes.comparisons): the difference in mean score with naive CLT, clustered, paired and paired clustered "
-    "intervals, McNemar mid-p or a permutation test with Holm and BH adjustments, the minimum detectable "
-    "difference, and the posterior HDI and P(A > B) from a fitted model. DuckDB table `comparisons`, "
-    "comparisons.csv and comparisons.png under artifacts/<analysis> in the artifact store, and the headline pair. "
-    "Held back, like the report, while a fit is missing, out of date or failed a blocking check.",
-)
-def comparisons(context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    import matplotlib
-
-    matplotlib.use("Agg")
+def _comparisons(
+    context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource, config: AnalysisConfig
+) -> dict[str, object]:
     from hibayes.analysis import comparisons as compare_pairs
     from hibayes.analysis_state import AnalysisState
     from hibayes.comparisons import COMPARISON_COLUMNS, ComparisonError
 
-    config = _config_or_fail(project, context.partition_key)
     _, models = _current_fits(project, config)
     store = warehouse.get()
     state = AnalysisState(data=store.table(analysis_table(config.name)), processed_data=_processed(project, config.name))
@@ -486,26 +518,22 @@ def comparisons(context: dg.AssetExecutionContext, project: ProjectPaths, wareho
         # The defaults are a bonus to a config written without them: they never hold its report back.
         context.log.warning(f"no comparisons: {err}")
         store.replace_rows("comparisons", "analysis", config.name, pd.DataFrame(columns=list(COMPARISON_COLUMNS)))
-        return dg.MaterializeResult(
-            metadata={"headline": f"no comparisons: {err}", "fits": comparisons_fits(config, models), "dagster/row_count": 0}
-        )
+        return {"headline": f"no comparisons: {err}", "fits": comparisons_fits(config, models), "dagster/row_count": 0}
     store.replace_rows("comparisons", "analysis", config.name, result.table)
     out_dir = project.store.report(config.name)
     csv = save_table(result.table, artifacts.child(out_dir, "comparisons.csv"))
     _, plots = save_figures({"comparisons": result.figure(title=config.name)}, out_dir)
     shown = result.table.drop(columns=["se_naive", "se_clustered", "se_paired", "se_paired_clustered", "p_paired_t"])
-    return dg.MaterializeResult(
-        metadata={
-            "headline": result.headline or "no pair of models to compare",
-            "table": dg.MetadataValue.md(markdown_table(shown, 40)),
-            **plots,
-            "rows": result.rows,
-            "posterior": result.posterior,
-            "fits": comparisons_fits(config, models),
-            "dagster/row_count": len(result.table),
-            "path": dg.MetadataValue.path(str(csv)),
-        }
-    )
+    return {
+        "headline": result.headline or "no pair of models to compare",
+        "table": dg.MetadataValue.md(markdown_table(shown, 40)),
+        **plots,
+        "rows": result.rows,
+        "posterior": result.posterior,
+        "fits": comparisons_fits(config, models),
+        "dagster/row_count": len(result.table),
+        "path": dg.MetadataValue.path(str(csv)),
+    }
 
 
 def comparisons_fits(config: AnalysisConfig, models: list) -> str:
@@ -527,8 +555,8 @@ def _current_comparisons(context: dg.AssetExecutionContext, config: AnalysisConf
     return {shown: metadata[key] for key, shown in COMPARISONS_SHOWN.items() if key in metadata}
 
 
-# The report run's steps (comparison, report) run in one process: they share the loaded fits, and
-# with them each model's cached LOO, as long as no file changed in between.
+# The comparison, the comparisons and the report of an analysis share its loaded fits, and with them
+# each model's cached LOO, as long as no file changed in between.
 _LOADED_FITS: dict[tuple, tuple] = {}
 
 
@@ -561,14 +589,13 @@ def _load_current_fits(project: ProjectPaths, config: AnalysisConfig) -> tuple:
         path = project.store.fit(config.name, spec.model_name)
         problem = fit_problem(config, spec, features, path) or _blocking_failure(path)
         if problem:
-            problems.append(f"{spec.model_name}: {problem} (partition '{fit_key(config.name, spec.model_name)}')")
+            problems.append(f"model '{spec.model_name}': {problem}")
             continue
         try:
             inference_data = idata_api.load(path)
         except idata_api.UnreadableFitError as err:
             problems.append(
-                f"{spec.model_name}: {err}; materialize partition '{fit_key(config.name, spec.model_name)}' "
-                "of model_fit to refit it"
+                f"model '{spec.model_name}': {err}; materialize partition '{config.name}' of model_fit to refit it"
             )
             continue
         models.append(
@@ -580,7 +607,7 @@ def _load_current_fits(project: ProjectPaths, config: AnalysisConfig) -> tuple:
         )
     if problems:
         raise dg.Failure(
-            f"analysis '{config.name}': held back, the outputs from the last good fits stay: " + "; ".join(problems),
+            "results held back, the outputs from the last good fits stay: " + "; ".join(problems),
             metadata={"held_back_by": dg.MetadataValue.json(problems)},
         )
     return features, models

@@ -29,7 +29,7 @@ def _in_a_fresh_process(tags: dict[str, str], folder: str) -> int:
 
 def test_the_daemons_hal_and_irt_run_is_a_background_process_and_the_others_are_not(tmp_path):
     results = PlannedRun("results", HAL_ASSETS, {"hal": "s"}).run_request()
-    fits = PlannedRun("fit", ("model_fit",), {"fit:a/m": "s"}, partition_key="a/m").run_request()
+    fits = PlannedRun("analysis", ("model_fit",), {"analysis:a": "s"}, partition_key="a").run_request()
     assert results.tags[BACKGROUND_TAG] == "true" and BACKGROUND_TAG not in fits.tags
     # The demo runs the same plan in its own process, with the plan's tags only: never lowered.
     assert BACKGROUND_TAG not in PlannedRun("results", HAL_ASSETS, {"hal": "s"}).tags

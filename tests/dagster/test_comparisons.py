@@ -9,7 +9,6 @@ import yaml
 from hibayes.comparisons import COMPARISON_COLUMNS
 from hibayes.warehouse import Warehouse
 from hibayes_assets.demo import comparison_lines
-from hibayes_assets.partitions import fit_key
 from tests.dagster.conftest import materializations
 
 MODEL = "simplified_group_binomial_exponential"
@@ -40,7 +39,7 @@ def test_the_asset_the_cli_and_the_notebook_give_the_same_comparisons(project, t
         assert project.ingest(key).success, key
     project.register_analyses()
     assert project.materialize(["analysis_data", "analysis_features"], "model_comparison").success
-    assert project.materialize(["model_fit"], fit_key("model_comparison", MODEL)).success
+    assert project.materialize(["model_fit"], "model_comparison").success
     run = project.materialize(["comparisons", "analysis_report"], "model_comparison")
     assert run.success
     (meta,) = materializations(run, "comparisons")

@@ -17,9 +17,10 @@ def test_definitions_load_and_name_the_graph():
     assert {"check_r_hat", "check_ess_bulk", "check_divergences", "check_log_readable"} <= checks
 
 
-def test_fits_are_partitioned_by_the_pairs_that_exist_and_nothing_automates_itself():
+def test_an_analysis_is_one_partition_from_its_data_to_its_report_and_nothing_automates_itself():
     graph = defs.resolve_asset_graph()
-    assert graph.get(dg.AssetKey("model_fit")).partitions_def.name == "fits"
+    analysis_assets = ("analysis_data", "analysis_features", "model_fit", "check_results", "model_comparison", "comparisons", "analysis_report")
+    assert {graph.get(dg.AssetKey(asset)).partitions_def.name for asset in analysis_assets} == {"analyses"}
     # What runs when is the planner's alone: no asset carries an automation condition of its own.
     assert all(graph.get(key).automation_condition is None for key in graph.get_all_asset_keys())
 
@@ -32,12 +33,14 @@ def test_unattended_automation_is_on_by_default():
 
 def test_duckdb_and_mcmc_steps_are_pooled():
     graph = defs.resolve_asset_graph()
-    for name in ("eval_samples", "analysis_data", "analysis_features"):
+    for name in ("eval_samples", "run_metrics", "response_matrix"):
         assert graph.get(dg.AssetKey(name)).pools == {"duckdb"}
-    assert graph.get(dg.AssetKey("model_fit")).pools == {"mcmc"}
-    # Seconds of computation on small tables, with short retrying reads and writes: no slot, so
-    # an analysis's inputs and reports never queue behind them.
-    for name in ("cost_frontier", "win_rates", "hal_report", "comparisons"):
+    # An analysis's step fits: it holds the `mcmc` slot, and its short reads and writes of the
+    # warehouse wait for DuckDB's lock instead of holding its slot through the fits.
+    for name in ("analysis_data", "model_fit", "analysis_report"):
+        assert graph.get(dg.AssetKey(name)).pools == {"mcmc"}
+    # Seconds of computation on small tables, with short retrying reads and writes: no slot.
+    for name in ("cost_frontier", "win_rates", "hal_report"):
         assert graph.get(dg.AssetKey(name)).pools == set(), name
 
 

@@ -16,10 +16,9 @@ from hibayes import idata as idata_api
 from hibayes.config import load_analysis
 from hibayes.settings import Settings
 from hibayes.warehouse import Warehouse
-from hibayes_assets.partitions import fit_key
 from hibayes_assets.resources import build_resources
 from tests.conftest import PROJECT_ROOT
-from tests.dagster.conftest import Project
+from tests.dagster.conftest import Project, materializations
 
 ANALYSIS = "config"  # the partition is named after the YAML file, files/config.yaml
 
@@ -37,15 +36,18 @@ def materialize_example(folder: Path, tmp_path: Path, monkeypatch: pytest.Monkey
         project = Project(tmp_path, settings, instance, build_resources(settings))
         project.register_analyses()
         assert project.materialize(["analysis_data", "analysis_features"], ANALYSIS).success
-        for model in models:
-            fit = project.materialize(["model_fit"], fit_key(ANALYSIS, model))
-            assert fit.asset_materializations_for_node("model_fit"), model
+        fit = project.materialize(["model_fit"], ANALYSIS)
+        assert materializations(fit, "model_fit"), models
         assert project.materialize(["check_results", "model_comparison"], ANALYSIS).success
         report = project.materialize(["analysis_report"], ANALYSIS)
         assert report.success
     checks = Warehouse(settings.warehouse_path).query(f"SELECT model, name, status, value FROM check_results WHERE analysis = '{ANALYSIS}'")
     assert set(checks["model"]) == set(models)
-    return settings, report.asset_materializations_for_node("analysis_report")[0].metadata, models
+    (metadata,) = [
+        e.event_specific_data.materialization.metadata for e in report.get_asset_materialization_events()
+        if e.event_specific_data.materialization.asset_key == dg.AssetKey("analysis_report")
+    ]
+    return settings, metadata, models
 
 
 def posterior(settings: Settings, model: str, variable: str) -> pd.Series:

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 import yaml
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from hibayes.load.manifest import read_manifest, warehouse_version
 from hibayes_assets.definitions import defs
@@ -91,9 +92,9 @@ def test_a_change_runs_once_where_it_matters_and_the_daemon_starts_quiet(project
     write_test_analysis(project.settings.analyses_dir, models=["two_level_group_binomial"])
     project.settings.irt_config.write_text(yaml.safe_dump(FAST_IRT))
 
-    # The demo: ingest, HAL + IRT, the analysis's data and features, its fit, its report.
+    # The demo: ingest, HAL + IRT, and one run from the analysis's data to its report.
     first = run_demo(project.settings, project.instance, project.resources)
-    assert _stages(first) == {"ingest": 1, "results": 1, "inputs": 1, "fit": 1, "report": 1}
+    assert _stages(first) == {"ingest": 1, "results": 1, "analysis": 1}
     # The daemon's sensors find nothing left to do.
     for sensor in (new_inspect_logs, analysis_configs, refresh_results):
         assert _quiet(_tick(sensor, project)), sensor.name
@@ -107,16 +108,18 @@ def test_a_change_runs_once_where_it_matters_and_the_daemon_starts_quiet(project
     )
     assert check  # recorded for the corrupt log's own partition (see test_pipeline for its text)
 
-    # A new log: 3 + 1 affected analysis + 1 affected fit runs.
+    # A new log: 3 runs (ingest, the analysis from its data to its report, HAL + IRT).
     shutil.move(project.root / held_back.name, held_back)
     new_log = run_demo(project.settings, project.instance, project.resources)
-    assert _stages(new_log) == {"ingest": 1, "results": 1, "inputs": 1, "fit": 1, "report": 1}
+    assert _stages(new_log) == {"ingest": 1, "results": 1, "analysis": 1}
+    fits = _count(project, "model_fit")
 
     # A log whose samples the analysis leaves out (status error): its data is re-read, but its
-    # features are the same, so no fit and no report runs.
+    # features are the same, so its run records nothing after the data: no fit, no report.
     shutil.copy(write_error_log(project.root / "error_logs"), logs / "status_error.eval")
     excluded = run_demo(project.settings, project.instance, project.resources)
-    assert _stages(excluded) == {"ingest": 1, "results": 1, "inputs": 1}
+    assert _stages(excluded) == {"ingest": 1, "results": 1, "analysis": 1}
+    assert _count(project, "model_fit") == fits and _count(project, "analysis_features") == 2
 
     # A blocking check that fails (r_hat can never be below 1.0): the fit is reused, not resampled,
     # its check fails, and the report is held back saying why; the daemon does not retry it.
@@ -125,101 +128,108 @@ def test_a_change_runs_once_where_it_matters_and_the_daemon_starts_quiet(project
     config["check"]["checkers"][0] = {"r_hat": {"threshold": 1.0}}
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     blocked = run_demo(project.settings, project.instance, project.resources)
-    assert Counter(stage for stage, _, _ in blocked.runs) == {"inputs": 1, "fit": 1, "report": 1}
+    assert Counter(stage for stage, _, _ in blocked.runs) == {"analysis": 1}
     assert any("held back" in failure and "check_r_hat" in failure for failure in blocked.failures)
     reused = project.instance.fetch_materializations(dg.AssetKey("model_fit"), limit=1).records[0]
     assert reused.asset_materialization.metadata["reused_stored_fit"].value is True
+    r_hat = project.instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [dg.AssetCheckKey(dg.AssetKey("model_fit"), "check_r_hat")]
+    )
+    (execution,) = r_hat.values()  # the analysis's one result for the checker, naming the model that fails it
+    assert execution.status == AssetCheckExecutionRecordStatus.FAILED
+    assert "1 of 1 models: two_level_group_binomial: fail" in execution.event.dagster_event.event_specific_data.description
     assert _quiet(_tick(refresh_results, project))
 
 
-def test_fit_partitions_follow_the_models_each_analysis_lists(project):
+def _count(project, asset: str) -> int:
+    return len(project.instance.fetch_materializations(dg.AssetKey(asset), limit=1000).records)
+
+
+def test_analysis_partitions_follow_the_files(project):
     analyses = project.settings.analyses_dir
     requests, problems = partition_changes(project.instance, analyses)
-    added = {r.partitions_def_name: list(r.partition_keys) for r in requests}
-    assert added == {
-        "analyses": ["model_comparison"],
-        "fits": ["model_comparison/two_level_group_binomial", "model_comparison/simplified_group_binomial_exponential"],
-    }
+    assert {r.partitions_def_name: list(r.partition_keys) for r in requests} == {"analyses": ["model_comparison"]}
     project.register_analyses()
-    # Dropping a model removes its partition; a file that does not validate is reported, its partitions kept.
-    write_test_analysis(analyses, models=["two_level_group_binomial"])
+    # A new file adds its partition; one that does not validate is reported, its partition kept; a deleted one goes.
     shutil.copy(EXAMPLE_ANALYSES / "judge_ratings.yaml", analyses / "judge_ratings.yaml")
     (analyses / "broken.yaml").write_text("modle: {}\n")
     requests, problems = partition_changes(project.instance, analyses)
     changes = {(type(r).__name__, r.partitions_def_name): list(r.partition_keys) for r in requests}
-    assert changes == {
-        ("AddDynamicPartitionsRequest", "analyses"): ["judge_ratings"],
-        ("AddDynamicPartitionsRequest", "fits"): ["judge_ratings/ordered_logistic_model"],
-        ("DeleteDynamicPartitionsRequest", "fits"): ["model_comparison/simplified_group_binomial_exponential"],
-    }
+    assert changes == {("AddDynamicPartitionsRequest", "analyses"): ["judge_ratings"]}
     assert len(problems) == 1 and problems[0].startswith("broken:") and "model" in problems[0]
+    project.register_analyses()
+    (analyses / "model_comparison.yaml").unlink()
+    requests, _ = partition_changes(project.instance, analyses)
+    changes = {(type(r).__name__, r.partitions_def_name): list(r.partition_keys) for r in requests}
+    assert changes == {("DeleteDynamicPartitionsRequest", "analyses"): ["model_comparison"]}
 
 
-def test_nightly_refit_requests_every_fit_forced(project):
+def test_nightly_refit_requests_every_analysis_forced_in_one_run(project):
     schedule = defs.resolve_schedule_def("nightly_refit")
+    shutil.copy(EXAMPLE_ANALYSES / "judge_ratings.yaml", project.settings.analyses_dir / "judge_ratings.yaml")
     project.register_analyses()
     tick = datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc)
     with dg.build_schedule_context(instance=project.instance, resources=project.resources, scheduled_execution_time=tick, repository_def=defs.get_repository_def()) as context:
         data = schedule.evaluate_tick(context)
-    keys = sorted(str(r.partition_key) for r in data.run_requests)
-    assert keys == ["model_comparison/simplified_group_binomial_exponential", "model_comparison/two_level_group_binomial"]
-    assert all(r.run_config["ops"]["model_fit"]["config"]["force"] is True for r in data.run_requests)
-    assert len({r.run_key for r in data.run_requests}) == 2
+    (request,) = data.run_requests
+    order = project.instance.get_dynamic_partitions("analyses")
+    assert (request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]) == (order[0], order[-1])
+    assert request.run_config["ops"]["analysis"]["config"]["force"] is True
 
 
-def test_the_fits_of_an_analysis_are_one_run_and_wait_for_its_inputs(project):
+def test_one_run_takes_every_affected_analysis_from_its_data_to_its_report(project):
+    """Two analyses, one of which reads four given logs: one run fits and reports both; a new log then
+    makes one run for both, in which the one whose data did not change stops after its data query.
+    With HIBAYES_FIT_WORKERS=2 the sensor asks for a run per analysis, and the fit pool has 2 slots."""
+    analyses = project.settings.analyses_dir
+    write_test_analysis(analyses, models=["two_level_group_binomial"])
     keys = sorted(p.name for p in project.settings.log_dir.iterdir())
-    project.add_logs(keys)
-    assert project.materialize(["inspect_log", "eval_samples", "ingest_errors"], None, tags=range_tags(keys[0], keys[-1])).success
+    four_logs = yaml.safe_load((analyses / "model_comparison.yaml").read_text())
+    four_logs["data_loader"]["paths"] = {"files_to_process": [str(project.settings.log_dir / key) for key in keys[:4]]}
+    (analyses / "four_logs.yaml").write_text(yaml.safe_dump(four_logs, sort_keys=False))
+    held_back = project.settings.log_dir / keys[-1]
+    shutil.move(held_back, project.root / held_back.name)
+    project.add_logs(keys[:-1])
+    assert project.materialize(["inspect_log", "eval_samples", "ingest_errors"], None, tags=range_tags(keys[0], keys[-2])).success
     project.register_analyses()
     paths = project.resources["project"]
+
     first = plan(project.instance, paths)
-    # No fit before its features exist; the analysis inputs are queued before HAL/IRT, which would delay them.
-    assert [run.stage for run in first] == ["inputs", "results"]
-    (inputs,) = [run for run in first if run.stage == "inputs"]
-    assert project.materialize(list(inputs.assets), inputs.partition_key, tags=inputs.tags).success
-    (fits,) = [run for run in plan(project.instance, paths) if run.stage != "results"]
-    pairs = project.instance.get_dynamic_partitions("fits")
-    assert fits.stage == "fit" and fits.partition_range == (pairs[0], pairs[-1]) and len(pairs) == 2
-    assert set(fits.targets) == {f"fit:{key}" for key in pairs}
-    # HIBAYES_FIT_WORKERS=2: the daemon's sensor gives the fit pool two slots and asks for two fit runs.
+    # One run for both analyses, queued before HAL/IRT, which would delay it.
+    assert [run.stage for run in first] == ["analysis", "results"]
+    run = first[0]
+    order = project.instance.get_dynamic_partitions("analyses")
+    assert sorted(order) == ["four_logs", "model_comparison"] and run.partition_range == (order[0], order[-1])
+    assert set(run.targets) == {"analysis:model_comparison", "analysis:four_logs"}
     two_workers = build_resources(dataclasses.replace(project.settings, fit_workers=2))
     context = dg.build_sensor_context(instance=project.instance, resources=two_workers, definitions=defs)
-    requests = [r for r in refresh_results(context).run_requests if r.tags[STAGE_TAG] == "fit"]
-    assert sorted(r.partition_key for r in requests) == sorted(pairs)
-    assert {r.tags[PLAN_TAG] for r in requests} == {json.dumps({f"fit:{key}": fits.targets[f"fit:{key}"]}) for key in pairs}
+    requests = [r for r in refresh_results(context).run_requests if r.tags[STAGE_TAG] == "analysis"]
+    assert sorted(r.partition_key for r in requests) == ["four_logs", "model_comparison"]
     assert project.instance.event_log_storage.get_concurrency_info(FIT_POOL).slot_count == 2
 
-
-def test_one_fit_run_serves_every_analysis_and_each_report_goes_when_its_own_fits_are_done(project):
-    """Two analyses' fits are one run; while that run is still in progress, the report of the
-    analysis whose fits it has materialized is due, the other's is not, and nothing is re-planned."""
-    from dagster._core.events import DagsterEvent, DagsterEventType
-
-    second = yaml.safe_load(write_test_analysis(project.settings.analyses_dir, models=["two_level_group_binomial"]).read_text())
-    write_test_analysis(project.settings.analyses_dir)
-    (project.settings.analyses_dir / "second.yaml").write_text(yaml.safe_dump(second, sort_keys=False))
-    keys = sorted(p.name for p in project.settings.log_dir.iterdir())
-    project.add_logs(keys)
-    assert project.materialize(["inspect_log", "eval_samples", "ingest_errors"], None, tags=range_tags(keys[0], keys[-1])).success
-    project.register_analyses()
-    paths = project.resources["project"]
-    (inputs,) = [run for run in plan(project.instance, paths) if run.stage == "inputs"]
-    assert project.materialize(list(inputs.assets), inputs.partition_key, tags=inputs.tags).success
-
-    (fits,) = [run for run in plan(project.instance, paths) if run.stage == "fit"]
-    pairs = project.instance.get_dynamic_partitions("fits")
-    assert len(pairs) == 3 and fits.partition_range == (pairs[0], pairs[-1])
-    first_analysis = [key for key in pairs if key.startswith("model_comparison/")]
-    # The fit run has done the first analysis's fits and is still running.
-    done = project.materialize(["model_fit"], None, tags={**fits.tags, **range_tags(first_analysis[0], first_analysis[-1])})
+    done = project.materialize(list(run.assets), None, tags=run.tags)
     assert done.success
-    project.instance.run_storage.handle_run_event(
-        done.run_id, DagsterEvent(DagsterEventType.RUN_START.value, job_name=done.dagster_run.job_name)
-    )
-    assert project.instance.get_run_by_id(done.run_id).status == dg.DagsterRunStatus.STARTED
-    (report,) = [run for run in plan(project.instance, paths) if run.stage != "results"]  # HAL/IRT: not run here
-    assert report.stage == "report" and report.partition_key == "model_comparison"
+    for asset in ("analysis_features", "model_fit", "check_results", "model_comparison", "comparisons", "analysis_report"):
+        assert sorted(m.partition for m in _materialized(done, asset)) == ["four_logs", "model_comparison"], asset
+    assert [run.stage for run in plan(project.instance, paths) if run.stage != "results"] == []
+
+    # A new log changes one analysis's data: one run for both, the other stops after its data.
+    shutil.move(project.root / held_back.name, held_back)
+    project.add_logs([held_back.name])
+    assert project.ingest(held_back.name).success
+    (again,) = [run for run in plan(project.instance, paths) if run.stage == "analysis"]
+    refreshed = project.materialize(list(again.assets), None, tags=again.tags)
+    assert refreshed.success
+    for asset in ("model_fit", "analysis_report"):
+        assert [m.partition for m in _materialized(refreshed, asset)] == ["model_comparison"], asset
+    assert json.loads(again.tags[PLAN_TAG]).keys() == {"analysis:model_comparison", "analysis:four_logs"}
+
+
+def _materialized(result: dg.ExecuteInProcessResult, asset: str) -> list:
+    return [
+        event.event_specific_data.materialization for event in result.all_events
+        if event.event_type_value == "ASSET_MATERIALIZATION" and event.event_specific_data.materialization.asset_key == dg.AssetKey(asset)
+    ]
 
 
 def test_an_unreadable_file_is_remembered_by_its_content_until_it_changes(project):

@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 from hibayes.warehouse import Warehouse
-from hibayes_assets.partitions import fit_key
 from tests.conftest import example_log_files
 from tests.dagster.conftest import materializations
 from tests.logfactory import write_error_log, write_json_not_a_log, write_not_a_zip, write_truncated_copy
@@ -30,7 +29,7 @@ def test_whole_graph_materializes_and_reruns_reuse(project):
 
     project.register_analyses()
     models = ["two_level_group_binomial", "simplified_group_binomial_exponential"]
-    assert project.instance.get_dynamic_partitions("fits") == [fit_key("model_comparison", m) for m in models]
+    assert project.instance.get_dynamic_partitions("analyses") == ["model_comparison"]
     result = project.materialize(["analysis_data", "analysis_features"], "model_comparison")
     assert result.success
     (data_meta,) = materializations(result, "analysis_data")
@@ -39,11 +38,13 @@ def test_whole_graph_materializes_and_reruns_reuse(project):
     again = project.materialize(["analysis_data", "analysis_features"], "model_comparison")
     assert again.success and not materializations(again, "analysis_data") and not materializations(again, "analysis_features")
 
+    fit = project.materialize(["model_fit"], "model_comparison")
+    assert fit.success
+    evaluations = {e.check_name: e.passed for e in fit.get_asset_check_evaluations()}
+    assert evaluations == {"check_r_hat": True, "check_ess_bulk": True, "check_divergences": True}
+    (fit_meta,) = materializations(fit, "model_fit")
+    assert fit_meta["refitted"] == models and fit_meta["reused_stored_fit"] is False
     for model in models:
-        fit = project.materialize(["model_fit"], fit_key("model_comparison", model))
-        assert fit.success, model
-        evaluations = {e.check_name: e.passed for e in fit.get_asset_check_evaluations()}
-        assert evaluations == {"check_r_hat": True, "check_ess_bulk": True, "check_divergences": True}
         assert (project.settings.home / "fits" / "model_comparison" / f"{model}.nc").exists()
 
     compared = project.materialize(["check_results", "model_comparison"], "model_comparison")
@@ -52,7 +53,8 @@ def test_whole_graph_materializes_and_reruns_reuse(project):
     assert len(warehouse_checks) == 6 and set(warehouse_checks["status"]) == {"pass"}
     comparison = warehouse.query("SELECT * FROM model_comparison WHERE analysis = 'model_comparison'")
     assert set(comparison["model"]) == set(models) and {"elpd_loo", "se", "elpd_diff", "dse", "weight"} <= set(comparison.columns)
-    assert compared.asset_materializations_for_node("model_comparison")[0].metadata["best_model"].value in models
+    (comparison_meta,) = materializations(compared, "model_comparison")
+    assert comparison_meta["best_model"] in models
     # The pointwise elpd behind it: per model, a success and a failure column per group, weighted by trials.
     pointwise = pd.read_csv(project.settings.home / "artifacts" / "model_comparison" / "model_comparison_pointwise.csv")
     per_model = pointwise.groupby("model")["weight"].sum()
@@ -60,30 +62,25 @@ def test_whole_graph_materializes_and_reruns_reuse(project):
     # ... and one row per observation: the scored samples, each with its column's loo_i and waic_i.
     per_observation = pd.read_parquet(project.settings.home / "artifacts" / "model_comparison" / "model_comparison_pointwise_per_observation.parquet")
     assert per_observation.groupby("model", observed=True).size().to_dict() == per_model.to_dict()
-    assert compared.asset_materializations_for_node("model_comparison")[0].metadata["pointwise_rows"].value == len(per_observation)
+    assert comparison_meta["pointwise_rows"] == len(per_observation)
     elpd = comparison.set_index("model")["elpd_loo"]
     assert per_observation.groupby("model", observed=True)["loo_i"].sum().to_dict() == pytest.approx(elpd.to_dict(), abs=1e-6)
 
     report = project.materialize(["analysis_report"], "model_comparison")
     assert report.success
-    meta = report.asset_materializations_for_node("analysis_report")[0].metadata
-    assert set(meta["communicators"].value.values()) == {"pass"}
-    files = meta["files"].value
+    (meta,) = materializations(report, "analysis_report")
+    assert set(meta["communicators"].values()) == {"pass"}
+    files = meta["files"]
     assert any(f.endswith(".png") for f in files) and any(f.endswith("summary.csv") for f in files)
     assert all((project.settings.home / "artifacts" / "model_comparison").joinpath(f.split("/")[-1]).exists() for f in files)
-    assert any(key.startswith("plot/") and "data:image/png;base64," in meta[key].value for key in meta)
+    assert any(key.startswith("plot/") and "data:image/png;base64," in meta[key] for key in meta)
 
     # Re-materializing ingest and a fit: same rows, and the stored fit is reused, not resampled.
     assert project.ingest(keys[0]).success
     assert warehouse.count_rows() == counts
-    again = project.materialize(["model_fit"], fit_key("model_comparison", models[1]))
-    assert again.asset_materializations_for_node("model_fit")[0].metadata["reused_stored_fit"].value is True
-
-    # A model the analysis does not list has no partition; materialized anyway, it fails saying why.
-    project.instance.add_dynamic_partitions("fits", [fit_key("model_comparison", "not_in_this_analysis")])
-    stray = project.materialize(["model_fit"], fit_key("model_comparison", "not_in_this_analysis"))
-    assert not stray.success and not stray.asset_materializations_for_node("model_fit")
-    assert "no longer part of" in str(stray.get_step_failure_events()[0].step_failure_data.user_failure_data.description)
+    again = project.materialize(["model_fit"], "model_comparison")
+    (again_meta,) = materializations(again, "model_fit")
+    assert again_meta["reused_stored_fit"] is True and again_meta["refitted"] == []
 
 
 def test_bad_logs_are_recorded_and_leave_the_others_intact(project):

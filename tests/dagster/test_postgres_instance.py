@@ -74,7 +74,7 @@ def test_sensor_ingest_and_analysis_run_on_a_postgres_instance(postgres_project)
     # the HAL + IRT run is due: a branch nothing waits for and the slowest run here, left out.
     results = _run_requests(project, _tick(new_inspect_logs, project))
     _run_requests(project, _tick(analysis_configs, project))
-    for _ in range(4):  # the analysis's inputs, its fit, its report
+    for _ in range(2):  # the analysis's run, from its data to its report
         due = _tick(refresh_results, project)
         chain = [request for request in due.run_requests if request.tags[STAGE_TAG] != "results"]
         if not chain:
@@ -85,10 +85,10 @@ def test_sensor_ingest_and_analysis_run_on_a_postgres_instance(postgres_project)
 
     logs = sorted(path.name for path in project.settings.log_dir.iterdir())
     stages = sorted(instance.get_run_by_id(result.run_id).tags[STAGE_TAG] for result in results)
-    assert stages == ["fit", "ingest", "inputs", "report"]
+    assert stages == ["analysis", "ingest"]
     assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in instance.get_runs())
     assert instance.get_materialized_partitions(dg.AssetKey("eval_samples")) == set(logs)
-    assert instance.get_materialized_partitions(dg.AssetKey("model_fit")) == {f"model_comparison/{MODEL}"}
+    assert instance.get_materialized_partitions(dg.AssetKey("model_fit")) == {"model_comparison"}
     assert instance.get_materialized_partitions(dg.AssetKey("analysis_report")) == {"model_comparison"}
     # Nothing went to SQLite: the instance folder holds only its dagster.yaml (and no .db files).
     assert not list(project.settings.dagster_home.rglob("*.db"))

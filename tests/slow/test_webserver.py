@@ -40,7 +40,7 @@ def test_demo_then_the_daemon_starts_quiet_and_a_new_log_runs_once_where_it_matt
             ("performance_estimates",): "irt", ("irt_validation",): "irt", ("routing_report",): "irt",
         }
         demo_runs = dev.runs()
-        assert stage_counts(demo_runs) == {"ingest": 1, "results": 1, "inputs": 1, "fit": 1, "report": 1}
+        assert stage_counts(demo_runs) == {"ingest": 1, "results": 1, "analysis": 1}
 
         # Quiet start: every sensor has ticked twice (each tick sees the whole instance) and launched nothing.
         sensors = ("new_inspect_logs", "analysis_configs", "refresh_results")
@@ -52,7 +52,7 @@ def test_demo_then_the_daemon_starts_quiet_and_a_new_log_runs_once_where_it_matt
         wait_for(lambda: any(ts > dropped_at for _, ts in dev.materializations("analysis_report")), 600, "the refreshed report")
         dev.wait_until_settled(quiet_seconds=8, timeout=300)  # the planner launches a due run on its next tick, within 5 s
         new = [run for run in dev.runs() if run["creationTime"] > dropped_at]
-        assert stage_counts(new) == {"ingest": 1, "results": 1, "inputs": 1, "fit": 1, "report": 1}
+        assert stage_counts(new) == {"ingest": 1, "results": 1, "analysis": 1}
         assert {run["status"] for run in new} == {"SUCCESS"}
 
         # `make demo` while the daemon runs waits for it instead of doing the work a second time.
