@@ -121,6 +121,11 @@ def test_a_change_runs_once_where_it_matters_and_the_daemon_starts_quiet(project
     assert _stages(excluded) == {"ingest": 1, "results": 1, "analysis": 1}
     assert _count(project, "model_fit") == fits and _count(project, "analysis_features") == 2
 
+    # Fits materialized by hand without their report (here: reused): the report follows in a run of its own.
+    assert project.materialize(["model_fit"], "model_comparison").success
+    by_hand = run_demo(project.settings, project.instance, project.resources)
+    assert _stages(by_hand) == {"report": 1}
+
     # A blocking check that fails (r_hat can never be below 1.0): the fit is reused, not resampled,
     # its check fails, and the report is held back saying why; the daemon does not retry it.
     path = project.settings.analyses_dir / "model_comparison.yaml"
