@@ -43,6 +43,8 @@ FIT_KEYS = (
     "max_tree_depth",
     "init_strategy",
     "aggregate_rows",
+    "warm_start",
+    "warm_start_warmup",
 )
 MODEL_CONFIG_RESERVED = ("tag", "main_effect_params", "link_function", "fit", "extra_kwargs", "path")
 
@@ -402,6 +404,8 @@ FIT_CHECKS = {
     "max_tree_depth": lambda value, what: _whole(value, what, 1, MAX_TREE_DEPTH),
     "init_strategy": lambda value, what: _choice(value, what, INIT_STRATEGIES),
     "aggregate_rows": _flag,
+    "warm_start": _flag,
+    "warm_start_warmup": lambda value, what: _whole(value, what, 1, MAX_DRAWS),
 }
 
 

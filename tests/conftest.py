@@ -21,6 +21,24 @@ HIBAYES_EXAMPLE_FILES = PROJECT_ROOT / "tests" / "hibayes_examples"
 JAX_CACHE = PROJECT_ROOT / ".hibayes" / "cache" / "jax-tests"
 
 
+# The files that take longest (minutes each on 2 cores), started first: with `-n 2 --dist loadfile`
+# each worker takes the next file in collection order, so a long file collected last would run
+# alone at the end while the other worker idles.
+SLOWEST_FIRST = (
+    "tests/dagster/test_judge_usecases_assets.py",
+    "tests/slow/test_webserver.py",
+    "tests/dagster/test_live_pipeline.py",
+    "tests/unit/test_models_full.py",
+    "tests/dagster/test_irt_assets.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the slowest files first (`SLOWEST_FIRST`), the others after them in their usual order."""
+    rank = {name: index for index, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def jax_compilation_cache():
     """Tests fit the same small models on every run: reuse compiled samplers across runs."""

@@ -92,6 +92,8 @@ def one_model(fit=None, **config):
         ({"init_strategy": "medain"}, "'fit.init_strategy' of model 'two_level_group_binomial' must be one of median"),
         ({"method": "NUTZ"}, "(did you mean 'NUTS'?)"),
         ({"progress_bar": "no"}, "'fit.progress_bar'"),
+        ({"warm_start": "off"}, "'fit.warm_start'"),
+        ({"warm_start_warmup": 0}, "'fit.warm_start_warmup'"),
     ],
 )
 def test_bad_fit_values_are_config_errors_naming_the_file_and_field(tmp_path, fit, expected):
@@ -99,6 +101,14 @@ def test_bad_fit_values_are_config_errors_naming_the_file_and_field(tmp_path, fi
     with pytest.raises(ConfigError) as err:
         load_analysis(path)
     assert expected in str(err.value) and str(path) in str(err.value)
+
+
+def test_the_warm_start_settings_the_readme_documents_are_read(tmp_path, monkeypatch):
+    (spec,) = load_analysis(write(tmp_path, one_model({"warm_start": False, "warm_start_warmup": 80}))).models
+    assert spec.fit.warm_start is False and spec.fit.warm_start_warmup == 80
+    monkeypatch.setenv("HIBAYES_FIT_OVERRIDE", "warm_start=false")
+    (spec,) = load_analysis(write(tmp_path, one_model())).models
+    assert spec.fit.warm_start is False
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from hibayes.cli import main
 from hibayes.state_io import load_state
 from tests.conftest import HIBAYES_EXAMPLE_FILES
 
-SMALL_FIT = "samples=300,warmup=300"
+SMALL_FIT = "samples=300,warmup=300,warm_start=false"  # fitted once: no warm-start sampler to compile
 
 
 def run_example(folder: Path, monkeypatch: pytest.MonkeyPatch, *argv: str, prog: str = "hibayes-full") -> int:
