@@ -30,7 +30,9 @@ returns one row per pair with the difference in mean score and, next to each oth
   mean difference (Fisher 1935; Good 2005, "Permutation, Parametric and Bootstrap Tests of
   Hypotheses", ch. 3), exact when the ``2^m`` sign patterns of the ``m`` non-zero differences
   number at most ``n_permutations``, else ``n_permutations`` seeded random patterns with
-  ``p = (1 + #{|T*| >= |T|}) / (1 + R)`` (Phipson & Smyth 2010);
+  ``p = (1 + #{|T*| >= |T|}) / (1 + R)`` (Phipson & Smyth 2010); when the differences take few
+  distinct values (scores averaged over a few epochs), a pattern draws how many of each value flip,
+  ``Binomial(count, 1/2)``, which has the same distribution as flipping them one by one;
 - those p-values adjusted across the table's comparisons by **Holm**'s step-down method (Holm
   1979, "A simple sequentially rejective multiple test procedure", Scand. J. Statist. 6:65-70;
   family-wise error) and by **Benjamini-Hochberg** (Benjamini & Hochberg 1995, JRSS B 57:289-300;
@@ -327,11 +329,22 @@ def sign_flip_p(differences: np.ndarray, n_permutations: int, rng: np.random.Gen
     if 2 ** len(d) <= n_permutations:
         signs = 1 - 2 * ((np.arange(2 ** len(d))[:, None] >> np.arange(len(d))) & 1)
         return float(np.mean(np.abs(signs @ d) >= observed - tolerance))
-    hits, chunk = 0, max(1, 2_000_000 // len(d))
+    # A pattern's sum is sum(d) - 2 * (the sum of the flipped differences). Scores averaged over a
+    # few epochs make few distinct differences: then the number of flipped items of each value is
+    # drawn at once, Binomial(its count, 1/2), the same distribution as flipping them one by one.
+    # Otherwise each pattern is a row of random bits (1: the sign flips), drawn as bytes.
+    total, row_bytes = d.sum(), (len(d) + 7) // 8
+    values, counts = np.unique(d, return_counts=True)
+    grouped = len(values) * 8 <= len(d)
+    hits, chunk = 0, max(1, 2_000_000 // (len(values) if grouped else len(d)))
     for start in range(0, n_permutations, chunk):
         size = min(chunk, n_permutations - start)
-        signs = rng.choice((-1.0, 1.0), size=(size, len(d)))
-        hits += int(np.sum(np.abs(signs @ d) >= observed - tolerance))
+        if grouped:
+            flipped = rng.binomial(counts, 0.5, size=(size, len(values))) @ values
+        else:
+            packed = np.frombuffer(rng.bytes(size * row_bytes), np.uint8).reshape(size, row_bytes)
+            flipped = np.unpackbits(packed, axis=1, count=len(d)).astype(float) @ d
+        hits += int(np.sum(np.abs(total - 2.0 * flipped) >= observed - tolerance))
     return (1 + hits) / (1 + n_permutations)
 
 

@@ -123,6 +123,20 @@ def test_sign_flip_permutation_equals_scipy_exact_and_is_seeded() -> None:
     assert sampled == sign_flip_p(d16, 20_000, np.random.default_rng(1))
     assert abs(sampled - full) < 4 * math.sqrt(full * (1 - full) / 20_000) + 1e-4
 
+    # Scores averaged over two epochs: few distinct differences, so the flips of each value are drawn
+    # as one binomial count. Its p against the exact one, enumerated over the lattice of half-units.
+    halves = rng.choice([-2, -1, 1, 2], size=40, p=[0.15, 0.2, 0.35, 0.3])
+    exact = {0: 1.0}  # the distribution of sum(sign * halves) under the null, by dynamic programming
+    for k in halves:
+        step: dict[int, float] = {}
+        for total, weight in exact.items():
+            for signed in (k, -k):
+                step[total + signed] = step.get(total + signed, 0.0) + weight / 2
+        exact = step
+    exact_p = sum(w for total, w in exact.items() if abs(total) >= abs(halves.sum()))
+    lattice = sign_flip_p(halves / 2, 20_000, np.random.default_rng(3))
+    assert abs(lattice - exact_p) < 4 * math.sqrt(exact_p * (1 - exact_p) / 20_000) + 1e-4
+
     numeric = compare_models(_frame(binary=False), n_permutations=2_000, seed=7)
     assert (numeric["test"] == "sign_flip_permutation").all()
     again = compare_models(_frame(binary=False), n_permutations=2_000, seed=7, contrasts=[("borealis", "cirrus")])
