@@ -36,7 +36,7 @@ from hibayes_assets.checks import (
 from hibayes_assets.history import latest_materialization, latest_metadata
 from hibayes_assets.metadata import markdown_table, save_figures, save_table
 from hibayes_assets.partitions import analysis_partitions
-from hibayes_assets.planner import config_digest
+from hibayes_assets.planner import PLANNED_TAG, config_digest
 from hibayes_assets.resources import ProjectPaths, WarehouseResource
 from hibayes_assets.slots import FIT_POOL
 
@@ -281,13 +281,15 @@ def _analysis(
     selected: set[str], force: bool,
 ) -> Generator[dg.AssetMaterialization, None, list[str]]:
     """One analysis's selected assets, in order; returns its problems (a fit that failed, or failed a
-    blocking check). With its inputs selected, an analysis whose features and settings did not
-    change stops after them. A report held back raises, and the stages after it do not run."""
+    blocking check). In a planned run (the daemon's, the demo's), an analysis whose features and
+    settings did not change stops after them; a run launched by hand goes on (fits unchanged are
+    kept). A report held back raises, and the stages after it do not run."""
     config = _config_or_fail(project, analysis)
     if selected & {"analysis_data", "analysis_features"}:
         events = _refresh_inputs(context, project, warehouse, config)
         yield from events
-        if not any(event.asset_key == dg.AssetKey("analysis_features") for event in events):
+        unchanged = not any(event.asset_key == dg.AssetKey("analysis_features") for event in events)
+        if unchanged and context.run.tags.get(PLANNED_TAG) == "true":
             context.log.info(f"analysis '{analysis}': same rows, features and settings as before: its results stand")
             return []
     problems = (yield from _fit_models(context, project, config, force)) if "model_fit" in selected else []

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from hibayes.warehouse import Warehouse
+from hibayes_assets.planner import ANALYSIS_ASSETS
 from tests.conftest import example_log_files
 from tests.dagster.conftest import materializations
 from tests.logfactory import write_error_log, write_json_not_a_log, write_not_a_zip, write_truncated_copy
@@ -81,6 +82,13 @@ def test_whole_graph_materializes_and_reruns_reuse(project):
     again = project.materialize(["model_fit"], "model_comparison")
     (again_meta,) = materializations(again, "model_fit")
     assert again_meta["reused_stored_fit"] is True and again_meta["refitted"] == []
+
+    # The whole analysis by hand, nothing changed: its data and features record nothing, but a run a
+    # person launched goes on (the daemon's stops there): the fits are kept, the report is rendered.
+    by_hand = project.materialize(list(ANALYSIS_ASSETS), "model_comparison")
+    assert by_hand.success and not materializations(by_hand, "analysis_features")
+    (kept,) = materializations(by_hand, "model_fit")
+    assert kept["reused_stored_fit"] is True and materializations(by_hand, "analysis_report")
 
 
 def test_bad_logs_are_recorded_and_leave_the_others_intact(project):
