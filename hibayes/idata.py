@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import logging
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -616,6 +617,41 @@ def information_criterion(idata: InferenceData, kind: str = "loo", scale: str = 
         raise ValueError(f"information criterion '{kind}' is not 'loo' or 'waic'")
     if scale not in _SCALE_VALUES:
         raise ValueError(f"information criterion scale '{scale}' is not one of {sorted(_SCALE_VALUES)}")
+    key = _fit_identity(idata)
+    if key is not None:
+        key = (*key, kind, scale)
+        if key in _IC_OF_FITS:
+            _IC_OF_FITS.move_to_end(key)
+            return _IC_OF_FITS[key]
+    result = _information_criterion(idata, kind, scale)
+    if key is not None:
+        _IC_OF_FITS[key] = result
+        while len(_IC_OF_FITS) > IC_OF_FITS_KEPT:
+            _IC_OF_FITS.popitem(last=False)
+    return result
+
+
+# The criteria of the last few fits in this process, by the fit's identity: one fit's LOO (seconds
+# to minutes for thousands of columns) is computed once, though the `loo` checker sees the fitted
+# object and the comparison and report stages the same fit loaded back from its NetCDF file.
+IC_OF_FITS_KEPT = 8
+_IC_OF_FITS: OrderedDict[tuple, InformationCriterion] = OrderedDict()
+
+
+def _fit_identity(idata: InferenceData) -> tuple | None:
+    """What tells one stored fit from any other: its sampling time (ArviZ's `created_at`, to the
+    microsecond, kept in the NetCDF file) and its inputs' hash, with its log-likelihood's shape;
+    None for a fit without them (never cached)."""
+    posterior = getattr(idata, "posterior", None)
+    created = posterior.attrs.get("created_at") if posterior is not None else None
+    names = group_variables(idata, "log_likelihood")
+    if created is None or not names:
+        return None
+    shape = tuple(idata.log_likelihood[names[0]].shape)
+    return (created, posterior.attrs.get("hibayes_input_hash"), tuple(names), shape)
+
+
+def _information_criterion(idata: InferenceData, kind: str, scale: str) -> InformationCriterion:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # high Pareto k / p_waic warnings: the checkers report them
         result = (az.loo if kind == "loo" else az.waic)(idata, pointwise=True, scale=scale)

@@ -209,3 +209,21 @@ def test_checker_and_export_count_trials_and_name_their_cells(counts_fit, tmp_pa
     assert table[["group", "outcome", "weight"]].head(2).values.tolist() == [["alpha", 1, 48], ["alpha", 0, 12]]
     assert (table["weight"] * table["loo_i"]).sum() == pytest.approx(model.get_ic("loo").elpd, abs=EXACT)
     assert {"n_total", "pareto_k", "row", "model", "label"} <= set(table.columns)
+
+
+def test_a_fits_criterion_is_computed_once_and_served_to_its_stored_copy(counts_fit, tmp_path):
+    """The `loo` checker sees the fitted object, the comparison and report stages the same fit loaded
+    from its file: one computation serves both, and equals a fresh one; another fit is not served."""
+    from hibayes.idata import _information_criterion, information_criterion
+
+    path = tmp_path / "fit.nc"
+    idata_api.save(counts_fit, path, {"hibayes_input_hash": "h1"})
+    first = information_criterion(counts_fit, "loo")
+    loaded = idata_api.load(path)
+    assert information_criterion(loaded, "loo") is first
+    fresh = _information_criterion(loaded, "loo", "log")
+    assert fresh.elpd == first.elpd and np.array_equal(fresh.pointwise, first.pointwise)
+    assert information_criterion(loaded, "waic") is not first  # each kind (and scale) its own
+    other = az.from_dict(posterior={"mu": np.zeros((2, 10))}, log_likelihood={"obs": np.full((2, 10, 3), -1.0)})
+    other.posterior.attrs["created_at"] = counts_fit.posterior.attrs["created_at"]  # another inputs' hash and shape
+    assert information_criterion(other, "loo").elpd == pytest.approx(-3.0)
