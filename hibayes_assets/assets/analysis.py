@@ -15,7 +15,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -266,8 +266,7 @@ def analysis(context: dg.AssetExecutionContext, config: RefitConfig, project: Pr
         try:
             found = yield from _analysis(context, project, warehouse, name, selected, config.force)
         except Exception as err:  # one analysis's failure, whatever it is, stays in that analysis
-            message = err.description if isinstance(err, dg.Failure) else f"{type(err).__name__}: {err}"
-            found = [message]
+            found = [_failure_message(err)]
         for problem in found:
             context.log.error(f"analysis '{name}': {problem}")
         problems += [f"'{name}': {problem}" for problem in found]
@@ -293,6 +292,19 @@ def _analysis(
             context.log.info(f"analysis '{analysis}': same rows, features and settings as before: its results stand")
             return []
     problems = (yield from _fit_models(context, project, config, force)) if "model_fit" in selected else []
+    try:  # a report held back after a fit failed: the fit's own error stays in the problems
+        yield from _reports(context, project, warehouse, config, selected)
+    except Exception as err:
+        problems.append(_failure_message(err))
+    return problems
+
+
+def _reports(
+    context: dg.AssetExecutionContext, project: ProjectPaths, warehouse: WarehouseResource, config: AnalysisConfig,
+    selected: set[str],
+) -> Iterator[dg.AssetMaterialization]:
+    """The selected assets after the fits, in order."""
+    analysis = config.name
     if "check_results" in selected:
         yield dg.AssetMaterialization("check_results", partition=analysis, metadata=_check_results(project, warehouse, config))
     shown = None
@@ -305,7 +317,11 @@ def _analysis(
         shown = {report_key: metadata[key] for key, report_key in COMPARISONS_SHOWN.items() if key in metadata}
     if "analysis_report" in selected:
         yield dg.AssetMaterialization("analysis_report", partition=analysis, metadata=_report(context, project, config, shown))
-    return problems
+
+
+def _failure_message(err: Exception) -> str:
+    """What a failure says: a dg.Failure's own description, else the error's type and text."""
+    return err.description if isinstance(err, dg.Failure) else f"{type(err).__name__}: {err}"
 
 
 def _fit_models(
@@ -326,7 +342,7 @@ def _fit_models(
         try:
             row, model_plots, checks, checker_failures = _fit_model(context, project, config, spec, features, checkers, force)
         except Exception as err:
-            message = err.description if isinstance(err, dg.Failure) else f"{type(err).__name__}: {err}"
+            message = _failure_message(err)
             rows.append({"model": spec.model_name, "fit": f"failed: {message}"})
             problems.append(f"model '{spec.model_name}': {message}")
             continue
