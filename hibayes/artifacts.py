@@ -227,8 +227,11 @@ class ArtifactStore:
     def features(self, analysis: str) -> Location:
         return child(self.root, "features", analysis)
 
+    def fits(self, analysis: str) -> Location:
+        return child(self.root, "fits", analysis)
+
     def fit(self, analysis: str, model: str) -> Location:
-        return child(self.root, "fits", analysis, f"{model}.nc")
+        return child(self.fits(analysis), f"{model}.nc")
 
     def report(self, analysis: str) -> Location:
         return child(self.root, "artifacts", analysis)

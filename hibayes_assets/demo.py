@@ -38,10 +38,10 @@ from hibayes.settings import Settings, load_settings  # noqa: E402
 from hibayes import artifacts  # noqa: E402
 from hibayes_assets.checks import blocking_checkers, check_name  # noqa: E402
 from hibayes_assets.history import latest_metadata  # noqa: E402
-from hibayes_assets.partitions import contiguous_ranges, log_partitions, range_tags  # noqa: E402
+from hibayes_assets.partitions import log_partitions, range_tags  # noqa: E402
 from hibayes_assets.planner import IN_PROGRESS, INGEST_ASSETS, RESULT_ASSETS, plan, read_analyses  # noqa: E402
 from hibayes_assets.resources import build_resources  # noqa: E402
-from hibayes_assets.schedules import FORCE  # noqa: E402
+from hibayes_assets.schedules import FORCE, refit_ranges  # noqa: E402
 from hibayes_assets.sensors import (  # noqa: E402
     apply_partition_changes,
     ingest_requests,
@@ -114,8 +114,7 @@ def run_demo(
 
     print("[3/3] everything the new data and settings make due (HAL, IRT, analysis data, fits, reports)")
     if force_refit:
-        configs, _ = read_analyses(settings.analyses_dir)
-        for start, end in contiguous_ranges(list(instance.get_dynamic_partitions("analyses")), set(configs)):
+        for start, end in refit_ranges(instance, settings.analyses_dir):
             tags = {} if start == end else range_tags(start, end)
             execute("analysis", f"fits and reports [{start} .. {end}] (forced)", RESULT_ASSETS, start if start == end else None, tags, FORCE)
     executed = 0

@@ -214,8 +214,8 @@ def plan(instance: dg.DagsterInstance, project: ProjectPaths) -> list[PlannedRun
                 runs.append(_range_run("analysis", ANALYSIS_ASSETS, targets, span[0], span[-1]))
     idle = [name for name in registered if name not in due and f"analysis:{name}" not in ledger.in_flight]
     runs += _reports_after_fits(instance, ledger, idle)
-    # Last, so that its run is queued after the analysis runs it would otherwise delay: both take
-    # the `duckdb` pool, and the queue launches runs made in one tick in the order they came.
+    # Last, so that its run is queued after the analysis runs it would otherwise delay: the queue
+    # launches runs made in one tick in the order they came, and HAL/IRT compete for the same cores.
     return [*runs, *_results_run(ledger, project, version)]
 
 

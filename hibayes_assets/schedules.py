@@ -2,6 +2,8 @@
 anything else that changed is picked up, and each analysis's checks and report after its fits."""
 
 
+from pathlib import Path
+
 import dagster as dg
 
 from hibayes.settings import load_settings
@@ -19,11 +21,16 @@ refit_job = dg.define_asset_job(
 FORCE = {"ops": {"analysis": {"config": {"force": True}}}}
 
 
+def refit_ranges(instance: dg.DagsterInstance, analyses_dir: Path) -> list[tuple[str, str]]:
+    """The stretches of registered analyses whose files still validate (usually one): a forced
+    refit's runs, the schedule's and `make demo --force-refit`'s alike."""
+    configs, _ = read_analyses(analyses_dir)
+    return contiguous_ranges(list(instance.get_dynamic_partitions(analysis_partitions.name)), set(configs))
+
+
 def refit_requests(context: dg.ScheduleEvaluationContext, project: ProjectPaths) -> list[dg.RunRequest]:
-    """One forced run per stretch of registered analyses whose files still validate (usually one)."""
+    """One forced run per stretch of `refit_ranges`."""
     tick = context.scheduled_execution_time.isoformat()
-    configs, _ = read_analyses(project.analyses_path)
-    order = list(context.instance.get_dynamic_partitions(analysis_partitions.name))
     return [
         dg.RunRequest(
             run_key=f"{start}..{end}@{tick}",
@@ -31,7 +38,7 @@ def refit_requests(context: dg.ScheduleEvaluationContext, project: ProjectPaths)
             run_config=FORCE,
             tags={"hibayes/trigger": "nightly_refit", **({} if start == end else range_tags(start, end))},
         )
-        for start, end in contiguous_ranges(order, set(configs))
+        for start, end in refit_ranges(context.instance, project.analyses_path)
     ]
 
 

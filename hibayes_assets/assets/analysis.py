@@ -228,7 +228,6 @@ RESULT_SPECS = [
         "which) and the files from the last good fits stay.",
     ),
 ]
-RESULT_ASSETS = tuple(spec.key.to_user_string() for spec in RESULT_SPECS)
 
 
 # One step takes each analysis from its data to its report in one process (one JAX import, the fits
@@ -360,7 +359,7 @@ def _fit_models(
     yield dg.AssetMaterialization(
         "model_fit", partition=config.name,
         metadata={
-            "path": dg.MetadataValue.path(str(artifacts.parent(project.store.fit(config.name, config.model_names[0])))),
+            "path": dg.MetadataValue.path(str(project.store.fits(config.name))),
             "models": dg.MetadataValue.md(markdown_table(pd.DataFrame(rows))),
             "refitted": dg.MetadataValue.json([row["model"] for row in fitted]),
             "reused_stored_fit": not fitted,
