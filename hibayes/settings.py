@@ -16,7 +16,7 @@ The variable names are a public contract: scripts and deployments set them.
 - DAGSTER_HOME           the Dagster instance (default `.dagster/`)
 - HIBAYES_REFIT_CRON     the nightly refit schedule (default `0 2 * * *`)
 - HIBAYES_FIT_WORKERS    how many fits run at once (default 1): the planner splits the due fits into that many
-                         runs and the `mcmc` pool gets that many slots (see hibayes_assets.slots.size_fit_pool)
+                         runs and the `mcmc` pool gets that many slots (see hibayes_assets.slots.size_pools)
 - HIBAYES_PRICES         USD per million tokens per model, for the HAL cost analysis (default `prices.yaml`)
 - HIBAYES_HAL_CSV        optional: HAL's published metrics CSV, used by the HAL assets instead of the logs
 - HIBAYES_IRT_CONFIG     the IRT settings YAML (`irt:` section; default `irt.yaml`; IRTConfig defaults when missing)

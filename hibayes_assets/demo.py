@@ -40,7 +40,7 @@ from hibayes_assets.checks import blocking_checkers, check_name  # noqa: E402
 from hibayes_assets.history import latest_metadata  # noqa: E402
 from hibayes_assets.partitions import log_partitions, range_tags  # noqa: E402
 from hibayes_assets.planner import IN_PROGRESS, INGEST_ASSETS, RESULT_ASSETS, plan, read_analyses  # noqa: E402
-from hibayes_assets.resources import build_resources  # noqa: E402
+from hibayes_assets.resources import WAREHOUSE_POOL, build_resources  # noqa: E402
 from hibayes_assets.schedules import FORCE, refit_ranges  # noqa: E402
 from hibayes_assets.sensors import (  # noqa: E402
     apply_partition_changes,
@@ -48,7 +48,7 @@ from hibayes_assets.sensors import (  # noqa: E402
     partition_changes,
     skipped_files_note,
 )
-from hibayes_assets.slots import FIT_POOL, free_dead_runs, process_tags, reporting_waits, size_fit_pool  # noqa: E402
+from hibayes_assets.slots import free_dead_runs, pools_note, process_tags, reporting_waits, size_pools  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Dagster's per-event DEBUG lines would bury the demo's own progress lines.
@@ -98,8 +98,9 @@ def run_demo(
     summary = DemoSummary()
     execute = partial(execute_in_process, instance, resources, summary)
 
-    if size_fit_pool(instance, project.fit_workers):
-        print(f"  pool {FIT_POOL}: {project.fit_workers} slot(s), one per fit at once (HIBAYES_FIT_WORKERS)")
+    written = size_pools(instance, project.fit_workers, WAREHOUSE_POOL)
+    if written:
+        print(f"  {pools_note(written, project.fit_workers)}")
     freed = free_dead_runs(instance)
     if freed:
         print(f"  freed the pool slots of {len(freed)} run(s) that could not free them: " + "; ".join(freed))

@@ -204,7 +204,7 @@ def plan(instance: dg.DagsterInstance, project: ProjectPaths) -> list[PlannedRun
     runs: list[PlannedRun] = []
     # Usually one run for every analysis (an unchanged one between two due ones costs a query). With
     # HIBAYES_FIT_WORKERS=N the due analyses are first cut into N shares, each its own run(s), which
-    # the `mcmc` pool's N slots (slots.size_fit_pool) let fit side by side.
+    # the `mcmc` pool's N slots (slots.size_pools) let fit side by side.
     for share in shares(due, project.fit_workers):
         for start, end in contiguous_ranges(order, set(registered)):
             stretch = order[order.index(start) : order.index(end) + 1]

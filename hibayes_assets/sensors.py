@@ -23,8 +23,8 @@ from hibayes.load.manifest import LogEntry, changed_logs, forgotten_logs, read_m
 from hibayes.settings import load_settings
 from hibayes_assets.partitions import analysis_partitions, contiguous_ranges, log_partitions, range_tags
 from hibayes_assets.planner import INGEST_ASSETS, INGEST_STAGE, STAGE_TAG, ingest_in_flight, plan, read_analyses
-from hibayes_assets.resources import ProjectPaths
-from hibayes_assets.slots import FIT_POOL, size_fit_pool
+from hibayes_assets.resources import WAREHOUSE_POOL, ProjectPaths
+from hibayes_assets.slots import pools_note, size_pools
 
 INGEST_SELECTION = [dg.AssetKey(asset) for asset in INGEST_ASSETS]
 EVAL_SAMPLES = dg.AssetKey("eval_samples")
@@ -85,6 +85,9 @@ def last_successful_ingest(instance: dg.DagsterInstance) -> str | None:
     "it. A remote log dir is listed from the last key seen, and in full every HIBAYES_LOG_RELIST_SECONDS.",
 )
 def new_inspect_logs(context: dg.SensorEvaluationContext, project: ProjectPaths) -> dg.SensorResult | dg.SkipReason:
+    written = size_pools(context.instance, project.fit_workers, WAREHOUSE_POOL)  # before the first ingest claims one
+    if written:
+        context.log.info(pools_note(written, project.fit_workers))
     if ingest_in_flight(context.instance):
         return dg.SkipReason("an ingest is running; new files wait for the next tick")
     entries = read_manifest(Path(project.home))
@@ -207,8 +210,9 @@ def analysis_configs(context: dg.SensorEvaluationContext, project: ProjectPaths)
     "hand (see hibayes_assets/planner.py).",
 )
 def refresh_results(context: dg.SensorEvaluationContext, project: ProjectPaths) -> dg.SensorResult | dg.SkipReason:
-    if size_fit_pool(context.instance, project.fit_workers):
-        context.log.info(f"pool {FIT_POOL}: {project.fit_workers} slot(s), one per fit at once (HIBAYES_FIT_WORKERS)")
+    written = size_pools(context.instance, project.fit_workers, WAREHOUSE_POOL)
+    if written:
+        context.log.info(pools_note(written, project.fit_workers))
     runs = plan(context.instance, project)
     if not runs:
         return dg.SkipReason("every result is up to date with its inputs (or waits for a run in progress)")

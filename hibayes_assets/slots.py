@@ -1,5 +1,5 @@
-"""Pool slots: the `mcmc` pool sized to the fits that may run at once, and slots (of the `duckdb` and
-`mcmc` pools of dagster.yaml) held by runs that can never free them.
+"""Pool slots: each pool's limit written before any run claims it (the `mcmc` pool sized to the fits
+that may run at once), and slots held by runs that can never free them.
 
 A step frees its slot when it ends; a process killed with SIGKILL never does, and marking its run
 failed does not either: only `free_concurrency_slots_for_run` does, and until then every later step
@@ -33,20 +33,31 @@ WAIT_NOTICE_SECONDS = 5.0  # a stage waiting longer than this says what for
 FIT_POOL = "mcmc"
 
 
-def size_fit_pool(instance: dg.DagsterInstance, workers: int) -> bool:
-    """Give the fit pool `workers` slots (HIBAYES_FIT_WORKERS), so that the planner's fit runs go side
-    by side. dagster.yaml can only set one default limit for every pool, and `duckdb` must keep 1: the
-    fit pool's own limit lives in the instance, as `dagster instance concurrency set` writes it. An
-    instance already at that limit (by default: 1, dagster.yaml's default) is left untouched. Returns
-    whether the limit changed."""
+def size_pools(instance: dg.DagsterInstance, fit_workers: int, warehouse_pool: str | None) -> list[str]:
+    """Write each pool's limit into the instance: the fit pool's `fit_workers` slots (HIBAYES_FIT_WORKERS),
+    so that the planner's fit runs go side by side, and the warehouse pool's one slot (None: a backend
+    with many writers, no pool). dagster.yaml can only set one default limit for every pool, and
+    `duckdb` must keep 1, so the fit pool's own limit lives in the instance, as `dagster instance
+    concurrency set` writes it. Every pool gets its row before any run claims a slot: a pool without
+    one is created by the first step that claims it, and two runs doing that at once on a PostgreSQL
+    instance fail with a unique violation (dagster-io/dagster#33552). Returns the pools written (none
+    when every limit is already right)."""
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
-        return False
+        return []
+    wanted = {FIT_POOL: fit_workers, **({warehouse_pool: 1} if warehouse_pool else {})}
     limits = {limit.name: limit.limit for limit in storage.get_pool_limits()}
-    if limits.get(FIT_POOL, instance.global_op_concurrency_default_limit) == workers:
-        return False
-    storage.set_concurrency_slots(FIT_POOL, workers)
-    return True
+    written = [pool for pool, slots in wanted.items() if limits.get(pool) != slots]
+    for pool in written:
+        storage.set_concurrency_slots(pool, wanted[pool])
+    return written
+
+
+def pools_note(written: list[str], fit_workers: int) -> str:
+    return "; ".join(
+        f"pool {pool}: {fit_workers} slot(s), one per fit at once (HIBAYES_FIT_WORKERS)" if pool == FIT_POOL
+        else f"pool {pool}: 1 slot (one DuckDB writer)" for pool in written
+    )
 
 
 def process_tags() -> dict[str, str]:

@@ -50,19 +50,21 @@ def test_due_fits_are_cut_into_shares_of_consecutive_fits():
     assert shares([], 3) == []
 
 
-def test_the_fit_pool_takes_as_many_slots_as_fit_workers_and_one_by_default():
+def test_every_pool_gets_its_limit_and_the_fit_pool_as_many_slots_as_fit_workers():
     import yaml
 
-    from hibayes_assets.slots import FIT_POOL, size_fit_pool
+    from hibayes_assets.slots import FIT_POOL, size_pools
     from tests.conftest import PROJECT_ROOT
 
     overrides = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
     with dg.instance_for_test(overrides=overrides) as instance:
         storage = instance.event_log_storage
-        assert not size_fit_pool(instance, 1)  # dagster.yaml's default limit already: nothing written
-        assert FIT_POOL not in {limit.name for limit in storage.get_pool_limits()}
-        assert size_fit_pool(instance, 3)
+        # Rows written before any run claims a slot (a pool created by two runs at once fails on PostgreSQL).
+        assert size_pools(instance, 1, "duckdb") == [FIT_POOL, "duckdb"]
+        assert {limit.name: limit.limit for limit in storage.get_pool_limits()} == {FIT_POOL: 1, "duckdb": 1}
+        assert size_pools(instance, 1, "duckdb") == []
+        assert size_pools(instance, 3, "duckdb") == [FIT_POOL]
         assert storage.get_concurrency_info(FIT_POOL).slot_count == 3
-        assert not size_fit_pool(instance, 3)
-        assert size_fit_pool(instance, 1)
+        assert size_pools(instance, 3, None) == []  # a warehouse with many writers: no pool of its own
+        assert size_pools(instance, 1, None) == [FIT_POOL]
         assert storage.get_concurrency_info(FIT_POOL).slot_count == 1

@@ -144,6 +144,8 @@ def test_concurrent_runs_on_the_postgres_instance_and_warehouse(postgres_project
     from hibayes.warehouse import open_warehouse
     from hibayes_assets.partitions import analysis_partitions, log_partitions
     from hibayes_assets.planner import INGEST_ASSETS, INPUT_ASSETS
+    from hibayes_assets.resources import warehouse_pool
+    from hibayes_assets.slots import size_pools
 
     from hibayes_assets.definitions import defs
 
@@ -158,6 +160,7 @@ def test_concurrent_runs_on_the_postgres_instance_and_warehouse(postgres_project
     for path in first:  # what the analysis reads while the new logs are written
         assert dg.materialize([*defs.assets, *defs.asset_checks], selection=list(INGEST_ASSETS), partition_key=path.name,
                               instance=project.instance, resources=project.resources).success
+    size_pools(project.instance, 1, warehouse_pool(project.settings))  # as the sensors and the demo do before launching runs
     store = open_warehouse(warehouse_url)
     fork = multiprocessing.get_context("fork")  # the children start with this process's imports
     start, errors = fork.Barrier(len(new) + 2), fork.Queue()
