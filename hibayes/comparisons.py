@@ -29,10 +29,12 @@ returns one row per pair with the difference in mean score and, next to each oth
   conditional p-value minus ``P(X = k)``; otherwise a paired **sign-flip permutation test** of the
   mean difference (Fisher 1935; Good 2005, "Permutation, Parametric and Bootstrap Tests of
   Hypotheses", ch. 3), exact when the ``2^m`` sign patterns of the ``m`` non-zero differences
-  number at most ``n_permutations``, else ``n_permutations`` seeded random patterns with
-  ``p = (1 + #{|T*| >= |T|}) / (1 + R)`` (Phipson & Smyth 2010); when the differences take few
-  distinct values (scores averaged over a few epochs), a pattern draws how many of each value flip,
-  ``Binomial(count, 1/2)``, which has the same distribution as flipping them one by one;
+  number at most ``n_permutations``, exact too when the differences are multiples of one step
+  (scores averaged over a few epochs, ratings in tenths: the null distribution of the sum is a
+  convolution of binomials, see `lattice_sign_flip_p`), else ``n_permutations`` seeded random
+  patterns with ``p = (1 + #{|T*| >= |T|}) / (1 + R)`` (Phipson & Smyth 2010), which can never
+  go below ``1 / (1 + R)``: across thousands of pairs Holm's adjustment would then keep every
+  p-value near 1, where the exact ones keep their size;
 - those p-values adjusted across the table's comparisons by **Holm**'s step-down method (Holm
   1979, "A simple sequentially rejective multiple test procedure", Scand. J. Statist. 6:65-70;
   family-wise error) and by **Benjamini-Hochberg** (Benjamini & Hochberg 1995, JRSS B 57:289-300;
@@ -65,11 +67,12 @@ import itertools
 import math
 import zlib
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 COMPARISON_COLUMNS: tuple[str, ...] = (
     "model_a",
@@ -161,24 +164,19 @@ def compare_models(
     item_scores, clusters = item_table(frame, score_col=score_col, model_col=model_col, item_col=item_col, cluster_col=cluster_col)
     pairs = _pairs(list(item_scores.columns), contrasts)
     draws = _posterior_draws(posterior, pairs)
-    # Columns as arrays, once: a pandas selection and dropna per pair cost more than the pair's
+    # All pairs' figures at once, on arrays: a pandas selection per pair cost more than the pair's
     # statistics when there are thousands of pairs (100 models: 4,950).
-    scores = item_scores.to_numpy(float)
     column = {name: j for j, name in enumerate(item_scores.columns)}
-    cluster_values = None if clusters is None else clusters.to_numpy()
+    first = np.array([column[a] for a, _ in pairs], dtype=np.intp)
+    second = np.array([column[b] for _, b in pairs], dtype=np.intp)
+    codes = None if clusters is None else _cluster_codes(clusters.to_numpy())
+    figures = _pair_figures(
+        item_scores.to_numpy(float), first, second, codes, level=level, power=power, n_permutations=n_permutations,
+        rngs=[np.random.default_rng([seed, zlib.crc32(f"{a}\0{b}".encode())]) for a, b in pairs],
+    )
     rows = []
-    for a, b in pairs:
-        score_a, score_b = scores[:, column[a]], scores[:, column[b]]
-        both = ~np.isnan(score_a) & ~np.isnan(score_b)
-        row = compare_pair(
-            score_a[both],
-            score_b[both],
-            None if cluster_values is None else cluster_values[both],
-            level=level,
-            power=power,
-            n_permutations=n_permutations,
-            rng=np.random.default_rng([seed, zlib.crc32(f"{a}\0{b}".encode())]),
-        )
+    for k, (a, b) in enumerate(pairs):
+        row = {name: values[k] for name, values in figures.items()}
         if draws is not None:
             row.update(posterior_difference(draws[a], draws[b], level=level))
         rows.append({"model_a": a, "model_b": b, **row})
@@ -239,48 +237,134 @@ def compare_pair(
     docstring for each formula). Keys are the `COMPARISON_COLUMNS` that do not need the names,
     the other pairs or posterior draws; values are NaN where undefined (fewer than 2 items or
     clusters)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    n = len(a)
-    d = a - b
+    scores = np.column_stack([np.asarray(a, float), np.asarray(b, float)])
+    codes = None if clusters is None else _cluster_codes(np.asarray(clusters))
+    figures = _pair_figures(
+        scores, np.array([0]), np.array([1]), codes, level=level, power=power, n_permutations=n_permutations,
+        rngs=[rng or np.random.default_rng(0)],
+    )
+    return {name: _scalar(values[0]) for name, values in figures.items()}
+
+
+def _pair_figures(
+    scores: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    codes: np.ndarray | None,
+    *,
+    level: float,
+    power: float,
+    n_permutations: int,
+    rngs: Sequence[np.random.Generator],
+) -> dict[str, np.ndarray]:
+    """`compare_pair`'s figures for the pairs (scores[:, first[k]], scores[:, second[k]]) of an
+    items x models table (NaN: not answered), each pair on the items both answered; `codes`: each
+    item's cluster as 0..C-1. Arrays, one entry per pair; pairs go through in chunks of a few
+    million item cells."""
+    if len(first) == 0:
+        return {name: np.array([]) for name in COMPARISON_COLUMNS[2:]}
+    chunk = max(1, 4_000_000 // max(1, len(scores)))
+    parts = [
+        _chunk_figures(scores, first[start : start + chunk], second[start : start + chunk], codes, level)
+        for start in range(0, len(first), chunk)
+    ]
+    figures = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]} if parts else {}
+    differences = figures.pop("_differences", [])
+    n, difference = figures["n_items"], figures["difference"]
     z = stats.norm.ppf(0.5 + level / 2)
-    row: dict[str, Any] = {
-        "n_items": n,
-        "n_clusters": len(np.unique(clusters)) if clusters is not None else np.nan,
-        "binary": bool(np.all(np.isin(a, (0.0, 1.0))) and np.all(np.isin(b, (0.0, 1.0)))),
-        "mean_a": a.mean() if n else np.nan,
-        "mean_b": b.mean() if n else np.nan,
-        "difference": d.mean() if n else np.nan,
-        "n_a_better": int(np.sum(d > 0)),
-        "n_b_better": int(np.sum(d < 0)),
-    }
-    row["se_naive"] = math.hypot(iid_stderr(a), iid_stderr(b))
-    row["naive_low"], row["naive_high"] = _interval(row["difference"], row["se_naive"], z)
-    row["se_paired"] = iid_stderr(d)
-    t_items = stats.t.ppf(0.5 + level / 2, n - 1) if n > 1 else np.nan
-    row["paired_low"], row["paired_high"] = _interval(row["difference"], row["se_paired"], t_items)
-    row["p_paired_t"] = _t_test_p(row["difference"], row["se_paired"], n - 1)
-    se_for_power = row["se_paired"]
-    for name in ("clustered", "paired_clustered"):
-        row[f"se_{name}"] = row[f"{name}_low"] = row[f"{name}_high"] = np.nan
-    if clusters is not None:
-        n_clusters = row["n_clusters"]
-        t_clusters = stats.t.ppf(0.5 + level / 2, n_clusters - 1) if n_clusters > 1 else np.nan
-        row["se_clustered"] = math.hypot(clustered_stderr(a, clusters), clustered_stderr(b, clusters))
-        row["clustered_low"], row["clustered_high"] = _interval(row["difference"], row["se_clustered"], t_clusters)
-        row["se_paired_clustered"] = se_for_power = clustered_stderr(d, clusters)
-        row["paired_clustered_low"], row["paired_clustered_high"] = _interval(
-            row["difference"], row["se_paired_clustered"], t_clusters
-        )
-    if row["binary"]:
-        row["test"], row["p_value"] = "mcnemar_mid_p", mcnemar_mid_p(row["n_a_better"], row["n_b_better"])
-    else:
-        row["test"] = "sign_flip_permutation"
-        row["p_value"] = sign_flip_p(d, n_permutations, rng or np.random.default_rng(0))
-    row["min_detectable_difference"] = min_detectable_difference(se_for_power, level=level, power=power)
-    row["items_needed"] = items_needed(row["min_detectable_difference"], row["difference"], n)
+    figures["naive_low"], figures["naive_high"] = _interval(difference, figures["se_naive"], z)
+    t_items = _t_quantiles(0.5 + level / 2, n - 1)
+    figures["paired_low"], figures["paired_high"] = _interval(difference, figures["se_paired"], t_items)
+    figures["p_paired_t"] = _t_test_p(difference, figures["se_paired"], n - 1)
+    t_clusters = _t_quantiles(0.5 + level / 2, figures["n_clusters"] - 1)
+    figures["clustered_low"], figures["clustered_high"] = _interval(difference, figures["se_clustered"], t_clusters)
+    figures["paired_clustered_low"], figures["paired_clustered_high"] = _interval(
+        difference, figures["se_paired_clustered"], t_clusters
+    )
+    binary = figures["binary"]
+    figures["test"] = np.where(binary, "mcnemar_mid_p", "sign_flip_permutation").astype(object)
+    figures["p_value"] = np.where(binary, mcnemar_mid_p(figures["n_a_better"], figures["n_b_better"]), np.nan)
+    for k in np.flatnonzero(~binary):
+        figures["p_value"][k] = sign_flip_p(differences[k], n_permutations, rngs[k])
+    se_for_power = figures["se_paired"] if codes is None else figures["se_paired_clustered"]
+    figures["min_detectable_difference"] = min_detectable_difference(se_for_power, level=level, power=power)
+    figures["items_needed"] = items_needed(figures["min_detectable_difference"], difference, n)
     for key in ("posterior_mean", "posterior_hdi_low", "posterior_hdi_high", "p_a_better"):
-        row[key] = np.nan
-    return row
+        figures[key] = np.full(len(n), np.nan)
+    return figures
+
+
+def _chunk_figures(scores: np.ndarray, first: np.ndarray, second: np.ndarray, codes: np.ndarray | None, level: float) -> dict[str, Any]:
+    """Counts, means, standard errors and binary flags of some pairs (see `_pair_figures`), and the
+    per-item differences of the pairs that are not binary (for their permutation test)."""
+    a_all, b_all = scores[:, first], scores[:, second]
+    both = ~np.isnan(a_all) & ~np.isnan(b_all)
+    a, b = np.where(both, a_all, 0.0), np.where(both, b_all, 0.0)
+    d = a - b
+    n = both.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_a, mean_b, mean_d = (x.sum(axis=0) / n for x in (a, b, d))
+        deviations = {name: np.where(both, x - mean, 0.0) for name, x, mean in (("a", a, mean_a), ("b", b, mean_b), ("d", d, mean_d))}
+        iid = {name: np.where(n > 1, np.sqrt((dev**2).sum(axis=0) / (n - 1)) / np.sqrt(n), np.nan) for name, dev in deviations.items()}
+    not_binary = both & ~(((a == 0.0) | (a == 1.0)) & ((b == 0.0) | (b == 1.0)))
+    binary = ~not_binary.any(axis=0)
+    figures: dict[str, Any] = {
+        "n_items": n,
+        "n_clusters": np.full(len(n), np.nan),
+        "binary": binary,
+        "mean_a": mean_a,
+        "mean_b": mean_b,
+        "difference": mean_d,
+        "n_a_better": (d > 0).sum(axis=0),
+        "n_b_better": (d < 0).sum(axis=0),
+        "se_naive": np.hypot(iid["a"], iid["b"]),
+        "se_paired": iid["d"],
+        "se_clustered": np.full(len(n), np.nan),
+        "se_paired_clustered": np.full(len(n), np.nan),
+        "_differences": np.empty(len(n), dtype=object),
+    }
+    for k in np.flatnonzero(~binary):
+        figures["_differences"][k] = d[both[:, k], k]
+    if codes is not None:
+        clustered = _clustered_stderrs(deviations, both, n, codes)
+        figures["n_clusters"] = clustered.pop("n_clusters").astype(np.int64)
+        figures["se_clustered"] = np.hypot(clustered["a"], clustered["b"])
+        figures["se_paired_clustered"] = clustered["d"]
+    return figures
+
+
+def _clustered_stderrs(deviations: dict[str, np.ndarray], both: np.ndarray, n: np.ndarray, codes: np.ndarray) -> dict[str, np.ndarray]:
+    """`clustered_stderr` of each (items x pairs) matrix of deviations from the pair's mean (zero
+    on items a pair leaves out), and each pair's number of clusters among its items."""
+    from scipy import sparse
+
+    n_items, n_clusters_all = len(codes), int(codes.max()) + 1 if len(codes) else 0
+    membership = sparse.csr_matrix((np.ones(n_items), (codes, np.arange(n_items))), shape=(n_clusters_all, n_items))
+    n_clusters = (membership @ both.astype(float) > 0).sum(axis=0).astype(float)
+    out = {"n_clusters": n_clusters}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for name, deviation in deviations.items():
+            sums = membership @ deviation
+            out[name] = np.where(
+                n_clusters > 1, np.sqrt((sums**2).sum(axis=0) * n_clusters / (n_clusters - 1)) / n, np.nan
+            )
+    return out
+
+
+def _t_quantiles(q: float, df: np.ndarray) -> np.ndarray:
+    """Student t quantiles per pair (NaN below 1 degree of freedom), once per distinct df."""
+    df = np.asarray(df, float)
+    out = np.full(df.shape, np.nan)
+    valid = df >= 1
+    if valid.any():
+        distinct, inverse = np.unique(df[valid], return_inverse=True)
+        out[valid] = stats.t.ppf(q, distinct)[inverse]
+    return out
+
+
+def _scalar(value: Any) -> Any:
+    """A numpy scalar as the Python value a row holds (an int count stays an int)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def iid_stderr(values: np.ndarray) -> float:
@@ -295,21 +379,21 @@ def clustered_stderr(values: np.ndarray, clusters: np.ndarray) -> float:
     factor C / (C - 1) as in inspect_ai's ``stderr(cluster=...)``):
     ``sqrt(C / (C - 1) * sum_c (sum_{i in c} (x_i - mean))^2) / n``. NaN below 2 clusters."""
     values = np.asarray(values, float)
-    codes, n_clusters = _cluster_codes(clusters)
+    codes = _cluster_codes(clusters)
+    n_clusters = int(codes.max()) + 1 if len(codes) else 0
     if n_clusters < 2:
         return np.nan
     cluster_sums = np.bincount(codes, weights=values - values.mean(), minlength=n_clusters)
     return float(np.sqrt(np.sum(cluster_sums**2) * n_clusters / (n_clusters - 1)) / len(values))
 
 
-def mcnemar_mid_p(a_only: int, b_only: int) -> float:
+def mcnemar_mid_p(a_only: Any, b_only: Any) -> Any:
     """McNemar's mid-p value from the discordant counts (Fagerland et al. 2013, eq. 4):
     ``2 * (P(X <= k) - P(X = k) / 2)`` with ``X ~ Binomial(a_only + b_only, 1/2)`` and
-    ``k = min(a_only, b_only)``; 1 when there is no discordant item."""
-    n, k = a_only + b_only, min(a_only, b_only)
-    if n == 0:
-        return 1.0
-    return float(min(1.0, 2.0 * (stats.binom.cdf(k, n, 0.5) - 0.5 * stats.binom.pmf(k, n, 0.5))))
+    ``k = min(a_only, b_only)``; 1 when there is no discordant item. Counts or arrays of counts."""
+    n, k = np.add(a_only, b_only), np.minimum(a_only, b_only)
+    p = np.where(n == 0, 1.0, np.minimum(1.0, 2.0 * (stats.binom.cdf(k, n, 0.5) - 0.5 * stats.binom.pmf(k, n, 0.5))))
+    return float(p) if np.ndim(p) == 0 else p
 
 
 def sign_flip_p(differences: np.ndarray, n_permutations: int, rng: np.random.Generator) -> float:
@@ -317,8 +401,10 @@ def sign_flip_p(differences: np.ndarray, n_permutations: int, rng: np.random.Gen
 
     Under the null that A's and B's scores are exchangeable within each item, every sign pattern
     of the differences is equally likely. Zero differences do not change the statistic and are
-    left out. Exact over all ``2^m`` patterns when there are at most `n_permutations`, else
-    ``(1 + hits) / (1 + n_permutations)`` over random patterns (Phipson & Smyth 2010)."""
+    left out. Exact over all ``2^m`` patterns when there are at most `n_permutations`; exact from
+    the null distribution when the differences lie on a lattice (`lattice_sign_flip_p`: scores
+    averaged over epochs, ratings in tenths); else ``(1 + hits) / (1 + n_permutations)`` over
+    random patterns (Phipson & Smyth 2010)."""
     d = np.asarray(differences, float)
     d = d[d != 0]
     if len(d) == 0:
@@ -329,10 +415,13 @@ def sign_flip_p(differences: np.ndarray, n_permutations: int, rng: np.random.Gen
     if 2 ** len(d) <= n_permutations:
         signs = 1 - 2 * ((np.arange(2 ** len(d))[:, None] >> np.arange(len(d))) & 1)
         return float(np.mean(np.abs(signs @ d) >= observed - tolerance))
-    # A pattern's sum is sum(d) - 2 * (the sum of the flipped differences). Scores averaged over a
-    # few epochs make few distinct differences: then the number of flipped items of each value is
-    # drawn at once, Binomial(its count, 1/2), the same distribution as flipping them one by one.
-    # Otherwise each pattern is a row of random bits (1: the sign flips), drawn as bytes.
+    exact = lattice_sign_flip_p(d)
+    if exact is not None:
+        return exact
+    # A pattern's sum is sum(d) - 2 * (the sum of the flipped differences). Few distinct differences:
+    # the number of flipped items of each value is drawn at once, Binomial(its count, 1/2), the same
+    # distribution as flipping them one by one. Otherwise each pattern is a row of random bits
+    # (1: the sign flips), drawn as bytes.
     total, row_bytes = d.sum(), (len(d) + 7) // 8
     values, counts = np.unique(d, return_counts=True)
     grouped = len(values) * 8 <= len(d)
@@ -346,6 +435,70 @@ def sign_flip_p(differences: np.ndarray, n_permutations: int, rng: np.random.Gen
             flipped = np.unpackbits(packed, axis=1, count=len(d)).astype(float) @ d
         hits += int(np.sum(np.abs(total - 2.0 * flipped) >= observed - tolerance))
     return (1 + hits) / (1 + n_permutations)
+
+
+# A lattice: differences that are integer multiples of 1/q for a q up to this.
+LATTICE_DENOMINATOR = 1_000
+# The most multiply-adds spent on the exact null distribution's convolutions before the Monte Carlo
+# test is cheaper.
+LATTICE_WORK = 20_000_000
+
+
+def lattice_sign_flip_p(differences: np.ndarray) -> float | None:
+    """The exact p-value of the sign-flip test of non-zero `differences` that are integer multiples
+    of one step 1/q (q <= `LATTICE_DENOMINATOR`), or None when they are not, or when its distribution
+    would take more than `LATTICE_WORK` operations.
+
+    In units of the step each |d_i| is an integer m_i. Under the null each sign flips with
+    probability 1/2 whatever its own sign, so the signed sum is distributed as T - 2F, with
+    T = sum_i m_i and F = sum_j m_j B_j over the distinct values m_j (c_j items each),
+    B_j ~ Binomial(c_j, 1/2) independent. p = P(|T - 2F| >= |sum_i sign(d_i) m_i|), in integers
+    (ties are exact): the distribution of every term but the largest by convolution, then that
+    term through its cumulative probabilities. Every sum has positive terms, so small p-values keep
+    their relative precision (below about 1e-308 they round to 0)."""
+    values, counts = np.unique(np.abs(np.asarray(differences, float)), return_counts=True)
+    if len(values) > 64:
+        return None
+    fractions = [Fraction(float(v)).limit_denominator(LATTICE_DENOMINATOR) for v in values]
+    if any(abs(float(f) - v) > 1e-9 * max(1.0, v) for f, v in zip(fractions, values)):
+        return None
+    q = math.lcm(*(f.denominator for f in fractions))
+    steps = np.array([f.numerator * (q // f.denominator) for f in fractions], dtype=np.int64)
+    if q > LATTICE_DENOMINATOR**2 or np.any(steps <= 0):
+        return None
+    signed_values, signed_counts = np.unique(np.asarray(differences, float), return_counts=True)
+    observed = abs(int(np.dot(signed_counts, np.sign(signed_values).astype(np.int64) * steps[np.searchsorted(values, np.abs(signed_values))])))
+    if observed == 0:
+        return 1.0
+    total = int(np.dot(counts, steps))
+    low, high = (total - observed) // 2, (total + observed + 1) // 2  # F <= low or F >= high
+    order = np.argsort(counts * steps, kind="stable")
+    rest = np.ones(1)  # the distribution of the sum of every term but the last, on 0, 1, 2, ...
+    work = 0
+    for j in order[:-1]:
+        term = np.zeros(counts[j] * steps[j] + 1)
+        term[:: steps[j]] = _fair_binomial_pmf(int(counts[j]))
+        work += len(rest) * len(term)
+        if work > LATTICE_WORK:
+            return None
+        rest = np.convolve(rest, term)
+    last_count, last_step = int(counts[order[-1]]), int(steps[order[-1]])
+    pmf = _fair_binomial_pmf(last_count)
+    at_most = np.cumsum(pmf)  # P(B <= k)
+    at_least = np.cumsum(pmf[::-1])[::-1]  # P(B >= k)
+    g = np.arange(len(rest))
+    below = (low - g) // last_step  # F = g + step * B <= low  <=>  B <= below
+    above = -((g - high) // last_step)  # F >= high  <=>  B >= above
+    p_low = np.where(below < 0, 0.0, at_most[np.clip(below, 0, last_count)])
+    p_high = np.where(above > last_count, 0.0, at_least[np.clip(above, 0, last_count)])
+    return float(min(1.0, np.dot(rest, p_low + p_high)))
+
+
+def _fair_binomial_pmf(n: int) -> np.ndarray:
+    """P(B = k), k = 0..n, for B ~ Binomial(n, 1/2), from log-gamma (relative error about
+    1e-16 times |log P|)."""
+    log_factorials = special.gammaln(np.arange(n + 1) + 1.0)
+    return np.exp(log_factorials[n] - log_factorials - log_factorials[::-1] - n * math.log(2.0))
 
 
 def holm(p_values: np.ndarray) -> np.ndarray:
@@ -375,22 +528,24 @@ def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     return out
 
 
-def min_detectable_difference(stderr: float, *, level: float = 0.95, power: float = 0.8) -> float:
+def min_detectable_difference(stderr: Any, *, level: float = 0.95, power: float = 0.8) -> Any:
     """The true difference a two-sided test at ``1 - level`` detects with probability `power`,
     given the standard error of the estimated difference (Miller 2024, section 5):
-    ``(z_{1 - alpha/2} + z_{power}) * stderr``."""
-    return float((stats.norm.ppf(0.5 + level / 2) + stats.norm.ppf(power)) * stderr)
+    ``(z_{1 - alpha/2} + z_{power}) * stderr``. A number or an array of them."""
+    mdd = (stats.norm.ppf(0.5 + level / 2) + stats.norm.ppf(power)) * np.asarray(stderr, float)
+    return float(mdd) if np.ndim(mdd) == 0 else mdd
 
 
-def items_needed(min_detectable: float, difference: float, n_items: int) -> float:
+def items_needed(min_detectable: Any, difference: Any, n_items: Any) -> Any:
     """Items of the same kind needed for `difference` to be the minimum detectable difference:
     the standard error shrinks as ``1 / sqrt(n)``, so ``ceil(n * (MDD / |difference|)^2)``;
-    infinite for a zero difference, NaN when the MDD is unknown."""
-    if np.isnan(min_detectable) or np.isnan(difference):
-        return np.nan
-    if difference == 0:
-        return math.inf
-    return float(math.ceil(n_items * (min_detectable / abs(difference)) ** 2 - 1e-9))
+    infinite for a zero difference, NaN when the MDD is unknown. Numbers or arrays of them."""
+    mdd, difference, n_items = (np.asarray(x, float) for x in (min_detectable, difference, n_items))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        needed = np.ceil(n_items * (mdd / np.abs(difference)) ** 2 - 1e-9)
+    needed = np.where(difference == 0, np.inf, needed)
+    needed = np.where(np.isnan(mdd) | np.isnan(difference), np.nan, needed)
+    return float(needed) if np.ndim(needed) == 0 else needed
 
 
 def hdi(draws: np.ndarray, prob: float = 0.95) -> tuple[float, float]:
@@ -500,22 +655,23 @@ def plot_comparisons(table: pd.DataFrame, *, title: str | None = None, max_pairs
     return fig
 
 
-def _interval(centre: float, stderr: float, critical: float) -> tuple[float, float]:
+def _interval(centre: Any, stderr: Any, critical: Any) -> tuple[Any, Any]:
     return centre - critical * stderr, centre + critical * stderr
 
 
-def _t_test_p(difference: float, stderr: float, df: int) -> float:
-    """Two-sided p-value of the paired t statistic (the one `scipy.stats.ttest_rel` reports)."""
-    if df < 1 or np.isnan(stderr):
-        return np.nan
-    if stderr == 0:
-        return 1.0 if difference == 0 else 0.0
-    return float(2 * stats.t.sf(abs(difference / stderr), df))
+def _t_test_p(difference: np.ndarray, stderr: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """Two-sided p-values of paired t statistics (the one `scipy.stats.ttest_rel` reports): NaN
+    below 1 degree of freedom or without a standard error; 1 or 0 for a zero standard error."""
+    difference, stderr, df = (np.asarray(x, float) for x in (difference, stderr, df))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = 2 * stats.t.sf(np.abs(difference / stderr), np.maximum(df, 1))
+    p = np.where(stderr == 0, np.where(difference == 0, 1.0, 0.0), p)
+    return np.where((df < 1) | np.isnan(stderr), np.nan, p)
 
 
-def _cluster_codes(clusters: np.ndarray) -> tuple[np.ndarray, int]:
-    _, codes = np.unique(np.asarray(clusters).astype(str), return_inverse=True)
-    return codes, int(codes.max()) + 1 if len(codes) else 0
+def _cluster_codes(clusters: np.ndarray) -> np.ndarray:
+    """Each item's cluster as 0..C-1."""
+    return np.unique(np.asarray(clusters).astype(str), return_inverse=True)[1].ravel()
 
 
 def _pairs(models: list[str], contrasts: Sequence[tuple[str, str]] | None) -> list[tuple[str, str]]:

@@ -21,6 +21,7 @@ from hibayes.comparisons import (
     holm,
     item_table,
     mcnemar_mid_p,
+    lattice_sign_flip_p,
     plot_comparisons,
     sign_flip_p,
 )
@@ -117,26 +118,56 @@ def test_sign_flip_permutation_equals_scipy_exact_and_is_seeded() -> None:
     assert sign_flip_p(d, 10_000, np.random.default_rng(0)) == pytest.approx(exact.pvalue, abs=TOL)
     assert sign_flip_p(np.zeros(5), 10_000, np.random.default_rng(0)) == 1.0
 
-    d16 = np.round(rng.normal(0.4, 1, 16), 2)
+    # Differences on no lattice (any real numbers): random patterns, seeded, against all of them.
+    d16 = rng.normal(0.4, 1, 16)
     full = sign_flip_p(d16, 2**16, np.random.default_rng(0))  # all 65536 patterns
     sampled = sign_flip_p(d16, 20_000, np.random.default_rng(1))
-    assert sampled == sign_flip_p(d16, 20_000, np.random.default_rng(1))
+    assert sampled == sign_flip_p(d16, 20_000, np.random.default_rng(1)) != full
     assert abs(sampled - full) < 4 * math.sqrt(full * (1 - full) / 20_000) + 1e-4
 
-    # Scores averaged over two epochs: few distinct differences, so the flips of each value are drawn
-    # as one binomial count. Its p against the exact one, enumerated over the lattice of half-units.
-    halves = rng.choice([-2, -1, 1, 2], size=40, p=[0.15, 0.2, 0.35, 0.3])
-    exact = {0: 1.0}  # the distribution of sum(sign * halves) under the null, by dynamic programming
-    for k in halves:
+    # Few distinct differences on no lattice: the flips of each value drawn as one binomial count.
+    irrational = rng.choice([-math.sqrt(2), -1.0, 1.0, math.sqrt(2)], size=18, p=[0.15, 0.2, 0.35, 0.3])
+    full = sign_flip_p(irrational, 2**18, np.random.default_rng(0))
+    sampled = sign_flip_p(irrational, 20_000, np.random.default_rng(2))
+    assert abs(sampled - full) < 4 * math.sqrt(full * (1 - full) / 20_000) + 1e-4
+
+
+def _null_distribution(units: np.ndarray) -> dict[int, float]:
+    """The distribution of sum(sign * units) over all sign patterns, by dynamic programming."""
+    distribution = {0: 1.0}
+    for k in units:
         step: dict[int, float] = {}
-        for total, weight in exact.items():
+        for total, weight in distribution.items():
             for signed in (k, -k):
                 step[total + signed] = step.get(total + signed, 0.0) + weight / 2
-        exact = step
-    exact_p = sum(w for total, w in exact.items() if abs(total) >= abs(halves.sum()))
-    lattice = sign_flip_p(halves / 2, 20_000, np.random.default_rng(3))
-    assert abs(lattice - exact_p) < 4 * math.sqrt(exact_p * (1 - exact_p) / 20_000) + 1e-4
+        distribution = step
+    return distribution
 
+
+@pytest.mark.parametrize(
+    ("values", "probabilities", "size", "denominator"),
+    [
+        ([-2, -1, 1, 2], [0.15, 0.2, 0.35, 0.3], 40, 2),  # scores averaged over two epochs (halves)
+        ([-2, -1, 1, 2], [0.1, 0.1, 0.4, 0.4], 300, 2),  # far in the tail: p about 1e-40
+        ([1], [1.0], 50, 1),  # one value: a binomial
+        ([-3, -2, -1, 1, 2, 3], [0.1, 0.1, 0.2, 0.2, 0.2, 0.2], 60, 3),  # thirds: three epochs
+        ([-7, -3, 4, 10], [0.2, 0.3, 0.3, 0.2], 45, 10),  # ratings in tenths
+        ([-1, 1], [0.5, 0.5], 30, 1),  # a sum of exactly zero is possible: ties count
+    ],
+)
+def test_differences_on_a_lattice_get_the_exact_p_value(values, probabilities, size, denominator) -> None:
+    """Scores averaged over epochs (or ratings in tenths) differ by multiples of one step: the
+    p-value is the exact one, to 1e-12 relative, by a dynamic program over every sign pattern."""
+    units = np.random.default_rng(size).choice(values, size=size, p=probabilities)
+    distribution = _null_distribution(units)
+    expected = sum(w for total, w in distribution.items() if abs(total) >= abs(units.sum()))
+    p = sign_flip_p(units / denominator, 1_000, np.random.default_rng(0))
+    assert p == pytest.approx(expected, rel=1e-12, abs=1e-300)
+    assert lattice_sign_flip_p(units / denominator) == p
+    assert lattice_sign_flip_p(units / denominator * math.pi) is None  # no lattice: random patterns instead
+
+
+def test_a_pairs_p_value_does_not_depend_on_the_other_pairs() -> None:
     numeric = compare_models(_frame(binary=False), n_permutations=2_000, seed=7)
     assert (numeric["test"] == "sign_flip_permutation").all()
     again = compare_models(_frame(binary=False), n_permutations=2_000, seed=7, contrasts=[("borealis", "cirrus")])
