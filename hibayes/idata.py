@@ -369,11 +369,22 @@ def save(idata: InferenceData, path: Location, attrs: dict[str, str]) -> None:
     try:
         for group, dataset in counted.items():
             setattr(idata, group, dataset.drop_vars(_counted_names(dataset)))
+        _uncompressed(idata)
         with artifacts.writing(path) as local:
-            idata.to_netcdf(str(local))
+            idata.to_netcdf(str(local), compress=False)
     finally:
         for group, dataset in counted.items():
             setattr(idata, group, dataset)
+
+
+def _uncompressed(idata: InferenceData) -> None:
+    """Drop the zlib settings a fit read back from a file carries, so it is written uncompressed too.
+    Draws and log-likelihoods are random floats, which zlib shrinks by about a tenth at the cost of
+    most of the time of a write (a 320 MB log-likelihood: 12.5 s compressed, 1.5 s not) and of a
+    read (3.3 s, 1.3 s)."""
+    for group in idata.groups():
+        for variable in getattr(idata, group).variables.values():
+            variable.encoding = {key: value for key, value in variable.encoding.items() if key == "dtype"}
 
 
 class UnreadableFitError(OSError):

@@ -93,8 +93,13 @@ def _trial_columns(
     # Column key: distinct row, then success before failure.
     keys = 2 * distinct_row[cell_row] + (1 - cell_outcome)
     columns, cell_group = np.unique(keys, return_inverse=True)
-    column_logits = logits[:, columns // 2]
-    values = np.where(columns % 2 == 0, log_expit(column_logits), log_expit(-column_logits))
+    # log(1 - p) = log p - logit: one log_expit per distinct row, not one per column.
+    log_p = log_expit(logits)
+    values = np.empty((logits.shape[0], len(columns)))
+    success, failure = np.flatnonzero(columns % 2 == 0), np.flatnonzero(columns % 2 == 1)
+    values[:, success] = log_p[:, columns[success] // 2]
+    rows = columns[failure] // 2
+    values[:, failure] = log_p[:, rows] - logits[:, rows]
     groups = TrialGroups(cell_row, cell_outcome, cell_weight, np.ravel(cell_group))
     return values.reshape(*sample_shape, len(columns)), groups
 
