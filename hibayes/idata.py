@@ -665,12 +665,15 @@ def _fit_identity(idata: InferenceData) -> tuple | None:
 def _information_criterion(idata: InferenceData, kind: str, scale: str) -> InformationCriterion:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # high Pareto k / p_waic warnings: the checkers report them
-        result = (az.loo if kind == "loo" else az.waic)(idata, pointwise=True, scale=scale)
+        result, lppd = _loo(idata, scale) if kind == "loo" else (az.waic(idata, pointwise=True, scale=scale), None)
     pointwise = np.ravel(np.asarray(result[f"{kind}_i"]))
     pareto_k = np.ravel(np.asarray(result["pareto_k"])) if kind == "loo" else None
     groups = trial_groups(idata)
     if groups is not None:
-        result = _weighted_elpd(result, kind, _log_likelihood_values(idata, group_variables(idata, "log_likelihood")[0]), groups)
+        if lppd is None:  # waic
+            log_lik = _log_likelihood_values(idata, group_variables(idata, "log_likelihood")[0])
+            variances = log_lik.reshape(-1, log_lik.shape[-1]).var(axis=0)
+        result = _weighted_elpd(result, kind, lppd if kind == "loo" else variances, groups)
     return InformationCriterion(
         kind=kind,
         elpd=float(result[f"elpd_{kind}"]),
@@ -685,26 +688,61 @@ def _information_criterion(idata: InferenceData, kind: str, scale: str) -> Infor
     )
 
 
-def _weighted_elpd(result: Any, kind: str, log_lik: np.ndarray, groups: TrialGroups) -> Any:
-    """ArviZ's ELPDData of the distinct columns, its totals replaced by the weighted ones (see
-    `information_criterion`)."""
-    from scipy.special import logsumexp
+def _loo(idata: InferenceData, scale: str) -> tuple[Any, np.ndarray | None]:
+    """`az.loo(idata, pointwise=True, scale=scale)`, the same figures in the same ELPDData, with the
+    Pareto smoothing of every observation in blocks (`hibayes.psis`) instead of ArviZ's loop over
+    observations, and each observation's lppd (log mean_s p(y_i | theta_s)); a fit with several
+    log-likelihood variables goes to ArviZ (which asks for one) and has no lppd."""
+    import xarray as xr
+    from arviz.stats.stats import ELPDData
 
+    from hibayes.psis import psis_loo
+
+    names = group_variables(idata, "log_likelihood")
+    if len(names) != 1 or "posterior" not in idata.groups():
+        return az.loo(idata, pointwise=True, scale=scale), None
+    variable = idata.log_likelihood[names[0]]
+    point_dims = [dim for dim in variable.dims if dim not in SAMPLE_DIMS]
+    point_shape = tuple(variable.sizes[dim] for dim in point_dims)
+    values = _log_likelihood_values(idata, names[0])
+    n_samples = values.shape[0] * values.shape[1]
+    posterior = idata.posterior
+    reff = 1.0
+    if len(posterior.chain) > 1:
+        ess = az.ess(posterior, method="mean")
+        reff = np.hstack([ess[v].values.flatten() for v in ess.data_vars]).mean() / n_samples
+    loo, lppd, pareto_shape = psis_loo(values.reshape(n_samples, -1), reff)
+    scale_value = _SCALE_VALUES[scale]
+    loo_i = scale_value * loo
+    elpd = loo_i.sum()
+    good_k = min(1 - 1 / np.log10(n_samples), 0.7)
+    shaped = {"dims": point_dims, "coords": {dim: variable[dim] for dim in point_dims if dim in variable.coords}}
+    result = ELPDData(
+        data=[
+            elpd, (len(loo_i) * np.var(loo_i)) ** 0.5, lppd.sum() - elpd / scale_value, n_samples, len(loo_i),
+            bool(np.any(pareto_shape > good_k)),
+            xr.DataArray(loo_i.reshape(point_shape), name="loo_i", **shaped),
+            xr.DataArray(pareto_shape.reshape(point_shape), name="pareto_shape", **shaped),
+            scale, good_k,
+        ],
+        index=["elpd_loo", "se", "p_loo", "n_samples", "n_data_points", "warning", "loo_i", "pareto_k", "scale", "good_k"],
+    )
+    return result, lppd
+
+
+def _weighted_elpd(result: Any, kind: str, column_terms: np.ndarray, groups: TrialGroups) -> Any:
+    """ArviZ's ELPDData of the distinct columns, its totals replaced by the weighted ones (see
+    `information_criterion`); `column_terms`: each column's lppd (loo) or posterior variance of its
+    log density (waic)."""
     weights = groups.weights
-    n_observations = int(weights.sum())
-    draws = log_lik.reshape(-1, log_lik.shape[-1])  # (samples, columns); chains and draws are exchangeable here
     pointwise = np.ravel(np.asarray(result[f"{kind}_i"]))
     elpd = float(np.dot(weights, pointwise))
-    if kind == "loo":
-        lppd = logsumexp(draws, axis=0) - np.log(draws.shape[0])
-        p = float(np.dot(weights, lppd) - elpd / _SCALE_VALUES[result["scale"]])
-    else:
-        p = float(np.dot(weights, draws.var(axis=0)))
+    p = float(np.dot(weights, column_terms) - (elpd / _SCALE_VALUES[result["scale"]] if kind == "loo" else 0.0))
     weighted = result.copy()
     weighted[f"elpd_{kind}"] = elpd
     weighted["se"] = _weighted_se(pointwise, weights)
     weighted[f"p_{kind}"] = p
-    weighted["n_data_points"] = n_observations
+    weighted["n_data_points"] = int(weights.sum())
     return weighted
 
 
