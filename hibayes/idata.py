@@ -32,6 +32,7 @@ from hibayes.artifacts import Location
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # ArviZ announces its 1.x refactor on import
     import arviz as az
+from arviz.stats.stats import ELPDData
 from xarray.backends import BackendArray
 
 InferenceData = az.InferenceData
@@ -493,6 +494,12 @@ def varying_elements(idata: InferenceData, names: list[str]) -> dict[str, np.nda
 def summary(idata: InferenceData, var_names: list[str] | None = None, round_to: int | None = None) -> pd.DataFrame:
     """`az.summary`, unrounded unless `round_to` says otherwise. ArviZ's own default rounds r_hat
     to 2 decimals, which turns 1.006 into 1.01 and 1.004 into 1.0 right at the usual threshold."""
+    if var_names is None and round_to is None:  # the whole table, once per fit (filtered by callers)
+        return _once_per_fit(idata, ("summary",), lambda: _summary(idata, None, None)).copy()
+    return _summary(idata, var_names, round_to)
+
+
+def _summary(idata: InferenceData, var_names: list[str] | None, round_to: int | None) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # constant sites divide by zero in r_hat
         return az.summary(idata, var_names=var_names, round_to="none" if round_to is None else round_to)
@@ -501,7 +508,12 @@ def summary(idata: InferenceData, var_names: list[str] | None = None, round_to: 
 def convergence_table(idata: InferenceData) -> pd.DataFrame:
     """One row per posterior element (`name` or `name[coord, ...]`): rank-normalised split r_hat,
     bulk and tail ESS, and `constant`: every draw of every chain holds the same value (a
-    dummy-coded reference level, a fixed deterministic site), for which r_hat is undefined."""
+    dummy-coded reference level, a fixed deterministic site), for which r_hat is undefined.
+    Computed once per fit."""
+    return _once_per_fit(idata, ("convergence",), lambda: _convergence_table(idata)).copy()
+
+
+def _convergence_table(idata: InferenceData) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # constant elements divide by zero
         rhat = az.rhat(idata)
@@ -628,25 +640,30 @@ def information_criterion(idata: InferenceData, kind: str = "loo", scale: str = 
         raise ValueError(f"information criterion '{kind}' is not 'loo' or 'waic'")
     if scale not in _SCALE_VALUES:
         raise ValueError(f"information criterion scale '{scale}' is not one of {sorted(_SCALE_VALUES)}")
-    key = _fit_identity(idata)
-    if key is not None:
-        key = (*key, kind, scale)
-        if key in _IC_OF_FITS:
-            _IC_OF_FITS.move_to_end(key)
-            return _IC_OF_FITS[key]
-    result = _information_criterion(idata, kind, scale)
-    if key is not None:
-        _IC_OF_FITS[key] = result
-        while len(_IC_OF_FITS) > IC_OF_FITS_KEPT:
-            _IC_OF_FITS.popitem(last=False)
+    return _once_per_fit(idata, ("ic", kind, scale), lambda: _information_criterion(idata, kind, scale))
+
+
+# What was computed of the last few fits in this process, by the fit's identity: one fit's LOO or
+# summary (seconds for thousands of columns or parameters) is computed once, though the checkers see
+# the fitted object and the comparison and report stages the same fit loaded back from its file.
+OF_FITS_KEPT = 24
+_OF_FITS: OrderedDict[tuple, Any] = OrderedDict()
+
+
+def _once_per_fit(idata: InferenceData, what: tuple, compute: Callable[[], Any]) -> Any:
+    """`compute()`, or what it gave for the same fit (`_fit_identity`) before; a fit without an
+    identity is never remembered."""
+    identity = _fit_identity(idata)
+    if identity is None:
+        return compute()
+    key = (*identity, *what)
+    if key in _OF_FITS:
+        _OF_FITS.move_to_end(key)
+        return _OF_FITS[key]
+    result = _OF_FITS[key] = compute()
+    while len(_OF_FITS) > OF_FITS_KEPT:
+        _OF_FITS.popitem(last=False)
     return result
-
-
-# The criteria of the last few fits in this process, by the fit's identity: one fit's LOO (seconds
-# to minutes for thousands of columns) is computed once, though the `loo` checker sees the fitted
-# object and the comparison and report stages the same fit loaded back from its NetCDF file.
-IC_OF_FITS_KEPT = 8
-_IC_OF_FITS: OrderedDict[tuple, InformationCriterion] = OrderedDict()
 
 
 def _fit_identity(idata: InferenceData) -> tuple | None:
@@ -665,15 +682,12 @@ def _fit_identity(idata: InferenceData) -> tuple | None:
 def _information_criterion(idata: InferenceData, kind: str, scale: str) -> InformationCriterion:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # high Pareto k / p_waic warnings: the checkers report them
-        result, lppd = _loo(idata, scale) if kind == "loo" else (az.waic(idata, pointwise=True, scale=scale), None)
+        result, column_terms = (_loo if kind == "loo" else _waic)(idata, scale)
     pointwise = np.ravel(np.asarray(result[f"{kind}_i"]))
     pareto_k = np.ravel(np.asarray(result["pareto_k"])) if kind == "loo" else None
     groups = trial_groups(idata)
     if groups is not None:
-        if lppd is None:  # waic
-            log_lik = _log_likelihood_values(idata, group_variables(idata, "log_likelihood")[0])
-            variances = log_lik.reshape(-1, log_lik.shape[-1]).var(axis=0)
-        result = _weighted_elpd(result, kind, lppd if kind == "loo" else variances, groups)
+        result = _weighted_elpd(result, kind, column_terms, groups)
     return InformationCriterion(
         kind=kind,
         elpd=float(result[f"elpd_{kind}"]),
@@ -688,46 +702,67 @@ def _information_criterion(idata: InferenceData, kind: str, scale: str) -> Infor
     )
 
 
-def _loo(idata: InferenceData, scale: str) -> tuple[Any, np.ndarray | None]:
+def _loo(idata: InferenceData, scale: str) -> tuple[Any, np.ndarray]:
     """`az.loo(idata, pointwise=True, scale=scale)`, the same figures in the same ELPDData, with the
     Pareto smoothing of every observation in blocks (`hibayes.psis`) instead of ArviZ's loop over
-    observations, and each observation's lppd (log mean_s p(y_i | theta_s)); a fit with several
-    log-likelihood variables goes to ArviZ (which asks for one) and has no lppd."""
-    import xarray as xr
-    from arviz.stats.stats import ELPDData
-
+    observations, and each observation's lppd (log mean_s p(y_i | theta_s))."""
     from hibayes.psis import psis_loo
 
-    names = group_variables(idata, "log_likelihood")
-    if len(names) != 1 or "posterior" not in idata.groups():
-        return az.loo(idata, pointwise=True, scale=scale), None
-    variable = idata.log_likelihood[names[0]]
-    point_dims = [dim for dim in variable.dims if dim not in SAMPLE_DIMS]
-    point_shape = tuple(variable.sizes[dim] for dim in point_dims)
-    values = _log_likelihood_values(idata, names[0])
-    n_samples = values.shape[0] * values.shape[1]
+    variable, values, n_samples = _pointwise_input(idata)
     posterior = idata.posterior
     reff = 1.0
     if len(posterior.chain) > 1:
         ess = az.ess(posterior, method="mean")
         reff = np.hstack([ess[v].values.flatten() for v in ess.data_vars]).mean() / n_samples
-    loo, lppd, pareto_shape = psis_loo(values.reshape(n_samples, -1), reff)
-    scale_value = _SCALE_VALUES[scale]
-    loo_i = scale_value * loo
+    loo, lppd, pareto_shape = psis_loo(values, reff)
+    loo_i = _SCALE_VALUES[scale] * loo
     elpd = loo_i.sum()
     good_k = min(1 - 1 / np.log10(n_samples), 0.7)
-    shaped = {"dims": point_dims, "coords": {dim: variable[dim] for dim in point_dims if dim in variable.coords}}
-    result = ELPDData(
+    return ELPDData(
         data=[
-            elpd, (len(loo_i) * np.var(loo_i)) ** 0.5, lppd.sum() - elpd / scale_value, n_samples, len(loo_i),
-            bool(np.any(pareto_shape > good_k)),
-            xr.DataArray(loo_i.reshape(point_shape), name="loo_i", **shaped),
-            xr.DataArray(pareto_shape.reshape(point_shape), name="pareto_shape", **shaped),
-            scale, good_k,
+            elpd, (len(loo_i) * np.var(loo_i)) ** 0.5, lppd.sum() - elpd / _SCALE_VALUES[scale], n_samples, len(loo_i),
+            bool(np.any(pareto_shape > good_k)), _per_point(variable, loo_i, "loo_i"),
+            _per_point(variable, pareto_shape, "pareto_shape"), scale, good_k,
         ],
         index=["elpd_loo", "se", "p_loo", "n_samples", "n_data_points", "warning", "loo_i", "pareto_k", "scale", "good_k"],
-    )
-    return result, lppd
+    ), lppd
+
+
+def _waic(idata: InferenceData, scale: str) -> tuple[Any, np.ndarray]:
+    """`az.waic(idata, pointwise=True, scale=scale)`, the same figures in the same ELPDData, from
+    blocks of observations, and each observation's posterior variance of its log density."""
+    from hibayes.psis import waic_terms
+
+    variable, values, n_samples = _pointwise_input(idata)
+    lppd, variance = waic_terms(values)
+    waic_i = _SCALE_VALUES[scale] * (lppd - variance)
+    return ELPDData(
+        data=[
+            waic_i.sum(), (len(waic_i) * np.var(waic_i)) ** 0.5, variance.sum(), n_samples, len(waic_i),
+            bool(np.any(variance > 0.4)), _per_point(variable, waic_i, "waic_i"), scale,
+        ],
+        index=["elpd_waic", "se", "p_waic", "n_samples", "n_data_points", "warning", "waic_i", "scale"],
+    ), variance
+
+
+def _pointwise_input(idata: InferenceData) -> tuple[Any, np.ndarray, int]:
+    """The fit's one log-likelihood variable, its values as (draws, observations) and the number of
+    draws. ValueError when there is not exactly one (as ArviZ's `loo` and `waic`)."""
+    names = group_variables(idata, "log_likelihood")
+    if len(names) != 1:
+        raise ValueError(f"LOO and WAIC need one log-likelihood variable; the fit has {names or 'none'}")
+    values = _log_likelihood_values(idata, names[0])
+    n_samples = values.shape[0] * values.shape[1]
+    return idata.log_likelihood[names[0]], values.reshape(n_samples, -1), n_samples
+
+
+def _per_point(variable: Any, values: np.ndarray, name: str) -> Any:
+    """Per-observation values as a DataArray of the log-likelihood variable's observation dims."""
+    import xarray as xr
+
+    dims = [dim for dim in variable.dims if dim not in SAMPLE_DIMS]
+    coords = {dim: variable[dim] for dim in dims if dim in variable.coords}
+    return xr.DataArray(values.reshape(tuple(variable.sizes[dim] for dim in dims)), dims=dims, coords=coords, name=name)
 
 
 def _weighted_elpd(result: Any, kind: str, column_terms: np.ndarray, groups: TrialGroups) -> Any:

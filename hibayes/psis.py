@@ -1,4 +1,4 @@
-"""Pareto-smoothed importance sampling (PSIS) for many observations at once.
+"""Pareto-smoothed importance sampling (PSIS) and WAIC's terms for many observations at once.
 
 ArviZ's `psislw` (Vehtari, Simpson, Gelman, Yao & Gabry 2024, "Pareto smoothed importance
 sampling", JMLR 25; the generalized Pareto fit of Zhang & Stephens 2009) smooths one observation at
@@ -55,6 +55,19 @@ def psis_loo(log_likelihood: np.ndarray, reff: float = 1.0) -> tuple[np.ndarray,
         loo[points] = log_sum_exp(weights, axis=1)
         lppd[points] = log_sum_exp(block, axis=1) - np.log(n_samples)
     return loo, lppd, shapes
+
+
+def waic_terms(log_likelihood: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per observation, from a (draws, observations) log-likelihood: the lppd, log mean_s
+    p(y_i | theta_s), and the posterior variance of log p(y_i | theta) (WAIC's penalty), in blocks."""
+    n_samples, n_points = log_likelihood.shape
+    lppd, variance = np.empty(n_points), np.empty(n_points)
+    for start in range(0, n_points, ROWS_PER_BLOCK):
+        points = slice(start, start + ROWS_PER_BLOCK)
+        block = np.ascontiguousarray(log_likelihood[:, points].T, dtype=float)
+        lppd[points] = log_sum_exp(block, axis=1) - np.log(n_samples)
+        variance[points] = block.var(axis=1)
+    return lppd, variance
 
 
 def _tail_length(n_samples: int, reff: float) -> int:

@@ -93,13 +93,14 @@ def _trial_columns(
     # Column key: distinct row, then success before failure.
     keys = 2 * distinct_row[cell_row] + (1 - cell_outcome)
     columns, cell_group = np.unique(keys, return_inverse=True)
-    # log(1 - p) = log p - logit: one log_expit per distinct row, not one per column.
-    log_p = log_expit(logits)
-    values = np.empty((logits.shape[0], len(columns)))
-    success, failure = np.flatnonzero(columns % 2 == 0), np.flatnonzero(columns % 2 == 1)
-    values[:, success] = log_p[:, columns[success] // 2]
-    rows = columns[failure] // 2
-    values[:, failure] = log_p[:, rows] - logits[:, rows]
+    # Every distinct row's success and failure side by side (column key 2 * row + outcome), then
+    # the columns that have trials; log(1 - p) = log p - logit: one log_expit per distinct row.
+    both = np.empty((*logits.shape, 2))
+    log_expit(logits, out=both[..., 0])
+    np.subtract(both[..., 0], logits, out=both[..., 1])
+    values = both.reshape(len(logits), -1)
+    if len(columns) < values.shape[1]:
+        values = values[:, columns]
     groups = TrialGroups(cell_row, cell_outcome, cell_weight, np.ravel(cell_group))
     return values.reshape(*sample_shape, len(columns)), groups
 

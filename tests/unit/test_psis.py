@@ -1,4 +1,4 @@
-"""`hibayes.psis` and the LOO built on it against ArviZ's own `psislw` and `loo`, observation by
+"""`hibayes.psis` and the LOO and WAIC built on it against ArviZ's own `psislw`, `loo` and `waic`, observation by
 observation, to 1e-12: ordinary tails, heavy tails (large Pareto k), a tie at the tail's cutoff and
 a tail cut at the smallest float (both go to ArviZ's function), one chain, and a real fit."""
 
@@ -70,6 +70,7 @@ def test_loo_equals_arviz(n_chains: int, scale: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = az.loo(fit, pointwise=True, scale=scale)
+    assert list(ours.index) == list(theirs.index)
     for key in ("elpd_loo", "se", "p_loo", "n_samples", "n_data_points", "warning", "scale", "good_k"):
         assert ours[key] == pytest.approx(theirs[key], rel=TOL, abs=TOL) if isinstance(theirs[key], float) else ours[key] == theirs[key], key
     for key in ("loo_i", "pareto_k"):
@@ -77,3 +78,18 @@ def test_loo_equals_arviz(n_chains: int, scale: str) -> None:
         np.testing.assert_allclose(ours[key].values, theirs[key].values, rtol=TOL, atol=TOL)
     assert ours["warning"] and ours["pareto_k"].values.max() > ours["good_k"]  # the influential observation
 
+
+
+@pytest.mark.parametrize("n_chains", [1, 4])
+@pytest.mark.parametrize("scale", ["log", "deviance"])
+def test_waic_equals_arviz(n_chains: int, scale: str) -> None:
+    fit = _fit(n_chains)
+    ours, _ = idata_api._waic(fit, scale)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = az.waic(fit, pointwise=True, scale=scale)
+    assert list(ours.index) == list(theirs.index)
+    for key in ("elpd_waic", "se", "p_waic", "n_samples", "n_data_points", "warning", "scale"):
+        assert ours[key] == pytest.approx(theirs[key], rel=TOL, abs=TOL) if isinstance(theirs[key], float) else ours[key] == theirs[key], key
+    assert ours["waic_i"].dims == theirs["waic_i"].dims
+    np.testing.assert_allclose(ours["waic_i"].values, theirs["waic_i"].values, rtol=TOL, atol=TOL)
