@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
+from scipy.special import expit
 
 from hibayes import idata as idata_api
 from hibayes.model.pointwise import OBSERVED_SITE, row_logits
@@ -67,12 +69,11 @@ def mean_score_draws(
         )
     trials = np.broadcast_to(np.asarray(totals, dtype=np.float64), (n_rows,))
     codes, models = pd.factorize(pd.Series(list(row_models)).astype(str), sort=True)
-    # (rows x models): a row's share of its model's trials.
-    shares = np.zeros((n_rows, len(models)))
-    shares[np.arange(n_rows), codes] = trials
-    shares /= shares.sum(axis=0, keepdims=True)
-    probabilities = 1.0 / (1.0 + np.exp(-logits))
-    draws = pd.DataFrame(probabilities @ shares, columns=list(models))
+    # (rows x models), one entry per row: a row's share of its model's trials.
+    with np.errstate(invalid="ignore", divide="ignore"):  # a model with no trials: NaN draws
+        share = trials / np.bincount(codes, weights=trials)[codes]
+    shares = sparse.csr_matrix((share, (np.arange(n_rows), codes)), shape=(n_rows, len(models)))
+    draws = pd.DataFrame(np.asarray((shares.T @ expit(logits).T).T), columns=list(models))
     return MeanScoreDraws(
         draws,
         f"{model_name}: each model's accuracy, the sigmoid of the linear predictor of its cells weighted by their "
