@@ -376,6 +376,17 @@ def save(idata: InferenceData, path: Location, attrs: dict[str, str]) -> None:
     finally:
         for group, dataset in counted.items():
             setattr(idata, group, dataset)
+    _WRITTEN[str(path)] = (artifacts.signature(path), idata)
+    _WRITTEN.move_to_end(str(path))
+    while len(_WRITTEN) > WRITTEN_KEPT:
+        _WRITTEN.popitem(last=False)
+
+
+# The fits this process wrote last, by file, with the file's signature when written: the comparison
+# and report stages after a fit load back what it has just written (hundreds of MB at corpus scale,
+# seconds to read), so `load` hands them the object written while the file is unchanged.
+WRITTEN_KEPT = 4
+_WRITTEN: OrderedDict[str, tuple[str | None, InferenceData]] = OrderedDict()
 
 
 def _uncompressed(idata: InferenceData) -> None:
@@ -402,10 +413,14 @@ class UnreadableFitError(OSError):
 
 
 def load(path: Location) -> InferenceData:
-    """A stored fit (a local path or an fsspec URL), read into memory. Raises UnreadableFitError
+    """A stored fit (a local path or an fsspec URL), read into memory, or the object this process
+    wrote there last while the file is as it was written (`_WRITTEN`). Raises UnreadableFitError
     naming the file when it is not a readable NetCDF fit (FileNotFoundError when it is missing)."""
     if not artifacts.exists(path):
         raise FileNotFoundError(f"no stored fit at {path}")
+    written = _WRITTEN.get(str(path))
+    if written is not None and written[0] is not None and written[0] == artifacts.signature(path):
+        return written[1]
     with artifacts.reading(path) as local:
         try:
             # Read into memory and each file handle closed: the file may be replaced later, and a
@@ -430,6 +445,9 @@ def stored_attrs(path: Location) -> dict[str, Any]:
 
     if not artifacts.exists(path):
         raise FileNotFoundError(f"no stored fit at {path}")
+    written = _WRITTEN.get(str(path))
+    if written is not None and written[0] is not None and written[0] == artifacts.signature(path):
+        return written[1]
     with artifacts.reading(path) as local:
         try:
             with xr.open_dataset(local, group="posterior", engine="h5netcdf") as posterior:
