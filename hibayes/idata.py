@@ -389,6 +389,14 @@ WRITTEN_KEPT = 4
 _WRITTEN: OrderedDict[str, tuple[str | None, InferenceData]] = OrderedDict()
 
 
+def _written(path: Location) -> InferenceData | None:
+    """The fit this process wrote at `path`, while the file is unchanged since."""
+    written = _WRITTEN.get(str(path))
+    if written is None or written[0] is None or written[0] != artifacts.signature(path):
+        return None
+    return written[1]
+
+
 def _uncompressed(idata: InferenceData) -> None:
     """Drop the zlib settings a fit read back from a file carries, so it is written uncompressed too.
     Draws and log-likelihoods are random floats, which zlib shrinks by about a tenth at the cost of
@@ -418,9 +426,9 @@ def load(path: Location) -> InferenceData:
     naming the file when it is not a readable NetCDF fit (FileNotFoundError when it is missing)."""
     if not artifacts.exists(path):
         raise FileNotFoundError(f"no stored fit at {path}")
-    written = _WRITTEN.get(str(path))
-    if written is not None and written[0] is not None and written[0] == artifacts.signature(path):
-        return written[1]
+    written = _written(path)
+    if written is not None:
+        return written
     with artifacts.reading(path) as local:
         try:
             # Read into memory and each file handle closed: the file may be replaced later, and a
@@ -445,9 +453,9 @@ def stored_attrs(path: Location) -> dict[str, Any]:
 
     if not artifacts.exists(path):
         raise FileNotFoundError(f"no stored fit at {path}")
-    written = _WRITTEN.get(str(path))
-    if written is not None and written[0] is not None and written[0] == artifacts.signature(path):
-        return written[1]
+    written = _written(path)
+    if written is not None:
+        return dict(written.posterior.attrs)
     with artifacts.reading(path) as local:
         try:
             with xr.open_dataset(local, group="posterior", engine="h5netcdf") as posterior:
