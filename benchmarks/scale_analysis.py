@@ -143,9 +143,15 @@ def run_phase(phase: str, home: Path) -> dict:
             )
             steps = {s.step_key: round(s.end_time - s.start_time, 1) for s in instance.get_run_step_stats(result.run_id)}
             failures = [e.step_failure_data.error.message[:800] for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+            records = instance.all_logs(result.run_id)
+            # When each asset of the run was recorded, in seconds from the run's first event.
+            materialized_at = {
+                r.dagster_event.asset_key.to_user_string(): round(r.timestamp - records[0].timestamp, 1)
+                for r in records if r.is_dagster_event and r.dagster_event.event_type_value == "ASSET_MATERIALIZATION"
+            }
             runs.append({"stage": stage, "success": result.success, "seconds": round(time.perf_counter() - started, 1),
                          "cpu_seconds": round(_cpu_seconds() - cpu_started, 1), "peak_rss_mb": round(_vm_mb("VmHWM")),
-                         "steps": steps, "failures": failures[:3]})
+                         "steps": steps, "materialized_at": materialized_at, "failures": failures[:3]})
             print(f"[analysis {phase}] {runs[-1]}", flush=True, file=__import__("sys").stderr)
 
         if phase == "cold":

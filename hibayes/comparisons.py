@@ -263,9 +263,14 @@ def _pair_figures(
     million item cells."""
     if len(first) == 0:
         return {name: np.array([]) for name in COMPARISON_COLUMNS[2:]}
+    cluster_starts = None
+    if codes is not None:  # items in runs of one cluster each, so that a cluster's sums are one reduceat
+        order = np.argsort(codes, kind="stable")
+        scores, codes = scores[order], codes[order]
+        cluster_starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.array([], dtype=np.intp)
     chunk = max(1, 4_000_000 // max(1, len(scores)))
     parts = [
-        _chunk_figures(scores, first[start : start + chunk], second[start : start + chunk], codes, level)
+        _chunk_figures(scores, first[start : start + chunk], second[start : start + chunk], cluster_starts)
         for start in range(0, len(first), chunk)
     ]
     figures = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]} if parts else {}
@@ -294,9 +299,10 @@ def _pair_figures(
     return figures
 
 
-def _chunk_figures(scores: np.ndarray, first: np.ndarray, second: np.ndarray, codes: np.ndarray | None, level: float) -> dict[str, Any]:
+def _chunk_figures(scores: np.ndarray, first: np.ndarray, second: np.ndarray, cluster_starts: np.ndarray | None) -> dict[str, Any]:
     """Counts, means, standard errors and binary flags of some pairs (see `_pair_figures`), and the
-    per-item differences of the pairs that are not binary (for their permutation test)."""
+    per-item differences of the pairs that are not binary (for their permutation test);
+    `cluster_starts`: where each cluster's run of items starts (None: no clusters)."""
     a_all, b_all = scores[:, first], scores[:, second]
     both = ~np.isnan(a_all) & ~np.isnan(b_all)
     a, b = np.where(both, a_all, 0.0), np.where(both, b_all, 0.0)
@@ -325,26 +331,26 @@ def _chunk_figures(scores: np.ndarray, first: np.ndarray, second: np.ndarray, co
     }
     for k in np.flatnonzero(~binary):
         figures["_differences"][k] = d[both[:, k], k]
-    if codes is not None:
-        clustered = _clustered_stderrs(deviations, both, n, codes)
+    if cluster_starts is not None:
+        clustered = _clustered_stderrs(deviations, both, n, cluster_starts)
         figures["n_clusters"] = clustered.pop("n_clusters").astype(np.int64)
         figures["se_clustered"] = np.hypot(clustered["a"], clustered["b"])
         figures["se_paired_clustered"] = clustered["d"]
     return figures
 
 
-def _clustered_stderrs(deviations: dict[str, np.ndarray], both: np.ndarray, n: np.ndarray, codes: np.ndarray) -> dict[str, np.ndarray]:
+def _clustered_stderrs(deviations: dict[str, np.ndarray], both: np.ndarray, n: np.ndarray, cluster_starts: np.ndarray) -> dict[str, np.ndarray]:
     """`clustered_stderr` of each (items x pairs) matrix of deviations from the pair's mean (zero
-    on items a pair leaves out), and each pair's number of clusters among its items."""
-    from scipy import sparse
-
-    n_items, n_clusters_all = len(codes), int(codes.max()) + 1 if len(codes) else 0
-    membership = sparse.csr_matrix((np.ones(n_items), (codes, np.arange(n_items))), shape=(n_clusters_all, n_items))
-    n_clusters = (membership @ both.astype(float) > 0).sum(axis=0).astype(float)
+    on items a pair leaves out), items in runs of one cluster starting at `cluster_starts`, and each
+    pair's number of clusters among its items."""
+    if len(cluster_starts) == 0:
+        nothing = np.full(len(n), np.nan)
+        return {"n_clusters": np.zeros(len(n)), **{name: nothing for name in deviations}}
+    n_clusters = np.logical_or.reduceat(both, cluster_starts, axis=0).sum(axis=0).astype(float)
     out = {"n_clusters": n_clusters}
     with np.errstate(invalid="ignore", divide="ignore"):
         for name, deviation in deviations.items():
-            sums = membership @ deviation
+            sums = np.add.reduceat(deviation, cluster_starts, axis=0)
             out[name] = np.where(
                 n_clusters > 1, np.sqrt((sums**2).sum(axis=0) * n_clusters / (n_clusters - 1)) / n, np.nan
             )
@@ -456,9 +462,11 @@ def lattice_sign_flip_p(differences: np.ndarray) -> float | None:
     (ties are exact): the distribution of every term but the largest by convolution, then that
     term through its cumulative probabilities. Every sum has positive terms, so small p-values keep
     their relative precision (below about 1e-308 they round to 0)."""
-    values, counts = np.unique(np.abs(np.asarray(differences, float)), return_counts=True)
-    if len(values) > 64:
+    signed_values, signed_counts = np.unique(np.asarray(differences, float), return_counts=True)
+    if len(signed_values) > 128:
         return None
+    values, of_signed = np.unique(np.abs(signed_values), return_inverse=True)
+    counts = np.bincount(of_signed, weights=signed_counts).astype(np.int64)
     fractions = [Fraction(float(v)).limit_denominator(LATTICE_DENOMINATOR) for v in values]
     if any(abs(float(f) - v) > 1e-9 * max(1.0, v) for f, v in zip(fractions, values)):
         return None
@@ -466,8 +474,7 @@ def lattice_sign_flip_p(differences: np.ndarray) -> float | None:
     steps = np.array([f.numerator * (q // f.denominator) for f in fractions], dtype=np.int64)
     if q > LATTICE_DENOMINATOR**2 or np.any(steps <= 0):
         return None
-    signed_values, signed_counts = np.unique(np.asarray(differences, float), return_counts=True)
-    observed = abs(int(np.dot(signed_counts, np.sign(signed_values).astype(np.int64) * steps[np.searchsorted(values, np.abs(signed_values))])))
+    observed = abs(int(np.dot(signed_counts, np.sign(signed_values).astype(np.int64) * steps[of_signed])))
     if observed == 0:
         return 1.0
     total = int(np.dot(counts, steps))

@@ -540,11 +540,6 @@ def convergence_table(idata: InferenceData) -> pd.DataFrame:
 
 
 def _convergence_table(idata: InferenceData) -> pd.DataFrame:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # constant elements divide by zero
-        rhat = az.rhat(idata)
-        bulk = az.ess(idata, method="bulk")
-        tail = az.ess(idata, method="tail")
     frames = []
     for name, da in idata.posterior.data_vars.items():
         da = da.transpose(*SAMPLE_DIMS, ...)
@@ -552,17 +547,17 @@ def _convergence_table(idata: InferenceData) -> pd.DataFrame:
         flat = da.values.reshape(da.sizes["chain"] * da.sizes["draw"], -1)
         frames.append(
             pd.DataFrame(
-                {
-                    "parameter": _element_labels(name, da, element_dims),
-                    "variable": name,
-                    "r_hat": np.ravel(rhat[name].transpose(*element_dims).values),
-                    "ess_bulk": np.ravel(bulk[name].transpose(*element_dims).values),
-                    "ess_tail": np.ravel(tail[name].transpose(*element_dims).values),
-                    "constant": flat.max(axis=0) == flat.min(axis=0),
-                }
+                {"parameter": _element_labels(name, da, element_dims), "variable": name, "constant": flat.max(axis=0) == flat.min(axis=0)}
             )
         )
-    return pd.concat(frames, ignore_index=True)
+    table = pd.concat(frames, ignore_index=True)
+    # The summary's diagnostics (the same ArviZ functions, elements in the same order), which the
+    # report's summary table shows too: computed once for both. Matched by label if the summary
+    # left an element out (NaN there).
+    diagnostics = summary(idata)[["r_hat", "ess_bulk", "ess_tail"]]
+    if len(diagnostics) != len(table):
+        diagnostics = diagnostics.reindex(table["parameter"])
+    return pd.concat([table[["parameter", "variable"]], diagnostics.reset_index(drop=True), table[["constant"]]], axis=1)
 
 
 def _element_labels(name: str, da: Any, element_dims: list[str]) -> list[str]:
