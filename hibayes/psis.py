@@ -18,7 +18,11 @@ weights are normalised. k is the observation's Pareto shape (infinite when the t
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+
+from hibayes.threads import map_on_cores
 
 ROWS_PER_BLOCK = 1_000  # observations smoothed together (a block of 4,000 draws: 32 MB)
 _CUTOFF_MIN = float(np.log(np.finfo(float).tiny))
@@ -33,9 +37,11 @@ def psis_log_weights(log_ratios: np.ndarray, reff: float = 1.0) -> tuple[np.ndar
     log_ratios = np.asarray(log_ratios, dtype=float)
     tail_length = _tail_length(log_ratios.shape[-1], reff)
     weights, shapes = np.empty_like(log_ratios), np.empty(log_ratios.shape[0])
-    for start in range(0, len(log_ratios), ROWS_PER_BLOCK):
-        rows = slice(start, start + ROWS_PER_BLOCK)
+
+    def smooth(rows: slice) -> None:
         weights[rows], shapes[rows] = _smooth_block(log_ratios[rows], tail_length, reff)
+
+    _in_blocks(len(log_ratios), smooth)
     return weights, shapes
 
 
@@ -47,13 +53,15 @@ def psis_loo(log_likelihood: np.ndarray, reff: float = 1.0) -> tuple[np.ndarray,
     n_samples, n_points = log_likelihood.shape
     tail_length = _tail_length(n_samples, reff)
     loo, lppd, shapes = np.empty(n_points), np.empty(n_points), np.empty(n_points)
-    for start in range(0, n_points, ROWS_PER_BLOCK):
-        points = slice(start, start + ROWS_PER_BLOCK)
+
+    def block_loo(points: slice) -> None:
         block = np.ascontiguousarray(log_likelihood[:, points].T, dtype=float)
         weights, shapes[points] = _smooth_block(-block, tail_length, reff)
         weights += block
         loo[points] = log_sum_exp(weights, axis=1)
         lppd[points] = log_sum_exp(block, axis=1) - np.log(n_samples)
+
+    _in_blocks(n_points, block_loo)
     return loo, lppd, shapes
 
 
@@ -62,12 +70,20 @@ def waic_terms(log_likelihood: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     p(y_i | theta_s), and the posterior variance of log p(y_i | theta) (WAIC's penalty), in blocks."""
     n_samples, n_points = log_likelihood.shape
     lppd, variance = np.empty(n_points), np.empty(n_points)
-    for start in range(0, n_points, ROWS_PER_BLOCK):
-        points = slice(start, start + ROWS_PER_BLOCK)
+
+    def block_terms(points: slice) -> None:
         block = np.ascontiguousarray(log_likelihood[:, points].T, dtype=float)
         lppd[points] = log_sum_exp(block, axis=1) - np.log(n_samples)
         variance[points] = block.var(axis=1)
+
+    _in_blocks(n_points, block_terms)
     return lppd, variance
+
+
+def _in_blocks(n_points: int, work: Callable[[slice], None]) -> None:
+    """`work` on each block of `ROWS_PER_BLOCK` observations (each writes its own slice), on every
+    core."""
+    map_on_cores(work, [slice(start, start + ROWS_PER_BLOCK) for start in range(0, n_points, ROWS_PER_BLOCK)])
 
 
 def _tail_length(n_samples: int, reff: float) -> int:

@@ -24,6 +24,7 @@ import numpy as np
 
 from hibayes.idata import TrialGroups
 from hibayes.model.aggregate import RowGroups
+from hibayes.threads import map_on_cores, usable_cores
 
 OBSERVED_SITE = "obs"
 
@@ -96,8 +97,13 @@ def _trial_columns(
     # Every distinct row's success and failure side by side (column key 2 * row + outcome), then
     # the columns that have trials; log(1 - p) = log p - logit: one log_expit per distinct row.
     both = np.empty((*logits.shape, 2))
-    log_expit(logits, out=both[..., 0])
-    np.subtract(both[..., 0], logits, out=both[..., 1])
+
+    def fill(draws: slice) -> None:
+        log_expit(logits[draws], out=both[draws, :, 0])
+        np.subtract(both[draws, :, 0], logits[draws], out=both[draws, :, 1])
+
+    step = max(1, -(-len(logits) // usable_cores()))
+    map_on_cores(fill, [slice(start, start + step) for start in range(0, len(logits), step)])
     values = both.reshape(len(logits), -1)
     if len(columns) < values.shape[1]:
         values = values[:, columns]
