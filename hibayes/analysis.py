@@ -457,11 +457,7 @@ def comparison_frame(config: AnalysisConfig, data: pd.DataFrame) -> tuple[pd.Dat
     is used. The default item is `task/sample_id`: Inspect's sample ids repeat across tasks."""
     from hibayes.comparisons import ComparisonError
 
-    prefix = []
-    for name, kwargs in config.processors:
-        if name == "groupby" and kwargs.get("groupby_columns"):
-            break
-        prefix.append((name, kwargs))
+    prefix = _before_first_groupby(config)
     import_custom_code(config, ("processor",))
     processed = run_processors(AnalysisState(data=data.copy()), prefix).processed_data if prefix else data
     shown = ", ".join(name for name, _ in prefix)
@@ -476,6 +472,26 @@ def comparison_frame(config: AnalysisConfig, data: pd.DataFrame) -> tuple[pd.Dat
         return _comparison_columns(config.compare, data, {}), f"{len(data)} rows of the analysis data before processing"
     except ComparisonError as err:
         raise _naming_the_config(config, err) from None
+
+
+def comparison_columns(config: AnalysisConfig) -> list[str] | None:
+    """The analysis data's columns that `comparison_frame` reads, or None when processors run on
+    the rows before their first `groupby` (a filter may read any column)."""
+    if _before_first_groupby(config):
+        return None
+    settings = config.compare
+    names = ["model", settings.score, *([settings.item] if settings.item is not None else ["sample_id", "task"])]
+    return list(dict.fromkeys([*names, *([settings.cluster] if settings.cluster is not None else [])]))
+
+
+def _before_first_groupby(config: AnalysisConfig) -> list[tuple[str, dict[str, Any]]]:
+    """The processors before the first `groupby` (which turns samples into counts)."""
+    prefix = []
+    for name, kwargs in config.processors:
+        if name == "groupby" and kwargs.get("groupby_columns"):
+            break
+        prefix.append((name, kwargs))
+    return prefix
 
 
 def renamed(processors: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, str]:

@@ -25,6 +25,7 @@ from hibayes import artifacts
 from hibayes.artifacts import Location
 from hibayes.config import AnalysisConfig, ConfigError, load_analysis
 from hibayes.plugins import ComponentError
+from hibayes.warehouse import Warehouse
 from hibayes_assets.checks import (
     AFTER_FIT_CHECKERS,
     ALWAYS_RUN,
@@ -525,7 +526,7 @@ def _comparisons(
 
     _, models = _current_fits(project, config)
     store = warehouse.get()
-    state = AnalysisState(data=store.table(analysis_table(config.name)), processed_data=_processed(project, config.name))
+    state = AnalysisState(data=_comparison_rows(store, config), processed_data=_processed(project, config.name))
     state.models = models
     try:
         result = compare_pairs(config, state)
@@ -551,6 +552,18 @@ def _comparisons(
         "dagster/row_count": len(result.table),
         "path": dg.MetadataValue.path(str(csv)),
     }
+
+
+def _comparison_rows(store: Warehouse, config: AnalysisConfig) -> pd.DataFrame:
+    """The analysis data, only the columns the comparisons read when they are all there (a million
+    rows of log paths and targets take seconds to read); whole otherwise, so that an error names
+    every column."""
+    from hibayes.analysis import comparison_columns
+
+    table, columns = analysis_table(config.name), comparison_columns(config)
+    if columns and set(columns) <= set(store.query(f'SELECT * FROM "{table}" LIMIT 0').columns):
+        return store.query("SELECT " + ", ".join(f'"{column}"' for column in columns) + f' FROM "{table}"')
+    return store.table(table)
 
 
 def comparisons_fits(config: AnalysisConfig, models: list) -> str:

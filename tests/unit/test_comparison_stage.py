@@ -9,7 +9,7 @@ import pytest
 from scipy.special import expit
 
 from hibayes import idata as idata_api
-from hibayes.analysis import comparison_frame
+from hibayes.analysis import comparison_columns, comparison_frame
 from hibayes.comparisons import ComparisonError
 from hibayes.config import parse_analysis
 from hibayes.model import MODELS
@@ -54,6 +54,16 @@ def test_written_columns_are_used_and_a_missing_one_is_named_with_the_file():
     config = parse_analysis({"compare": {"score": "rating"}}, name="c")
     with pytest.raises(ComparisonError, match="analysis 'c': comparisons: no column 'rating' for score"):
         comparison_frame(config, _data())
+
+
+def test_only_the_columns_the_comparisons_read_give_the_same_rows():
+    """With a groupby first, the comparisons read a few columns of the analysis data (the asset
+    selects just those); with a processor before it (a filter may read any column), all of them."""
+    grouped_first = parse_analysis({"data_process": {"processors": PROCESSORS[2:]}}, name="d")
+    columns = comparison_columns(grouped_first)
+    assert columns == ["model", "score", "sample_id", "task"]
+    pd.testing.assert_frame_equal(comparison_frame(grouped_first, _data()[columns])[0], comparison_frame(grouped_first, _data())[0])
+    assert comparison_columns(parse_analysis({"data_process": {"processors": PROCESSORS}}, name="e")) is None
 
 
 def _cells() -> tuple[dict, list[str]]:
