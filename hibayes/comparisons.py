@@ -340,8 +340,8 @@ def _chunk_figures(scores: np.ndarray, first: np.ndarray, second: np.ndarray, cl
 
 
 def _clustered_stderrs(deviations: dict[str, np.ndarray], both: np.ndarray, n: np.ndarray, cluster_starts: np.ndarray) -> dict[str, np.ndarray]:
-    """`clustered_stderr` of each (items x pairs) matrix of deviations from the pair's mean (zero
-    on items a pair leaves out), items in runs of one cluster starting at `cluster_starts`, and each
+    """The cluster-robust standard error of the mean (the module docstring's ``SE_cl``) of each
+    (items x pairs) matrix of deviations from the pair's mean (zero on items a pair leaves out), items in runs of one cluster starting at `cluster_starts`, and each
     pair's number of clusters among its items."""
     if len(cluster_starts) == 0:
         nothing = np.full(len(n), np.nan)
@@ -371,26 +371,6 @@ def _t_quantiles(q: float, df: np.ndarray) -> np.ndarray:
 def _scalar(value: Any) -> Any:
     """A numpy scalar as the Python value a row holds (an int count stays an int)."""
     return value.item() if isinstance(value, np.generic) else value
-
-
-def iid_stderr(values: np.ndarray) -> float:
-    """Standard error of the mean of independent values, ``s / sqrt(n)`` with ``ddof=1``
-    (Miller 2024, eq. 2); NaN below 2 values."""
-    values = np.asarray(values, float)
-    return float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else np.nan
-
-
-def clustered_stderr(values: np.ndarray, clusters: np.ndarray) -> float:
-    """Cluster-robust standard error of the mean (Miller 2024, appendix A, with the finite-cluster
-    factor C / (C - 1) as in inspect_ai's ``stderr(cluster=...)``):
-    ``sqrt(C / (C - 1) * sum_c (sum_{i in c} (x_i - mean))^2) / n``. NaN below 2 clusters."""
-    values = np.asarray(values, float)
-    codes = _cluster_codes(clusters)
-    n_clusters = int(codes.max()) + 1 if len(codes) else 0
-    if n_clusters < 2:
-        return np.nan
-    cluster_sums = np.bincount(codes, weights=values - values.mean(), minlength=n_clusters)
-    return float(np.sqrt(np.sum(cluster_sums**2) * n_clusters / (n_clusters - 1)) / len(values))
 
 
 def mcnemar_mid_p(a_only: Any, b_only: Any) -> Any:

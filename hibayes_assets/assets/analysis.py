@@ -561,7 +561,7 @@ def _comparison_rows(store: Warehouse, config: AnalysisConfig) -> pd.DataFrame:
     from hibayes.analysis import comparison_columns
 
     table, columns = analysis_table(config.name), comparison_columns(config)
-    if columns and set(columns) <= set(store.query(f'SELECT * FROM "{table}" LIMIT 0').columns):
+    if columns and set(columns) <= set(store.column_types(table)):
         return store.query("SELECT " + ", ".join(f'"{column}"' for column in columns) + f' FROM "{table}"')
     return store.table(table)
 
